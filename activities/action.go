@@ -1,0 +1,76 @@
+package activities
+
+import (
+	"context"
+
+	"github.com/drctl/drctl/runbooks"
+)
+
+// Run identifies the run a request belongs to.
+type Run struct {
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+	Lock       string `json:"lock"`
+	Mode       string `json:"mode"`
+	StartedBy  string `json:"started_by"`
+}
+
+// Request is the input of every action activity. With holds the step's
+// inputs after expression resolution; it never holds secrets (runbooks name
+// credential sources, and providers read the secret on the worker).
+type Request struct {
+	Run     Run               `json:"run"`
+	Step    string            `json:"step"`
+	Action  string            `json:"action"`
+	With    map[string]any    `json:"with,omitempty"`
+	Targets []runbooks.Target `json:"targets,omitempty"`
+	// Compensating is true when the action runs as a step's compensation.
+	Compensating bool `json:"compensating,omitempty"`
+}
+
+// IdempotencyKey is stable across retries of one step in one run, and
+// differs between runs and between a step and its compensation.
+func (r Request) IdempotencyKey() string {
+	k := r.Run.WorkflowID + "/" + r.Run.RunID + "/" + r.Step
+	if r.Compensating {
+		k += "/compensate"
+	}
+	return k
+}
+
+// Target returns the runbook target with the given name.
+func (r Request) Target(name string) (runbooks.Target, bool) {
+	for _, t := range r.Targets {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return runbooks.Target{}, false
+}
+
+// Result is what Apply reports.
+type Result struct {
+	// Changed is false when the desired state already held and Apply did
+	// nothing ("already done").
+	Changed bool           `json:"changed"`
+	Summary string         `json:"summary,omitempty"`
+	Outputs map[string]any `json:"outputs,omitempty"`
+	// Attempt is the Temporal attempt number that produced this result; set
+	// by the registry, not by actions.
+	Attempt int32 `json:"attempt,omitempty"`
+}
+
+// Observation is what Observe reports: the current state and what Apply
+// would change. No Changes means Apply would do nothing.
+type Observation struct {
+	Current string   `json:"current"`
+	Changes []string `json:"changes,omitempty"`
+}
+
+// Action is one runbook action. Implementations must make Apply idempotent
+// (observe, decide, act, verify) and Observe free of side effects.
+type Action interface {
+	Spec() runbooks.ActionSpec
+	Observe(ctx context.Context, req Request) (Observation, error)
+	Apply(ctx context.Context, req Request) (Result, error)
+}

@@ -1,0 +1,60 @@
+package activities
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error is an action failure that names the operation and target and says
+// whether retrying can help.
+type Error struct {
+	Op        string // e.g. "promote"
+	Target    string // e.g. "payments-db@west"
+	Err       error
+	Permanent bool // retrying cannot fix it (bad input, safety rule, bad credentials)
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.Op != "" && e.Target != "":
+		return fmt.Sprintf("%s %s: %v", e.Op, e.Target, e.Err)
+	case e.Op != "":
+		return fmt.Sprintf("%s: %v", e.Op, e.Err)
+	}
+	return e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Permanent marks err as one that retrying cannot fix.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Permanent {
+		return err
+	}
+	return &Error{Err: err, Permanent: true}
+}
+
+// Permanentf is Permanent(fmt.Errorf(format, args...)).
+func Permanentf(format string, args ...any) error {
+	return Permanent(fmt.Errorf(format, args...))
+}
+
+// IsPermanent reports whether err, or an error it wraps, is permanent.
+func IsPermanent(err error) bool {
+	var e *Error
+	for err != nil {
+		if errors.As(err, &e) {
+			if e.Permanent {
+				return true
+			}
+			err = e.Err
+			continue
+		}
+		return false
+	}
+	return false
+}

@@ -1,0 +1,186 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/drctl/drctl/runbooks"
+)
+
+// ObserveSuffix names an action's Observe activity: "http.check.observe".
+const ObserveSuffix = ".observe"
+
+// FailureType is the Temporal application error type of every action failure.
+const FailureType = "drctl.ActionFailed"
+
+// FailureDetail travels as the details of an action failure so the workflow
+// can report how many attempts were made.
+type FailureDetail struct {
+	Attempt int32 `json:"attempt"`
+}
+
+// Registry holds the actions a worker can run and the specs the validator
+// checks runbooks against. Native actions (run by the workflow itself, like
+// `wait`) have a spec but no activity.
+type Registry struct {
+	actions map[string]Action
+	native  map[string]runbooks.ActionSpec
+}
+
+var _ runbooks.Catalog = (*Registry)(nil)
+
+// NewRegistry returns a registry holding the workflow-native actions.
+func NewRegistry() *Registry {
+	r := &Registry{actions: map[string]Action{}, native: map[string]runbooks.ActionSpec{}}
+	for _, s := range NativeSpecs() {
+		r.native[s.Name] = s
+	}
+	return r
+}
+
+// Add registers actions; a name may be registered once.
+func (r *Registry) Add(actions ...Action) error {
+	for _, a := range actions {
+		name := a.Spec().Name
+		if _, dup := r.actions[name]; dup {
+			return fmt.Errorf("action %q is registered twice", name)
+		}
+		if _, dup := r.native[name]; dup {
+			return fmt.Errorf("action %q is built into the workflow and cannot be registered", name)
+		}
+		r.actions[name] = a
+	}
+	return nil
+}
+
+// Lookup implements runbooks.Catalog.
+func (r *Registry) Lookup(name string) (runbooks.ActionSpec, bool) {
+	if a, ok := r.actions[name]; ok {
+		return a.Spec(), true
+	}
+	s, ok := r.native[name]
+	return s, ok
+}
+
+// Names implements runbooks.Catalog.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.actions)+len(r.native))
+	for n := range r.actions {
+		names = append(names, n)
+	}
+	for n := range r.native {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Action returns a registered (non-native) action.
+func (r *Registry) Action(name string) (Action, bool) {
+	a, ok := r.actions[name]
+	return a, ok
+}
+
+// ActivityRegistry is the part of a Temporal worker the registry needs.
+type ActivityRegistry interface {
+	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
+}
+
+// RegisterActivities registers every action's Apply under its name and its
+// Observe under NAME.observe.
+func (r *Registry) RegisterActivities(w ActivityRegistry) {
+	for _, name := range r.Names() {
+		a, ok := r.actions[name]
+		if !ok {
+			continue
+		}
+		w.RegisterActivityWithOptions(applyActivity(a), activity.RegisterOptions{Name: name})
+		w.RegisterActivityWithOptions(observeActivity(a), activity.RegisterOptions{Name: name + ObserveSuffix})
+	}
+}
+
+func applyActivity(a Action) func(context.Context, Request) (Result, error) {
+	spec := a.Spec()
+	return func(ctx context.Context, req Request) (Result, error) {
+		info := activity.GetInfo(ctx)
+		stop := keepAlive(ctx, info.HeartbeatTimeout)
+		defer stop()
+		if err := checkInputs(spec, req.With); err != nil {
+			return Result{}, boundaryError(ctx, err)
+		}
+		res, err := a.Apply(ctx, req)
+		if err != nil {
+			return Result{}, boundaryError(ctx, err)
+		}
+		res.Attempt = info.Attempt
+		return res, nil
+	}
+}
+
+func observeActivity(a Action) func(context.Context, Request) (Observation, error) {
+	spec := a.Spec()
+	return func(ctx context.Context, req Request) (Observation, error) {
+		if err := checkInputs(spec, req.With); err != nil {
+			return Observation{}, boundaryError(ctx, err)
+		}
+		obs, err := a.Observe(ctx, req)
+		if err != nil {
+			return Observation{}, boundaryError(ctx, err)
+		}
+		return obs, nil
+	}
+}
+
+// keepAlive heartbeats while the action runs, so a worker that dies is
+// noticed within the heartbeat timeout even when the action itself does not
+// report progress. Actions that do report progress heartbeat on their own
+// as well.
+func keepAlive(ctx context.Context, timeout time.Duration) (stop func()) {
+	if timeout <= 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(max(timeout/3, 10*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// boundaryError turns an action error into the Temporal error the workflow
+// sees: permanent errors become non-retryable, and every failure carries
+// the attempt number. Cancellation passes through untouched.
+func boundaryError(ctx context.Context, err error) error {
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return err
+	}
+	return temporal.NewApplicationErrorWithOptions(err.Error(), FailureType, temporal.ApplicationErrorOptions{
+		NonRetryable: IsPermanent(err),
+		Details:      []any{FailureDetail{Attempt: activity.GetInfo(ctx).Attempt}},
+	})
+}
+
+func checkInputs(spec runbooks.ActionSpec, with map[string]any) error {
+	for _, in := range spec.Inputs {
+		if _, ok := with[in.Name]; in.Required && !ok {
+			return Permanentf("%s: missing required input %q", spec.Name, in.Name)
+		}
+	}
+	return nil
+}

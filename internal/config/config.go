@@ -1,0 +1,229 @@
+// Package config is drctl's one typed configuration and the one place that
+// reads it: a YAML file, then DRCTL_* environment variables, then flags, each
+// overriding the one before (viper). Other packages receive the plain
+// Config; none of them imports viper. Secrets are never values here, only
+// references (an environment variable or a file to read them from).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is everything a drctl worker or CLI needs to know.
+type Config struct {
+	Temporal Temporal `mapstructure:"temporal"`
+	// Identity names the operator or worker in histories and approvals.
+	// Default: $USER@hostname.
+	Identity  string    `mapstructure:"identity"`
+	Worker    Worker    `mapstructure:"worker"`
+	Telemetry Telemetry `mapstructure:"telemetry"`
+}
+
+// Temporal says where the durable engine is.
+type Temporal struct {
+	Address   string `mapstructure:"address"`    // default localhost:7233
+	Namespace string `mapstructure:"namespace"`  // default "default"
+	TaskQueue string `mapstructure:"task_queue"` // default "drctl"
+	TLS       TLS    `mapstructure:"tls"`
+	// APIKey is a reference to a Temporal Cloud API key (env or file).
+	APIKey SecretRef `mapstructure:"api_key"`
+}
+
+// TLS configures the connection to Temporal (mTLS when cert and key are set).
+type TLS struct {
+	Enabled    bool   `mapstructure:"enabled"`
+	CertFile   string `mapstructure:"cert_file"`
+	KeyFile    string `mapstructure:"key_file"`
+	CAFile     string `mapstructure:"ca_file"`
+	ServerName string `mapstructure:"server_name"`
+}
+
+// SecretRef names where a secret is read from; at most one is set.
+type SecretRef struct {
+	Env  string `mapstructure:"env"`
+	File string `mapstructure:"file"`
+}
+
+// IsSet reports whether the reference names a source.
+func (s SecretRef) IsSet() bool { return s.Env != "" || s.File != "" }
+
+// Read returns the secret. Errors name the source, never the value.
+func (s SecretRef) Read() (string, error) {
+	switch {
+	case s.Env != "" && s.File != "":
+		return "", errors.New("a secret reference names both env and file; keep one")
+	case s.Env != "":
+		v, ok := os.LookupEnv(s.Env)
+		if !ok || v == "" {
+			return "", fmt.Errorf("environment variable %s is not set", s.Env)
+		}
+		return v, nil
+	case s.File != "":
+		b, err := os.ReadFile(s.File)
+		if err != nil {
+			return "", fmt.Errorf("read secret file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return "", errors.New("no secret source set")
+}
+
+// Worker tunes the worker process.
+type Worker struct {
+	// StopTimeout is how long a stopping worker lets running actions finish
+	// before abandoning them to a retry elsewhere. Default 10s.
+	StopTimeout time.Duration `mapstructure:"stop_timeout"`
+	// StickyTimeout is how long a workflow task waits for the worker that
+	// ran the workflow last before any worker may take it. Low values make a
+	// dead worker's runs move on sooner. Default 1s.
+	StickyTimeout time.Duration `mapstructure:"sticky_timeout"`
+}
+
+// Telemetry configures OpenTelemetry; everything is off by default.
+type Telemetry struct {
+	// Traces: "none" (default), "stdout" or "otlp".
+	Traces string `mapstructure:"traces"`
+	// Metrics: "none" (default), "stdout" or "otlp".
+	Metrics string `mapstructure:"metrics"`
+	// OTLPEndpoint is host:port of an OTLP/gRPC collector; default is the
+	// exporter's (localhost:4317) or OTEL_EXPORTER_OTLP_ENDPOINT.
+	OTLPEndpoint string `mapstructure:"otlp_endpoint"`
+	// Insecure sends OTLP without TLS (a local collector).
+	Insecure bool `mapstructure:"insecure"`
+}
+
+// Defaults returns the configuration used when nothing is set.
+func Defaults() Config {
+	return Config{
+		Temporal: Temporal{Address: "localhost:7233", Namespace: "default", TaskQueue: "drctl"},
+		Identity: defaultIdentity(),
+		Worker:   Worker{StopTimeout: 10 * time.Second, StickyTimeout: time.Second},
+		Telemetry: Telemetry{
+			Traces:  "none",
+			Metrics: "none",
+		},
+	}
+}
+
+func defaultIdentity() string {
+	user := os.Getenv("USER")
+	if user == "" {
+		user = "unknown"
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return user
+	}
+	return user + "@" + host
+}
+
+// Flag names bound to configuration keys. Commands define the flags they
+// take; Load binds whichever are present.
+var flagKeys = map[string]string{
+	"address":    "temporal.address",
+	"namespace":  "temporal.namespace",
+	"task-queue": "temporal.task_queue",
+	"as":         "identity",
+}
+
+// Load reads the configuration: defaults, then the file (path given, or
+// ./drctl.yaml, or $HOME/.config/drctl/drctl.yaml when present), then DRCTL_*
+// environment variables (DRCTL_TEMPORAL_ADDRESS for temporal.address), then
+// flags.
+func Load(path string, flags *pflag.FlagSet) (Config, error) {
+	v := viper.New()
+	d := Defaults()
+	v.SetDefault("temporal.address", d.Temporal.Address)
+	v.SetDefault("temporal.namespace", d.Temporal.Namespace)
+	v.SetDefault("temporal.task_queue", d.Temporal.TaskQueue)
+	v.SetDefault("temporal.tls.enabled", false)
+	v.SetDefault("temporal.tls.cert_file", "")
+	v.SetDefault("temporal.tls.key_file", "")
+	v.SetDefault("temporal.tls.ca_file", "")
+	v.SetDefault("temporal.tls.server_name", "")
+	v.SetDefault("temporal.api_key.env", "")
+	v.SetDefault("temporal.api_key.file", "")
+	v.SetDefault("identity", d.Identity)
+	v.SetDefault("worker.stop_timeout", d.Worker.StopTimeout)
+	v.SetDefault("worker.sticky_timeout", d.Worker.StickyTimeout)
+	v.SetDefault("telemetry.traces", d.Telemetry.Traces)
+	v.SetDefault("telemetry.metrics", d.Telemetry.Metrics)
+	v.SetDefault("telemetry.otlp_endpoint", "")
+	v.SetDefault("telemetry.insecure", false)
+
+	v.SetEnvPrefix("DRCTL")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+
+	if path == "" {
+		path = os.Getenv("DRCTL_CONFIG")
+	}
+	if path != "" {
+		v.SetConfigFile(path)
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
+	} else {
+		v.SetConfigName("drctl")
+		v.SetConfigType("yaml")
+		v.AddConfigPath(".")
+		if home, err := os.UserHomeDir(); err == nil {
+			v.AddConfigPath(home + "/.config/drctl")
+		}
+		if err := v.ReadInConfig(); err != nil {
+			var nf viper.ConfigFileNotFoundError
+			if !errors.As(err, &nf) {
+				return Config{}, fmt.Errorf("config file %s: %w", v.ConfigFileUsed(), err)
+			}
+		}
+	}
+	if flags != nil {
+		for flag, key := range flagKeys {
+			if f := flags.Lookup(flag); f != nil {
+				if err := v.BindPFlag(key, f); err != nil {
+					return Config{}, err
+				}
+			}
+		}
+	}
+	var c Config
+	if err := v.UnmarshalExact(&c); err != nil {
+		return Config{}, fmt.Errorf("config: %w (see the Configuration section of the README for the keys)", err)
+	}
+	return c, c.Validate()
+}
+
+// Validate checks values that would otherwise fail later and obscurely.
+func (c Config) Validate() error {
+	var problems []string
+	if c.Temporal.Address == "" {
+		problems = append(problems, "temporal.address is empty; set it to host:port of your Temporal frontend")
+	}
+	if c.Temporal.TaskQueue == "" {
+		problems = append(problems, "temporal.task_queue is empty")
+	}
+	if c.Temporal.APIKey.Env != "" && c.Temporal.APIKey.File != "" {
+		problems = append(problems, "temporal.api_key names both env and file; keep one")
+	}
+	if (c.Temporal.TLS.CertFile == "") != (c.Temporal.TLS.KeyFile == "") {
+		problems = append(problems, "temporal.tls needs both cert_file and key_file for mTLS, or neither")
+	}
+	for _, kv := range [][2]string{{"telemetry.traces", c.Telemetry.Traces}, {"telemetry.metrics", c.Telemetry.Metrics}} {
+		switch kv[1] {
+		case "", "none", "stdout", "otlp":
+		default:
+			problems = append(problems, fmt.Sprintf("%s is %q; use none, stdout or otlp", kv[0], kv[1]))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("config: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,271 @@
+package runbooks
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// SchemaID is the $id of the JSON Schema that Schema returns.
+const SchemaID = "https://drctl.dev/schemas/runbook-v1.json"
+
+// obj is a JSON Schema object. encoding/json writes map keys sorted, so the
+// schema's text is deterministic.
+type obj = map[string]any
+
+// exprPattern matches a value that is exactly one ${{ }} expression; such a
+// value is allowed wherever a typed input is, because its type is only known
+// at run time.
+const exprPattern = `^\s*\$\{\{.*\}\}\s*$`
+
+// durationPattern matches Go duration text, as ParseDuration accepts it.
+const durationPattern = `^(0|([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`
+
+// Schema returns a JSON Schema (draft 2020-12) for runbook files, for
+// editors (yaml-language-server: add `# yaml-language-server:
+// $schema=PATH` at the top of a runbook). It describes every key Parse
+// accepts and, per action in cat, that action's inputs. It is a typing aid:
+// Validate remains the authority.
+func Schema(cat Catalog) ([]byte, error) {
+	var names []string
+	if cat != nil {
+		names = cat.Names()
+	}
+	var perAction []any
+	for _, name := range names {
+		spec, ok := cat.Lookup(name)
+		if !ok {
+			return nil, fmt.Errorf("schema: catalog lists action %q but cannot look it up", name)
+		}
+		perAction = append(perAction, obj{
+			"if":   obj{"properties": obj{"action": obj{"const": name}}, "required": []string{"action"}},
+			"then": obj{"properties": obj{"with": withSchema(spec)}},
+		})
+	}
+	action := obj{"type": "string", "description": "The action to run, like postgres.promote."}
+	if len(names) > 0 {
+		action["enum"] = names
+	}
+
+	step := obj{
+		"type":                 "object",
+		"description":          "One node of the step graph: an action with inputs, or an approval gate.",
+		"additionalProperties": false,
+		"required":             []string{"id"},
+		"properties": obj{
+			"id":          obj{"type": "string", "pattern": "^" + identRE + "$", "description": "Unique id; other steps name it in needs and ${{ steps.ID.outputs.KEY }}."},
+			"description": obj{"type": "string", "description": "What the step is for, for operators."},
+			"action":      action,
+			"with":        obj{"type": "object", "description": "The action's inputs. Text may contain ${{ params.NAME }}, ${{ steps.ID.outputs.KEY }}, ${{ run.id }} or ${{ targets.NAME.ATTRIBUTE }}."},
+			"needs":       obj{"type": "array", "items": obj{"type": "string"}, "uniqueItems": true, "description": "Ids of the steps that must finish first. Steps with no path between them run in parallel."},
+			"retry":       obj{"$ref": "#/$defs/retry"},
+			"timeout":     durationRef("Bounds one attempt (start to close). Default: the action's."),
+			"deadline":    durationRef("Bounds all attempts together (schedule to close). Default: none."),
+			"heartbeat":   durationRef("Heartbeat timeout for long actions. Default: the action's."),
+			"on_failure":  obj{"enum": []string{OnFailureAbort, OnFailureContinue}, "description": "abort (default): stop the run and compensate completed steps. continue: record the failure; dependents still run."},
+			"compensate":  obj{"$ref": "#/$defs/compensation"},
+			"approval":    obj{"$ref": "#/$defs/approval"},
+		},
+		"oneOf": []any{
+			obj{"required": []string{"action"}, "not": obj{"required": []string{"approval"}}},
+			obj{"required": []string{"approval"}, "not": obj{"required": []string{"action"}}},
+		},
+	}
+	if len(perAction) > 0 {
+		step["allOf"] = perAction
+	}
+
+	preflight := obj{
+		"type":                 "object",
+		"description":          "A read-only check that runs before any step; if one fails the run stops with nothing changed.",
+		"additionalProperties": false,
+		"required":             []string{"id", "action"},
+		"properties": obj{
+			"id":          step["properties"].(obj)["id"],
+			"description": step["properties"].(obj)["description"],
+			"action":      action,
+			"with":        step["properties"].(obj)["with"],
+			"retry":       obj{"$ref": "#/$defs/retry"},
+			"timeout":     step["properties"].(obj)["timeout"],
+			"deadline":    step["properties"].(obj)["deadline"],
+			"heartbeat":   step["properties"].(obj)["heartbeat"],
+		},
+	}
+	if len(perAction) > 0 {
+		preflight["allOf"] = perAction
+	}
+
+	compensation := obj{
+		"type":                 "object",
+		"description":          "Undoes the step when the run is aborted or fails, and is the failback in drill mode. It may use the step's own outputs.",
+		"additionalProperties": false,
+		"required":             []string{"action"},
+		"properties": obj{
+			"action":  action,
+			"with":    step["properties"].(obj)["with"],
+			"timeout": durationRef("Bounds one attempt of the compensation."),
+			"retry":   obj{"$ref": "#/$defs/retry"},
+		},
+	}
+	if len(perAction) > 0 {
+		compensation["allOf"] = perAction
+	}
+
+	schema := obj{
+		"$schema":              "https://json-schema.org/draft/2020-12/schema",
+		"$id":                  SchemaID,
+		"title":                "drctl runbook",
+		"description":          "A disaster-recovery runbook that drctl runs as a durable workflow.",
+		"type":                 "object",
+		"additionalProperties": false,
+		"required":             []string{"apiVersion", "name", "lock", "steps"},
+		"properties": obj{
+			"apiVersion":  obj{"const": APIVersion, "description": "The runbook format version."},
+			"name":        obj{"type": "string", "minLength": 1, "description": "A short name for the runbook, like site-failover."},
+			"description": obj{"type": "string", "description": "What the runbook does and when to run it."},
+			"lock":        obj{"type": "string", "pattern": lockRE.String(), "maxLength": maxLockLen, "description": "Names what the runbook moves; at most one run per lock at a time."},
+			"objectives": obj{
+				"type":                 "object",
+				"additionalProperties": false,
+				"description":          "Recovery objectives every run is measured against.",
+				"properties": obj{
+					"rto": durationRef("Recovery time objective: start to verified done."),
+					"rpo": durationRef("Recovery point objective: replication lag at promotion."),
+				},
+			},
+			"params": obj{
+				"type":                 "object",
+				"description":          "Parameters, set with drctl run --set NAME=VALUE; used as ${{ params.NAME }}.",
+				"propertyNames":        obj{"pattern": "^" + identRE + "$"},
+				"additionalProperties": obj{"$ref": "#/$defs/param"},
+			},
+			"targets": obj{
+				"type":                 "object",
+				"description":          "Resources the runbook acts on, and where their credentials come from (never the secrets).",
+				"propertyNames":        obj{"pattern": "^" + identRE + "$"},
+				"additionalProperties": obj{"$ref": "#/$defs/target"},
+			},
+			"preflight": obj{"type": "array", "items": obj{"$ref": "#/$defs/preflight"}, "description": "Read-only checks that all run, in parallel, before any step."},
+			"steps":     obj{"type": "array", "minItems": 1, "items": obj{"$ref": "#/$defs/step"}, "description": "The step graph; order in the file does not imply order of execution, needs does."},
+		},
+		"$defs": obj{
+			"duration": obj{"type": "string", "pattern": durationPattern, "description": "Go duration text, like 30s, 5m or 1h30m."},
+			"param": obj{
+				"type":                 []string{"object", "null"},
+				"additionalProperties": false,
+				"properties": obj{
+					"description": obj{"type": "string"},
+					"default":     obj{"type": []string{"string", "number", "boolean"}, "description": "Used when the operator sets no value."},
+					"required":    obj{"type": "boolean", "description": "The operator must set a value. Contradicts default."},
+					"allowed":     obj{"type": "array", "items": obj{"type": []string{"string", "number", "boolean"}}, "description": "The only values accepted."},
+				},
+			},
+			"target": obj{
+				"type":                 "object",
+				"additionalProperties": false,
+				"required":             []string{"kind"},
+				"properties": obj{
+					"kind": obj{"type": "string", "description": "What the target is, like postgres or dns."},
+					"credentials": obj{
+						"type":                 "object",
+						"additionalProperties": false,
+						"description":          "Where a worker finds the secret: exactly one of env and file.",
+						"properties": obj{
+							"env":  obj{"type": "string", "pattern": envVarRE.String(), "description": "An environment variable on the worker."},
+							"file": obj{"type": "string", "pattern": "^/", "description": "An absolute path to a file on the worker's host."},
+						},
+						"minProperties": 1,
+						"maxProperties": 1,
+					},
+					"attributes": obj{
+						"type":                 "object",
+						"description":          "Plain facts about the target (site, host, zone), used as ${{ targets.NAME.ATTRIBUTE }}. Never secrets.",
+						"additionalProperties": obj{"type": []string{"string", "number", "boolean"}},
+					},
+				},
+			},
+			"retry": obj{
+				"type":                 "object",
+				"additionalProperties": false,
+				"description":          "Retry policy; unset fields take drctl's defaults.",
+				"properties": obj{
+					"max_attempts":     obj{"type": "integer", "minimum": 0, "description": "Attempts in all; 0 means unlimited (bounded by deadline)."},
+					"initial_interval": durationRef("Wait before the first retry."),
+					"backoff":          obj{"type": "number", "minimum": 1, "description": "Multiplies the wait after each attempt."},
+					"max_interval":     durationRef("The longest wait between attempts; at least initial_interval."),
+				},
+			},
+			"approval": obj{
+				"type":                 []string{"object", "null"},
+				"additionalProperties": false,
+				"description":          "A gate: the run waits until an allowed approver decides.",
+				"required":             []string{"approvers"},
+				"properties": obj{
+					"message":    obj{"type": "string", "description": "What the approvers are asked."},
+					"approvers":  obj{"type": "array", "minItems": 1, "items": obj{"type": "string"}, "description": "People (alice) and groups (group:dba) allowed to decide."},
+					"two_person": obj{"type": "boolean", "default": true, "description": "Refuse an approval by whoever started the run. Default true."},
+					"timeout":    durationRef("How long to wait for a decision. Default: forever."),
+					"on_timeout": obj{"enum": []string{OnFailureAbort, OnFailureContinue}, "description": "abort (default) or continue when nobody decides in time."},
+				},
+			},
+			"compensation": compensation,
+			"preflight":    preflight,
+			"step":         step,
+		},
+	}
+	return json.MarshalIndent(schema, "", "  ")
+}
+
+func durationRef(description string) obj {
+	return obj{"$ref": "#/$defs/duration", "description": description}
+}
+
+// withSchema describes one action's inputs.
+func withSchema(spec ActionSpec) obj {
+	props := obj{}
+	var required []string
+	for _, in := range spec.Inputs {
+		p := inputSchema(in.Type)
+		if in.Doc != "" {
+			p["description"] = in.Doc
+		}
+		props[in.Name] = p
+		if in.Required {
+			required = append(required, in.Name)
+		}
+	}
+	w := obj{"type": "object", "additionalProperties": false, "properties": props}
+	if spec.Doc != "" {
+		w["description"] = spec.Doc
+	}
+	if len(required) > 0 {
+		w["required"] = required
+	}
+	return w
+}
+
+// inputSchema is the schema of one input value of type t. Every typed
+// input also accepts a single ${{ }} expression, whose type is only known
+// at run time, and whole numbers also their text form, as Validate does.
+func inputSchema(t InputType) obj {
+	expr := obj{"type": "string", "pattern": exprPattern}
+	var typed obj
+	switch t {
+	case TypeString, TypeTarget:
+		return obj{"type": "string"}
+	case TypeInt:
+		return obj{"anyOf": []any{obj{"type": "integer"}, obj{"type": "string", "pattern": `^\s*[+-]?[0-9]+\s*$`}, expr}}
+	case TypeFloat:
+		typed = obj{"type": "number"}
+	case TypeBool:
+		typed = obj{"type": "boolean"}
+	case TypeDuration:
+		typed = obj{"$ref": "#/$defs/duration"}
+	case TypeList:
+		typed = obj{"type": "array", "items": obj{"type": "string"}}
+	case TypeMap:
+		typed = obj{"type": "object", "additionalProperties": obj{"type": "string"}}
+	default:
+		return obj{}
+	}
+	return obj{"anyOf": []any{typed, expr}}
+}

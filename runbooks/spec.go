@@ -1,0 +1,198 @@
+package runbooks
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// APIVersion is the only runbook format version this build understands.
+const APIVersion = "drctl/v1"
+
+// Runbook is the typed form of a runbook file. It is plain data, JSON
+// serialisable, and it is the workflow's input: a run replays against the
+// runbook it started with, whatever happens to the file afterwards.
+type Runbook struct {
+	APIVersion  string `json:"apiVersion"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Lock names what this runbook moves. At most one run per lock exists at
+	// a time; the workflow ID is derived from it.
+	Lock       string     `json:"lock"`
+	Objectives Objectives `json:"objectives"`
+	Params     []Param    `json:"params,omitempty"`
+	Targets    []Target   `json:"targets,omitempty"`
+	// Preflight checks run (in parallel) before any step; if one fails the
+	// run stops with nothing changed.
+	Preflight []Step `json:"preflight,omitempty"`
+	Steps     []Step `json:"steps"`
+
+	// File is the path the runbook was read from, for messages only.
+	File string `json:"file,omitempty"`
+
+	// pos says where each part was written, so Validate can point at the
+	// exact line of a needs entry or a with key. Only Parse fills it; it is
+	// not part of the workflow input.
+	pos positions
+}
+
+// Objectives are the recovery objectives a run is measured against.
+// Zero means "not stated".
+type Objectives struct {
+	RTO Duration `json:"rto,omitempty"`
+	RPO Duration `json:"rpo,omitempty"`
+}
+
+// Param is a runbook parameter, set with `drctl run --set name=value`.
+// Values are strings; actions convert them to the type their input needs.
+type Param struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Default     *string  `json:"default,omitempty"`
+	Required    bool     `json:"required,omitempty"`
+	Allowed     []string `json:"allowed,omitempty"`
+	Line        int      `json:"-"`
+}
+
+// Target is a resource the runbook acts on. It names where credentials come
+// from, never the secret itself.
+type Target struct {
+	Name        string            `json:"name"`
+	Kind        string            `json:"kind"`
+	Credentials *CredentialRef    `json:"credentials,omitempty"`
+	Attributes  map[string]string `json:"attributes,omitempty"`
+	Line        int               `json:"-"`
+}
+
+// CredentialRef says where a worker finds a secret: an environment variable
+// or a file on the worker's host. Exactly one is set.
+type CredentialRef struct {
+	Env  string `json:"env,omitempty"`
+	File string `json:"file,omitempty"`
+}
+
+// Failure policies for a step (on_failure) and approval timeouts (on_timeout).
+const (
+	OnFailureAbort    = "abort"    // stop the run, compensate completed steps (default)
+	OnFailureContinue = "continue" // record the failure; dependents still run
+)
+
+// Step is one node of the runbook's DAG: either an action (Action set) or an
+// approval gate (Approval set), never both.
+type Step struct {
+	ID          string         `json:"id"`
+	Description string         `json:"description,omitempty"`
+	Action      string         `json:"action,omitempty"`
+	With        map[string]any `json:"with,omitempty"`
+	Needs       []string       `json:"needs,omitempty"`
+	Retry       *RetryPolicy   `json:"retry,omitempty"`
+	// Timeout bounds one attempt (start-to-close). Zero: the action's default.
+	Timeout Duration `json:"timeout,omitempty"`
+	// Deadline bounds all attempts together (schedule-to-close). Zero: none.
+	Deadline Duration `json:"deadline,omitempty"`
+	// Heartbeat is the heartbeat timeout for long actions. Zero: the action's default.
+	Heartbeat  Duration      `json:"heartbeat,omitempty"`
+	Compensate *Compensation `json:"compensate,omitempty"`
+	Approval   *Approval     `json:"approval,omitempty"`
+	// OnFailure is OnFailureAbort (default) or OnFailureContinue.
+	OnFailure string `json:"on_failure,omitempty"`
+	Line      int    `json:"-"`
+}
+
+// RetryPolicy maps onto Temporal's retry policy. Unset fields take drctl's
+// defaults (see DefaultRetry).
+type RetryPolicy struct {
+	MaxAttempts        int      `json:"max_attempts,omitempty"`
+	InitialInterval    Duration `json:"initial_interval,omitempty"`
+	BackoffCoefficient float64  `json:"backoff,omitempty"`
+	MaxInterval        Duration `json:"max_interval,omitempty"`
+}
+
+// Compensation undoes a completed step when the run is aborted or fails, and
+// is the failback in drill mode.
+type Compensation struct {
+	Action  string         `json:"action"`
+	With    map[string]any `json:"with,omitempty"`
+	Timeout Duration       `json:"timeout,omitempty"`
+	Retry   *RetryPolicy   `json:"retry,omitempty"`
+	Line    int            `json:"-"`
+}
+
+// Approval is a gate: the run waits until an allowed approver decides.
+type Approval struct {
+	Message   string   `json:"message,omitempty"`
+	Approvers []string `json:"approvers"`
+	// TwoPerson, when true (the default), refuses an approval by whoever
+	// started the run.
+	TwoPerson bool     `json:"two_person"`
+	Timeout   Duration `json:"timeout,omitempty"`
+	// OnTimeout is OnFailureAbort (default) or OnFailureContinue.
+	OnTimeout string `json:"on_timeout,omitempty"`
+}
+
+// Duration is a time.Duration written as Go duration text ("90s", "5m").
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON writes the duration as text so histories stay readable.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON accepts duration text or integer nanoseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		*d = v
+		return nil
+	}
+	var n int64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("duration must be text like \"30s\": %s", b)
+	}
+	*d = Duration(n)
+	return nil
+}
+
+// ParseDuration parses Go duration text; it refuses negative values.
+func ParseDuration(s string) (Duration, error) {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration; write a number with a unit, like 30s, 5m or 1h30m", s)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("%q is negative; durations must be zero or more", s)
+	}
+	return Duration(v), nil
+}
+
+// Step returns the step (or preflight check) with the given id.
+func (rb *Runbook) Step(id string) (Step, bool) {
+	for _, s := range rb.Steps {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	for _, s := range rb.Preflight {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return Step{}, false
+}
+
+// Param returns the parameter with the given name.
+func (rb *Runbook) Param(name string) (Param, bool) {
+	for _, p := range rb.Params {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Param{}, false
+}

@@ -1,0 +1,155 @@
+// Package worker wires configuration to a running drctl worker: it dials
+// Temporal, builds the action registry from the configured providers,
+// registers the interpreter workflows and every action as an activity, and
+// runs until its context ends, then stops gracefully (running actions get
+// Worker.StopTimeout to finish; what does not finish is retried elsewhere).
+package worker
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/activities/httpcheck"
+	"github.com/drctl/drctl/activities/note"
+	"github.com/drctl/drctl/internal/config"
+	"github.com/drctl/drctl/internal/telemetry"
+	"github.com/drctl/drctl/workflows"
+)
+
+// Actions returns the registry of every action this build ships, configured
+// from cfg.
+func Actions(cfg config.Config) (*activities.Registry, error) {
+	reg := activities.NewRegistry()
+	if err := reg.Add(&httpcheck.Check{}, note.Note{}); err != nil {
+		return nil, err
+	}
+	return reg, nil
+}
+
+// DialOptions adjusts a client dial.
+type DialOptions struct {
+	// Logger for the SDK; nil logs warnings and errors to stderr.
+	Logger sdklog.Logger
+	// Telemetry wiring; zero means none.
+	Telemetry telemetry.Wiring
+}
+
+// Dial connects to Temporal as configured. The error says where it tried
+// and what to do when nothing answers.
+func Dial(ctx context.Context, cfg config.Config, o DialOptions) (client.Client, error) {
+	opts := client.Options{
+		HostPort:     cfg.Temporal.Address,
+		Namespace:    cfg.Temporal.Namespace,
+		Identity:     cfg.Identity,
+		Logger:       o.Logger,
+		Interceptors: o.Telemetry.Interceptors,
+	}
+	if opts.Logger == nil {
+		opts.Logger = QuietLogger()
+	}
+	if o.Telemetry.Metrics != nil {
+		opts.MetricsHandler = o.Telemetry.Metrics
+	}
+	if cfg.Temporal.TLS.Enabled || cfg.Temporal.TLS.CertFile != "" || cfg.Temporal.APIKey.IsSet() {
+		tc, err := tlsConfig(cfg.Temporal.TLS)
+		if err != nil {
+			return nil, err
+		}
+		opts.ConnectionOptions.TLS = tc
+	}
+	if cfg.Temporal.APIKey.IsSet() {
+		key, err := cfg.Temporal.APIKey.Read()
+		if err != nil {
+			return nil, fmt.Errorf("temporal.api_key: %w", err)
+		}
+		opts.Credentials = client.NewAPIKeyStaticCredentials(key)
+	}
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach Temporal at %s (namespace %q): %w\n"+
+			"start a local one with `drctl dev`, or point drctl at yours with --address, DRCTL_TEMPORAL_ADDRESS or temporal.address in drctl.yaml",
+			cfg.Temporal.Address, cfg.Temporal.Namespace, err)
+	}
+	return c, nil
+}
+
+func tlsConfig(t config.TLS) (*tls.Config, error) {
+	tc := &tls.Config{ServerName: t.ServerName, MinVersion: tls.VersionTLS12}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("temporal.tls client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("temporal.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("temporal.tls.ca_file %s holds no PEM certificate", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
+}
+
+// QuietLogger logs the SDK's warnings and errors to stderr, nothing else.
+func QuietLogger() sdklog.Logger {
+	return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}
+
+// New returns a worker on the configured task queue with the interpreter
+// workflows and every action of reg registered.
+func New(c client.Client, cfg config.Config, reg *activities.Registry) sdkworker.Worker {
+	w := sdkworker.New(c, cfg.Temporal.TaskQueue, sdkworker.Options{
+		Identity:                     cfg.Identity,
+		WorkerStopTimeout:            cfg.Worker.StopTimeout,
+		StickyScheduleToStartTimeout: cfg.Worker.StickyTimeout,
+	})
+	Register(w, reg)
+	return w
+}
+
+// Register registers the workflows and actions on any worker-like registry
+// (a worker, a replayer, a test environment).
+func Register(w interface {
+	sdkworker.WorkflowRegistry
+	sdkworker.ActivityRegistry
+}, reg *activities.Registry) {
+	RegisterWorkflows(w)
+	reg.RegisterActivities(w)
+}
+
+// RegisterWorkflows registers the interpreter workflows under their names.
+func RegisterWorkflows(w sdkworker.WorkflowRegistry) {
+	w.RegisterWorkflowWithOptions(workflows.Run, workflow.RegisterOptions{Name: workflows.RunbookWorkflow})
+	w.RegisterWorkflowWithOptions(workflows.Plan, workflow.RegisterOptions{Name: workflows.PlanWorkflow})
+}
+
+// Run runs a worker until ctx ends, then stops it gracefully.
+func Run(ctx context.Context, c client.Client, cfg config.Config, reg *activities.Registry) error {
+	w := New(c, cfg, reg)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker on task queue %q: %w", cfg.Temporal.TaskQueue, err)
+	}
+	<-ctx.Done()
+	w.Stop()
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil
+	}
+	return ctx.Err()
+}

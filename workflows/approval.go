@@ -1,0 +1,248 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/drctl/drctl/runbooks"
+)
+
+// registerHandlers installs the progress query, the decide and control
+// Updates (with validators) and their Signal twins. A Signal is stored by the
+// server even when no worker runs; it is checked by the same rules when a
+// worker picks it up, and a refused one is recorded as a "refused" event.
+func (r *runner) registerHandlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (*Report, error) {
+		return r.rep, nil
+	}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateDecide,
+		func(ctx workflow.Context, d Decision) (DecisionResult, error) {
+			if err := r.checkDecision(d); err != nil {
+				return DecisionResult{}, err
+			}
+			return r.applyDecision(d), nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, d Decision) error { return r.checkDecision(d) }},
+	); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateControl,
+		func(ctx workflow.Context, c Control) (ControlResult, error) {
+			if err := r.checkControl(c); err != nil {
+				return ControlResult{}, err
+			}
+			return r.applyControl(c), nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, c Control) error { return r.checkControl(c) }},
+	); err != nil {
+		return err
+	}
+	decisions := workflow.GetSignalChannel(ctx, SignalDecide)
+	controls := workflow.GetSignalChannel(ctx, SignalControl)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			sel := workflow.NewSelector(ctx)
+			sel.AddReceive(decisions, func(ch workflow.ReceiveChannel, _ bool) {
+				var d Decision
+				ch.Receive(ctx, &d)
+				if err := r.checkDecision(d); err != nil {
+					r.event("refused", d.Step, d.By, err.Error())
+					r.publish()
+					return
+				}
+				r.applyDecision(d)
+			})
+			sel.AddReceive(controls, func(ch workflow.ReceiveChannel, _ bool) {
+				var c Control
+				ch.Receive(ctx, &c)
+				if err := r.checkControl(c); err != nil {
+					r.event("refused", "", c.By, err.Error())
+					r.publish()
+					return
+				}
+				r.applyControl(c)
+			})
+			sel.Select(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+		}
+	})
+	return nil
+}
+
+// checkDecision is the single authority on whether a decision is accepted.
+func (r *runner) checkDecision(d Decision) error {
+	if strings.TrimSpace(d.By) == "" {
+		return fmt.Errorf("a decision must say who decides; set your identity (--as NAME or DRCTL_IDENTITY)")
+	}
+	i, ok := r.index[d.Step]
+	if !ok {
+		return fmt.Errorf("run %s has no step %q%s", r.rep.WorkflowID, d.Step, r.waitingHint())
+	}
+	st := &r.rep.Steps[i]
+	if st.Approval == nil {
+		return fmt.Errorf("step %q is an action, not an approval gate%s", d.Step, r.waitingHint())
+	}
+	if st.Approval.Decision != "" {
+		return fmt.Errorf("step %q was already %s by %s at %s", d.Step, st.Approval.Decision, st.Approval.By, st.Approval.At.UTC().Format("15:04:05Z"))
+	}
+	if _, pending := r.decisions[d.Step]; pending {
+		return fmt.Errorf("step %q already has a decision being applied", d.Step)
+	}
+	if st.State != StepWaiting {
+		return fmt.Errorf("step %q is not awaiting approval (it is %s)%s", d.Step, st.State, r.waitingHint())
+	}
+	if !approverAllowed(st.Approval.Approvers, d) {
+		return fmt.Errorf("%s may not decide step %q; allowed approvers: %s", d.By, d.Step, strings.Join(st.Approval.Approvers, ", "))
+	}
+	if d.Approve && st.Approval.TwoPerson && d.By == r.rep.StartedBy {
+		return fmt.Errorf("two-person rule: %s started this run and may not approve its gates; ask another approver (%s)", d.By, strings.Join(st.Approval.Approvers, ", "))
+	}
+	return nil
+}
+
+func (r *runner) waitingHint() string {
+	var w []string
+	for _, st := range r.rep.Steps {
+		if st.State == StepWaiting {
+			w = append(w, st.ID)
+		}
+	}
+	if len(w) == 0 {
+		return "; no step is awaiting approval"
+	}
+	return "; awaiting approval: " + strings.Join(w, ", ")
+}
+
+func approverAllowed(approvers []string, d Decision) bool {
+	for _, a := range approvers {
+		if a == "*" || a == d.By {
+			return true
+		}
+		if g, ok := strings.CutPrefix(a, "group:"); ok {
+			for _, dg := range d.Groups {
+				if dg == g {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func (r *runner) applyDecision(d Decision) DecisionResult {
+	r.decisions[d.Step] = d
+	kind := "rejected"
+	if d.Approve {
+		kind = "approved"
+	}
+	r.event(kind, d.Step, d.By, d.Reason)
+	return DecisionResult{Step: d.Step, Approved: d.Approve, By: d.By, At: r.now()}
+}
+
+// awaitApproval blocks the gate until a decision or its timeout.
+func (r *runner) awaitApproval(ctx workflow.Context, s runbooks.Step) {
+	st := r.step(s.ID)
+	st.State = StepWaiting
+	r.publish()
+	decided := func() bool { _, ok := r.decisions[s.ID]; return ok }
+	var err error
+	ok := true
+	if s.Approval.Timeout > 0 {
+		ok, err = workflow.AwaitWithTimeout(ctx, s.Approval.Timeout.D(), decided)
+	} else {
+		err = workflow.Await(ctx, decided)
+	}
+	st = r.step(s.ID)
+	now := r.now()
+	switch {
+	case err != nil:
+		st.State = StepCancelled
+	case !ok:
+		st.Approval.Decision, st.Approval.At = "timed_out", &now
+		r.event("timed_out", s.ID, "", "no decision within "+s.Approval.Timeout.String())
+		if s.Approval.OnTimeout == runbooks.OnFailureContinue {
+			st.State, st.Summary = StepSucceeded, "no decision within "+s.Approval.Timeout.String()+"; continued (on_timeout: continue)"
+			r.outputs[s.ID] = map[string]any{"decision": "timed_out"}
+			return
+		}
+		r.fail(s, 0, fmt.Errorf("no decision within %s (on_timeout: abort)", s.Approval.Timeout))
+	default:
+		d := r.decisions[s.ID]
+		st.Approval.By, st.Approval.Via, st.Approval.Reason, st.Approval.At = d.By, d.Via, d.Reason, &now
+		r.outputs[s.ID] = map[string]any{"decided_by": d.By}
+		if d.Approve {
+			st.Approval.Decision, st.State = "approved", StepSucceeded
+			st.Summary = "approved by " + d.By
+			return
+		}
+		st.Approval.Decision = "rejected"
+		// A rejection always stops the run, whatever on_failure says.
+		st.State, st.Error = StepFailed, fmt.Sprintf("rejected by %s: %s", d.By, d.Reason)
+		if r.failed == "" {
+			r.failed = s.ID
+		}
+	}
+}
+
+func (r *runner) checkControl(c Control) error {
+	if strings.TrimSpace(c.By) == "" {
+		return fmt.Errorf("%s must say who asks; set your identity (--as NAME or DRCTL_IDENTITY)", c.Op)
+	}
+	switch c.Op {
+	case OpPause:
+		if r.paused {
+			return fmt.Errorf("run is already paused")
+		}
+	case OpResume:
+		if !r.paused {
+			return fmt.Errorf("run is not paused")
+		}
+	case OpAbort:
+		if r.aborting != nil {
+			return fmt.Errorf("run is already being aborted (by %s)", r.aborting.By)
+		}
+	default:
+		return fmt.Errorf("unknown control operation %q; use %s, %s or %s", c.Op, OpPause, OpResume, OpAbort)
+	}
+	if r.stopping() || r.rep.State != StateRunning {
+		return fmt.Errorf("run is %s; it no longer takes %s", r.stateWord(), c.Op)
+	}
+	return nil
+}
+
+func (r *runner) stateWord() string {
+	if r.rep.State == StateRunning && r.stopping() {
+		return "stopping"
+	}
+	return r.rep.State
+}
+
+func (r *runner) applyControl(c Control) ControlResult {
+	switch c.Op {
+	case OpPause:
+		r.paused = true
+		r.event("paused", "", c.By, c.Reason)
+	case OpResume:
+		r.paused = false
+		r.event("resumed", "", c.By, c.Reason)
+	case OpAbort:
+		r.aborting = &c
+		r.paused = false
+		r.event("abort", "", c.By, c.Reason)
+	}
+	r.publish()
+	state := StateRunning
+	if r.paused {
+		state = StatePaused
+	}
+	if r.aborting != nil {
+		state = "aborting"
+	}
+	return ControlResult{State: state}
+}

@@ -1,0 +1,114 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/runbooks"
+)
+
+// PlanInput asks workers to observe a runbook without acting.
+type PlanInput struct {
+	Runbook   runbooks.Runbook  `json:"runbook"`
+	Params    map[string]string `json:"params,omitempty"`
+	StartedBy string            `json:"started_by"`
+}
+
+// PlannedStep is one step of a plan: its stage and what its action's
+// Observe says about the world now.
+type PlannedStep struct {
+	ID          string                  `json:"id"`
+	Stage       int                     `json:"stage"`
+	Kind        string                  `json:"kind"`
+	Action      string                  `json:"action,omitempty"`
+	Observation *activities.Observation `json:"observation,omitempty"`
+	// Note explains a step that was not observed (an approval, a wait, an
+	// input that depends on an earlier step's output, an Observe that failed).
+	Note string `json:"note,omitempty"`
+}
+
+// PlanResult is the outcome of the plan workflow.
+type PlanResult struct {
+	Stages [][]string    `json:"stages"`
+	Steps  []PlannedStep `json:"steps"`
+}
+
+// Plan observes every step whose inputs can be resolved before the run (no
+// reference to another step's outputs) by calling its action's Observe on a
+// worker, which holds the credentials. It changes nothing.
+func Plan(ctx workflow.Context, in PlanInput) (*PlanResult, error) {
+	rb := in.Runbook
+	params, err := runbooks.ParamValues(&rb, in.Params)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
+	}
+	info := workflow.GetInfo(ctx)
+	sc := runbooks.Scope{
+		Params:  params,
+		Outputs: map[string]map[string]any{},
+		Run:     map[string]string{"id": info.WorkflowExecution.ID, "mode": "plan", "started_by": in.StartedBy, "lock": rb.Lock},
+		Targets: runbooks.TargetScope(rb.Targets),
+	}
+	res := &PlanResult{Stages: runbooks.Stages(&rb)}
+	stageOf := map[string]int{}
+	for i, stage := range res.Stages {
+		for _, id := range stage {
+			stageOf[id] = i + 1
+		}
+	}
+	var all []runbooks.Step
+	for _, s := range rb.Preflight {
+		all = append(all, s)
+		res.Steps = append(res.Steps, PlannedStep{ID: s.ID, Stage: 0, Kind: KindPreflight, Action: s.Action})
+	}
+	for _, s := range rb.Steps {
+		all = append(all, s)
+		res.Steps = append(res.Steps, PlannedStep{ID: s.ID, Stage: stageOf[s.ID], Kind: KindStep, Action: s.Action})
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 2},
+	})
+	pending := 0
+	for i, s := range all {
+		ps := &res.Steps[i]
+		switch {
+		case s.Approval != nil:
+			ps.Kind = KindApproval
+			ps.Note = "approval by one of: " + strings.Join(s.Approval.Approvers, ", ")
+			continue
+		case s.Action == activities.ActionWait:
+			ps.Note = fmt.Sprintf("would wait %v", s.With["duration"])
+			continue
+		}
+		with, err := runbooks.ResolveMap(s.With, sc)
+		if err != nil {
+			ps.Note = "observed at run time: inputs depend on earlier steps"
+			continue
+		}
+		req := activities.Request{
+			Run:  activities.Run{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Lock: rb.Lock, Mode: "plan", StartedBy: in.StartedBy},
+			Step: s.ID, Action: s.Action, With: with, Targets: rb.Targets,
+		}
+		f := workflow.ExecuteActivity(actx, s.Action+activities.ObserveSuffix, req)
+		pending++
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer func() { pending-- }()
+			var obs activities.Observation
+			if err := f.Get(ctx, &obs); err != nil {
+				ps.Note = "observe failed: " + errorText(err)
+				return
+			}
+			ps.Observation = &obs
+		})
+	}
+	if err := workflow.Await(ctx, func() bool { return pending == 0 }); err != nil {
+		return nil, err
+	}
+	return res, nil
+}

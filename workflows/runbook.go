@@ -1,0 +1,561 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/runbooks"
+)
+
+// Defaults for steps that do not set their own.
+var (
+	// DefaultTimeout bounds one attempt of an action.
+	DefaultTimeout = 5 * time.Minute
+	// DefaultHeartbeat is how long a silent activity may go before Temporal
+	// presumes its worker dead and retries it elsewhere. The registry
+	// heartbeats for every action, so this bounds worker-loss detection.
+	DefaultHeartbeat = 10 * time.Second
+	// DefaultRetry is used for steps without a retry block.
+	DefaultRetry = runbooks.RetryPolicy{
+		MaxAttempts:        5,
+		InitialInterval:    runbooks.Duration(time.Second),
+		BackoffCoefficient: 2,
+		MaxInterval:        runbooks.Duration(30 * time.Second),
+	}
+)
+
+// Failure types of a run that did not succeed; the run report travels as the
+// failure's details.
+const (
+	ErrRunFailed  = "drctl.RunFailed"
+	ErrRunAborted = "drctl.RunAborted"
+)
+
+// Run is the runbook interpreter workflow.
+func Run(ctx workflow.Context, in RunInput) (*Report, error) {
+	r, err := newRunner(ctx, in)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
+	}
+	if err := r.registerHandlers(ctx); err != nil {
+		return nil, err
+	}
+	r.publish()
+
+	if r.runPreflight(ctx) {
+		r.runSteps(ctx)
+	}
+	return r.finish(ctx)
+}
+
+type runner struct {
+	ctx     workflow.Context // root context, for memo updates
+	in      RunInput
+	rb      *runbooks.Runbook
+	params  map[string]string
+	rep     *Report
+	index   map[string]int // step id -> index in rep.Steps
+	outputs map[string]map[string]any
+
+	running   int
+	completed []string // succeeded action steps, in completion order
+	paused    bool
+	aborting  *Control
+	failed    string // first step whose failure stops the run
+	decisions map[string]Decision
+	doneAt    time.Time
+	lastMemo  string
+}
+
+func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
+	rb := in.Runbook
+	params, err := runbooks.ParamValues(&rb, in.Params)
+	if err != nil {
+		return nil, err
+	}
+	if in.Mode == "" {
+		in.Mode = ModeFailover
+	}
+	if in.Mode != ModeFailover && in.Mode != ModeDrill {
+		return nil, fmt.Errorf("mode %q is not one of %s, %s", in.Mode, ModeFailover, ModeDrill)
+	}
+	info := workflow.GetInfo(ctx)
+	r := &runner{
+		ctx:       ctx,
+		in:        in,
+		rb:        &rb,
+		params:    params,
+		index:     map[string]int{},
+		outputs:   map[string]map[string]any{},
+		decisions: map[string]Decision{},
+		rep: &Report{
+			WorkflowID: info.WorkflowExecution.ID,
+			RunID:      info.WorkflowExecution.RunID,
+			Runbook:    rb.Name,
+			Lock:       rb.Lock,
+			Mode:       in.Mode,
+			StartedBy:  in.StartedBy,
+			Reason:     in.Reason,
+			State:      StateRunning,
+			StartedAt:  workflow.Now(ctx),
+			Objectives: rb.Objectives,
+		},
+	}
+	add := func(s runbooks.Step, kind string) {
+		sr := StepReport{ID: s.ID, Kind: kind, Action: s.Action, State: StepPending}
+		if s.Approval != nil {
+			sr.Kind = KindApproval
+			sr.Approval = &ApprovalState{Message: s.Approval.Message, Approvers: s.Approval.Approvers, TwoPerson: s.Approval.TwoPerson}
+		}
+		r.index[s.ID] = len(r.rep.Steps)
+		r.rep.Steps = append(r.rep.Steps, sr)
+	}
+	for _, s := range rb.Preflight {
+		add(s, KindPreflight)
+	}
+	for _, s := range rb.Steps {
+		add(s, KindStep)
+	}
+	return r, nil
+}
+
+func (r *runner) step(id string) *StepReport { return &r.rep.Steps[r.index[id]] }
+
+func (r *runner) now() time.Time { return workflow.Now(r.ctx) }
+
+func (r *runner) stopping() bool { return r.aborting != nil || r.failed != "" }
+
+func (r *runner) event(kind, step, by, reason string) {
+	r.rep.Events = append(r.rep.Events, Event{At: r.now(), Kind: kind, Step: step, By: by, Reason: reason})
+}
+
+// runPreflight runs every preflight check in parallel and reports whether
+// all passed. Nothing has changed yet when one fails, so nothing is
+// compensated.
+func (r *runner) runPreflight(ctx workflow.Context) bool {
+	for _, s := range r.rb.Preflight {
+		r.launch(ctx, s)
+	}
+	_ = workflow.Await(ctx, func() bool { return r.running == 0 })
+	if r.running > 0 { // the workflow was cancelled while checks ran
+		r.drain()
+	}
+	return !r.stopping() && ctx.Err() == nil
+}
+
+// runSteps runs the step DAG: every step whose needs are met starts at once,
+// so independent branches run in parallel. Once the run is stopping nothing
+// new starts; the loop ends when no step is running.
+func (r *runner) runSteps(ctx workflow.Context) {
+	stepCtx, cancelSteps := workflow.WithCancel(ctx)
+	aborted := false
+	for {
+		if r.aborting != nil && !aborted {
+			aborted = true
+			cancelSteps() // an operator abort stops running steps too
+		}
+		if !r.paused && !r.stopping() {
+			for _, s := range r.rb.Steps {
+				if r.ready(s) {
+					r.launch(stepCtx, s)
+				}
+			}
+		}
+		if r.running == 0 && (r.stopping() || !r.anyPending()) {
+			break
+		}
+		progress := r.progressMark()
+		if err := workflow.Await(ctx, func() bool { return r.progressMark() != progress }); err != nil {
+			// The workflow itself was cancelled: treat it as an abort.
+			if r.aborting == nil {
+				r.aborting = &Control{Op: OpAbort, By: "temporal", Reason: "workflow cancellation requested"}
+				r.event("abort", "", "temporal", "workflow cancellation requested")
+			}
+			cancelSteps()
+			r.drain()
+			break
+		}
+	}
+	cancelSteps()
+	for i := range r.rep.Steps {
+		if r.rep.Steps[i].State == StepPending {
+			r.rep.Steps[i].State = StepSkipped
+		}
+	}
+}
+
+// drain waits, on a context that survives cancellation, until every running
+// step has acknowledged cancellation: compensating while an action might
+// still act would race it.
+func (r *runner) drain() {
+	dctx, _ := workflow.NewDisconnectedContext(r.ctx)
+	_ = workflow.Await(dctx, func() bool { return r.running == 0 })
+}
+
+// progressMark changes whenever something the main loop reacts to changes.
+func (r *runner) progressMark() string {
+	return fmt.Sprintf("%d/%d/%t/%t/%s", r.running, len(r.completed), r.paused, r.aborting != nil, r.failed)
+}
+
+func (r *runner) anyPending() bool {
+	for _, s := range r.rb.Steps {
+		if r.step(s.ID).State == StepPending {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *runner) ready(s runbooks.Step) bool {
+	if r.step(s.ID).State != StepPending {
+		return false
+	}
+	for _, n := range s.Needs {
+		st := r.step(n)
+		ok := st.State == StepSucceeded || (st.State == StepFailed && r.onFailure(n) == runbooks.OnFailureContinue)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *runner) onFailure(id string) string {
+	s, _ := r.rb.Step(id)
+	if s.OnFailure == "" {
+		return runbooks.OnFailureAbort
+	}
+	return s.OnFailure
+}
+
+func (r *runner) launch(ctx workflow.Context, s runbooks.Step) {
+	st := r.step(s.ID)
+	now := r.now()
+	st.State, st.StartedAt = StepRunning, &now
+	r.running++
+	r.publish()
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() {
+			r.running--
+			end := r.now()
+			st := r.step(s.ID)
+			st.EndedAt = &end
+			r.publish()
+		}()
+		switch {
+		case s.Approval != nil:
+			r.awaitApproval(ctx, s)
+		case s.Action == activities.ActionWait:
+			r.wait(ctx, s)
+		default:
+			r.execute(ctx, s)
+		}
+	})
+}
+
+func (r *runner) scope() runbooks.Scope {
+	return runbooks.Scope{
+		Params:  r.params,
+		Outputs: r.outputs,
+		Run: map[string]string{
+			"id":         r.rep.WorkflowID,
+			"mode":       r.rep.Mode,
+			"started_by": r.rep.StartedBy,
+			"lock":       r.rep.Lock,
+		},
+		Targets: runbooks.TargetScope(r.rb.Targets),
+	}
+}
+
+func (r *runner) request(step, action string, with map[string]any, compensating bool) activities.Request {
+	return activities.Request{
+		Run: activities.Run{
+			WorkflowID: r.rep.WorkflowID, RunID: r.rep.RunID, Lock: r.rep.Lock,
+			Mode: r.rep.Mode, StartedBy: r.rep.StartedBy,
+		},
+		Step:         step,
+		Action:       action,
+		With:         with,
+		Targets:      r.rb.Targets,
+		Compensating: compensating,
+	}
+}
+
+func (r *runner) execute(ctx workflow.Context, s runbooks.Step) {
+	st := r.step(s.ID)
+	with, err := runbooks.ResolveMap(s.With, r.scope())
+	if err != nil {
+		r.fail(s, 0, fmt.Errorf("resolve inputs: %w", err))
+		return
+	}
+	ctx = workflow.WithActivityOptions(ctx, activityOptions(s.ID, s.Timeout, s.Deadline, s.Heartbeat, s.Retry))
+	var res activities.Result
+	err = workflow.ExecuteActivity(ctx, s.Action, r.request(s.ID, s.Action, with, false)).Get(ctx, &res)
+	if err != nil {
+		if temporal.IsCanceledError(err) {
+			st.State = StepCancelled
+			return
+		}
+		r.fail(s, attemptsOf(err), err)
+		return
+	}
+	st.State, st.Attempts, st.Changed, st.Summary = StepSucceeded, res.Attempt, res.Changed, res.Summary
+	st.Outputs = res.Outputs
+	r.outputs[s.ID] = nonNil(res.Outputs)
+	r.completed = append(r.completed, s.ID)
+}
+
+func (r *runner) wait(ctx workflow.Context, s runbooks.Step) {
+	st := r.step(s.ID)
+	with, err := runbooks.ResolveMap(s.With, r.scope())
+	if err != nil {
+		r.fail(s, 0, fmt.Errorf("resolve inputs: %w", err))
+		return
+	}
+	d, err := runbooks.ParseDuration(fmt.Sprint(with["duration"]))
+	if err != nil {
+		r.fail(s, 0, fmt.Errorf("duration: %w", err))
+		return
+	}
+	if err := workflow.Sleep(ctx, d.D()); err != nil {
+		st.State = StepCancelled
+		return
+	}
+	st.State, st.Summary = StepSucceeded, "waited "+d.String()
+	r.outputs[s.ID] = map[string]any{}
+	r.completed = append(r.completed, s.ID)
+}
+
+// fail records a step failure. Unless the step says on_failure: continue,
+// the run stops: nothing new starts and completed steps are compensated.
+func (r *runner) fail(s runbooks.Step, attempts int32, err error) {
+	st := r.step(s.ID)
+	st.State, st.Attempts, st.Error = StepFailed, attempts, errorText(err)
+	r.event("step_failed", s.ID, "", st.Error)
+	if r.onFailure(s.ID) == runbooks.OnFailureContinue && s.Approval == nil {
+		r.outputs[s.ID] = map[string]any{}
+		return
+	}
+	if r.failed == "" {
+		r.failed = s.ID
+	}
+}
+
+func (r *runner) finish(ctx workflow.Context) (*Report, error) {
+	succeeded := !r.stopping() && ctx.Err() == nil
+	if succeeded {
+		r.doneAt = r.now()
+		rto := runbooks.Duration(r.doneAt.Sub(r.rep.StartedAt))
+		r.rep.RTO = &rto
+	}
+	r.rep.RPO = r.maxRPO()
+	switch {
+	case succeeded && r.rep.Mode == ModeDrill:
+		r.compensate("drill failback")
+	case !succeeded && len(r.completed) > 0:
+		r.compensate("run stopped")
+	}
+	end := r.now()
+	r.rep.EndedAt = &end
+	switch {
+	case succeeded:
+		r.rep.State = StateSucceeded
+	case r.aborting != nil:
+		r.rep.State = StateAborted
+		r.rep.Error = fmt.Sprintf("aborted by %s: %s", r.aborting.By, r.aborting.Reason)
+	default:
+		r.rep.State = StateFailed
+		if r.failed != "" {
+			r.rep.Error = fmt.Sprintf("step %q failed: %s", r.failed, r.step(r.failed).Error)
+		}
+	}
+	r.publish()
+	// Let accepted updates finish before the run closes.
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	switch r.rep.State {
+	case StateSucceeded:
+		return r.rep, nil
+	case StateAborted:
+		return nil, temporal.NewNonRetryableApplicationError(r.rep.Error, ErrRunAborted, nil, r.rep)
+	default:
+		return nil, temporal.NewNonRetryableApplicationError(r.rep.Error, ErrRunFailed, nil, r.rep)
+	}
+}
+
+// compensate runs the compensations of completed steps in reverse
+// completion order, on a context that survives cancellation of the run. A
+// failing compensation is recorded and the rest still run.
+func (r *runner) compensate(why string) {
+	r.rep.State = StateCompensating
+	r.publish()
+	ctx, _ := workflow.NewDisconnectedContext(r.ctx)
+	for i := len(r.completed) - 1; i >= 0; i-- {
+		id := r.completed[i]
+		s, _ := r.rb.Step(id)
+		if s.Compensate == nil {
+			continue
+		}
+		c := s.Compensate
+		start := r.now()
+		cr := StepReport{ID: id, Kind: KindCompensation, Action: c.Action, State: StepRunning, StartedAt: &start, Summary: why}
+		with, err := runbooks.ResolveMap(c.With, r.scope())
+		if err == nil {
+			actx := workflow.WithActivityOptions(ctx, activityOptions("compensate:"+id, c.Timeout, 0, 0, c.Retry))
+			var res activities.Result
+			err = workflow.ExecuteActivity(actx, c.Action, r.request(id, c.Action, with, true)).Get(actx, &res)
+			cr.Attempts, cr.Changed, cr.Outputs = res.Attempt, res.Changed, res.Outputs
+			if res.Summary != "" {
+				cr.Summary = res.Summary
+			}
+		}
+		end := r.now()
+		cr.EndedAt = &end
+		if err != nil {
+			cr.State, cr.Error, cr.Attempts = StepFailed, errorText(err), attemptsOf(err)
+			r.event("compensation_failed", id, "", cr.Error)
+		} else {
+			cr.State = StepSucceeded
+		}
+		r.rep.Compensations = append(r.rep.Compensations, cr)
+	}
+}
+
+func (r *runner) maxRPO() *runbooks.Duration {
+	var worst *runbooks.Duration
+	for _, st := range r.rep.Steps {
+		v, ok := st.Outputs["rpo"]
+		if !ok {
+			continue
+		}
+		d, err := runbooks.ParseDuration(fmt.Sprint(v))
+		if err != nil {
+			continue
+		}
+		if worst == nil || d > *worst {
+			worst = &d
+		}
+	}
+	return worst
+}
+
+// publish refreshes the memo (status readable with no worker) and the
+// workflow's current details, when they changed.
+func (r *runner) publish() {
+	s := Status{
+		Runbook: r.rep.Runbook, Lock: r.rep.Lock, Mode: r.rep.Mode,
+		StartedBy: r.rep.StartedBy, StartedAt: r.rep.StartedAt, Reason: r.rep.Reason,
+		State: r.rep.State, Total: len(r.rep.Steps),
+	}
+	if r.paused && s.State == StateRunning {
+		s.State = StatePaused
+	}
+	for _, st := range r.rep.Steps {
+		switch st.State {
+		case StepRunning:
+			s.Running = append(s.Running, st.ID)
+		case StepWaiting:
+			s.Waiting = append(s.Waiting, st.ID)
+		case StepSucceeded, StepFailed, StepSkipped, StepCancelled:
+			s.Done++
+		}
+	}
+	r.rep.Paused = r.paused
+	text := fmt.Sprintf("%s: %d/%d steps done", s.State, s.Done, s.Total)
+	if len(s.Running) > 0 {
+		text += "; running " + strings.Join(s.Running, ", ")
+	}
+	if len(s.Waiting) > 0 {
+		text += "; awaiting approval: " + strings.Join(s.Waiting, ", ")
+	}
+	if text == r.lastMemo {
+		return
+	}
+	r.lastMemo = text
+	workflow.SetCurrentDetails(r.ctx, text)
+	_ = workflow.UpsertMemo(r.ctx, map[string]any{MemoKey: s})
+}
+
+func activityOptions(id string, timeout, deadline, heartbeat runbooks.Duration, retry *runbooks.RetryPolicy) workflow.ActivityOptions {
+	p := DefaultRetry
+	if retry != nil {
+		if retry.MaxAttempts != 0 {
+			p.MaxAttempts = retry.MaxAttempts
+		}
+		if retry.InitialInterval != 0 {
+			p.InitialInterval = retry.InitialInterval
+		}
+		if retry.BackoffCoefficient != 0 {
+			p.BackoffCoefficient = retry.BackoffCoefficient
+		}
+		if retry.MaxInterval != 0 {
+			p.MaxInterval = retry.MaxInterval
+		}
+	}
+	o := workflow.ActivityOptions{
+		ActivityID:             id,
+		Summary:                id,
+		StartToCloseTimeout:    DefaultTimeout,
+		ScheduleToCloseTimeout: deadline.D(),
+		HeartbeatTimeout:       DefaultHeartbeat,
+		WaitForCancellation:    true,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    p.InitialInterval.D(),
+			BackoffCoefficient: p.BackoffCoefficient,
+			MaximumInterval:    p.MaxInterval.D(),
+			MaximumAttempts:    int32(p.MaxAttempts),
+		},
+	}
+	if timeout > 0 {
+		o.StartToCloseTimeout = timeout.D()
+	}
+	if heartbeat > 0 {
+		o.HeartbeatTimeout = heartbeat.D()
+	}
+	return o
+}
+
+// attemptsOf reads the attempt count an action failure carries.
+func attemptsOf(err error) int32 {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) && ae.HasDetails() {
+		var d activities.FailureDetail
+		if ae.Details(&d) == nil {
+			return d.Attempt
+		}
+	}
+	return 0
+}
+
+// errorText is the innermost useful message of an activity error, without
+// Temporal's wrapping ("activity error (type: ..., scheduledEventID: ...)").
+func errorText(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Error()
+	}
+	var te *temporal.TimeoutError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("timed out (%s)", strings.ToLower(strings.TrimPrefix(te.TimeoutType().String(), "TIMEOUT_TYPE_")))
+	}
+	return err.Error()
+}
+
+func nonNil(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+func sortedStrings(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}

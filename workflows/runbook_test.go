@@ -1,0 +1,512 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/workflows"
+)
+
+// recorder is a fake provider: every call of an action is recorded, and a
+// step listed in fail fails (permanently when listed in permanent).
+type recorder struct {
+	mu        sync.Mutex
+	calls     []string // "step" or "compensate:step"
+	fail      map[string]bool
+	permanent map[string]bool
+	hooks     map[string]func(ctx context.Context) error
+}
+
+func newRecorder() *recorder {
+	return &recorder{fail: map[string]bool{}, permanent: map[string]bool{}, hooks: map[string]func(context.Context) error{}}
+}
+
+func (r *recorder) do(ctx context.Context, req activities.Request) (activities.Result, error) {
+	name := req.Step
+	if req.Compensating {
+		name = "compensate:" + req.Step
+	}
+	r.mu.Lock()
+	r.calls = append(r.calls, name)
+	hook := r.hooks[name]
+	fail, perm := r.fail[name], r.permanent[name]
+	r.mu.Unlock()
+	if hook != nil {
+		if err := hook(ctx); err != nil {
+			return activities.Result{}, err
+		}
+	}
+	attempt := activity.GetInfo(ctx).Attempt
+	if fail {
+		err := fmt.Errorf("%s broke on attempt %d", name, attempt)
+		if perm {
+			err = activities.Permanent(err)
+		}
+		return activities.Result{}, temporal.NewApplicationErrorWithOptions(err.Error(), activities.FailureType,
+			temporal.ApplicationErrorOptions{NonRetryable: perm, Details: []any{activities.FailureDetail{Attempt: attempt}}})
+	}
+	out := map[string]any{"echo": req.With["value"]}
+	return activities.Result{Changed: true, Summary: "did " + name, Outputs: out, Attempt: attempt}, nil
+}
+
+func (r *recorder) Calls() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.calls...)
+}
+
+func (r *recorder) count(name string) int {
+	n := 0
+	for _, c := range r.Calls() {
+		if c == name {
+			n++
+		}
+	}
+	return n
+}
+
+type harness struct {
+	testsuite.WorkflowTestSuite
+	env *testsuite.TestWorkflowEnvironment
+	rec *recorder
+}
+
+func newHarness(t *testing.T) *harness {
+	h := &harness{rec: newRecorder()}
+	h.SetLogger(nopLogger{})
+	h.env = h.NewTestWorkflowEnvironment()
+	h.env.RegisterWorkflowWithOptions(workflows.Run, workflow.RegisterOptions{Name: workflows.RunbookWorkflow})
+	h.env.RegisterActivityWithOptions(h.rec.do, activity.RegisterOptions{Name: "test.do"})
+	h.env.RegisterActivityWithOptions(h.rec.do, activity.RegisterOptions{Name: "test.undo"})
+	h.env.SetTestTimeout(30 * time.Second)
+	return h
+}
+
+func act(id string, needs ...string) runbooks.Step {
+	return runbooks.Step{
+		ID: id, Action: "test.do", Needs: needs,
+		With:       map[string]any{"value": id},
+		Retry:      &runbooks.RetryPolicy{MaxAttempts: 3, InitialInterval: runbooks.Duration(time.Second)},
+		Compensate: &runbooks.Compensation{Action: "test.undo"},
+	}
+}
+
+func gate(id string, approvers []string, needs ...string) runbooks.Step {
+	return runbooks.Step{ID: id, Needs: needs, Approval: &runbooks.Approval{Approvers: approvers, TwoPerson: true}}
+}
+
+func book(steps ...runbooks.Step) runbooks.Runbook {
+	return runbooks.Runbook{APIVersion: runbooks.APIVersion, Name: "test", Lock: "test", Steps: steps}
+}
+
+func (h *harness) run(rb runbooks.Runbook, mode string) {
+	h.env.ExecuteWorkflow(workflows.RunbookWorkflow, workflows.RunInput{Runbook: rb, Mode: mode, StartedBy: "alice"})
+}
+
+// report returns the run report whether the run succeeded or not.
+func (h *harness) report(t *testing.T) *workflows.Report {
+	t.Helper()
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	var rep workflows.Report
+	if err := h.env.GetWorkflowError(); err != nil {
+		var ae *temporal.ApplicationError
+		if !errors.As(err, &ae) {
+			t.Fatalf("workflow error is not an application error: %v", err)
+		}
+		if err := ae.Details(&rep); err != nil {
+			t.Fatalf("failure carries no report: %v", err)
+		}
+		return &rep
+	}
+	if err := h.env.GetWorkflowResult(&rep); err != nil {
+		t.Fatal(err)
+	}
+	return &rep
+}
+
+// decide sends a decision as an Update at the given workflow time and
+// returns a function reporting its outcome (nil error = accepted).
+func (h *harness) decide(at time.Duration, d workflows.Decision) func() (bool, error) {
+	var (
+		done   bool
+		result error
+	)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.UpdateWorkflow(workflows.UpdateDecide, "", &testsuite.TestUpdateCallback{
+			OnAccept:   func() {},
+			OnReject:   func(err error) { done, result = true, err },
+			OnComplete: func(_ interface{}, err error) { done, result = true, err },
+		}, d)
+	}, at)
+	return func() (bool, error) { return done, result }
+}
+
+func (h *harness) control(at time.Duration, c workflows.Control) func() (bool, error) {
+	var (
+		done   bool
+		result error
+	)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.UpdateWorkflow(workflows.UpdateControl, "", &testsuite.TestUpdateCallback{
+			OnAccept:   func() {},
+			OnReject:   func(err error) { done, result = true, err },
+			OnComplete: func(_ interface{}, err error) { done, result = true, err },
+		}, c)
+	}, at)
+	return func() (bool, error) { return done, result }
+}
+
+func stepState(t *testing.T, rep *workflows.Report, id string) workflows.StepReport {
+	t.Helper()
+	s, ok := rep.Step(id)
+	if !ok {
+		t.Fatalf("report has no step %q", id)
+	}
+	return s
+}
+
+func TestApproveLetsTheRunContinue(t *testing.T) {
+	h := newHarness(t)
+	decided := h.decide(time.Minute, workflows.Decision{Step: "go", Approve: true, By: "bob", Reason: "west is healthy"})
+	h.run(book(act("fence"), gate("go", []string{"bob"}, "fence"), act("promote", "go")), workflows.ModeFailover)
+
+	rep := h.report(t)
+	if rep.State != workflows.StateSucceeded {
+		t.Fatalf("state = %s (%s), want succeeded", rep.State, rep.Error)
+	}
+	if ok, err := decided(); !ok || err != nil {
+		t.Fatalf("approval: done=%v err=%v", ok, err)
+	}
+	g := stepState(t, rep, "go")
+	if g.Approval.Decision != "approved" || g.Approval.By != "bob" || g.Approval.Reason != "west is healthy" {
+		t.Fatalf("approval record = %+v", g.Approval)
+	}
+	if got := h.rec.Calls(); !slices.Equal(got, []string{"fence", "promote"}) {
+		t.Fatalf("calls = %v", got)
+	}
+	if rep.RTO == nil || rep.RTO.D() < time.Minute {
+		t.Fatalf("RTO = %v, want at least the minute spent at the gate", rep.RTO)
+	}
+	if !hasEvent(rep, "approved", "go", "bob") {
+		t.Fatalf("events = %+v, want an approved event by bob", rep.Events)
+	}
+}
+
+func TestRejectStopsAndCompensates(t *testing.T) {
+	h := newHarness(t)
+	h.decide(time.Minute, workflows.Decision{Step: "go", Approve: false, By: "bob", Reason: "west is not ready"})
+	h.run(book(act("fence"), gate("go", []string{"bob"}, "fence"), act("promote", "go")), workflows.ModeFailover)
+
+	rep := h.report(t)
+	if rep.State != workflows.StateFailed || !strings.Contains(rep.Error, "rejected by bob: west is not ready") {
+		t.Fatalf("state = %s, error = %q", rep.State, rep.Error)
+	}
+	if got := h.rec.Calls(); !slices.Equal(got, []string{"fence", "compensate:fence"}) {
+		t.Fatalf("calls = %v, want fence then its compensation and no promote", got)
+	}
+	if s := stepState(t, rep, "promote"); s.State != workflows.StepSkipped {
+		t.Fatalf("promote state = %s, want skipped", s.State)
+	}
+}
+
+func TestTwoPersonRuleRefusesSelfApproval(t *testing.T) {
+	h := newHarness(t)
+	self := h.decide(time.Minute, workflows.Decision{Step: "go", Approve: true, By: "alice"})
+	other := h.decide(2*time.Minute, workflows.Decision{Step: "go", Approve: true, By: "bob"})
+	h.run(book(gate("go", []string{"alice", "bob"}), act("promote", "go")), workflows.ModeFailover)
+
+	rep := h.report(t)
+	if done, err := self(); !done || err == nil || !strings.Contains(err.Error(), "two-person rule: alice started this run") {
+		t.Fatalf("self-approval: done=%v err=%v, want refused by the two-person rule", done, err)
+	}
+	if done, err := other(); !done || err != nil {
+		t.Fatalf("second approver: done=%v err=%v", done, err)
+	}
+	if g := stepState(t, rep, "go"); g.Approval.By != "bob" {
+		t.Fatalf("approved by %q, want bob", g.Approval.By)
+	}
+}
+
+func TestUnauthorizedApproverRefused(t *testing.T) {
+	h := newHarness(t)
+	mallory := h.decide(time.Minute, workflows.Decision{Step: "go", Approve: true, By: "mallory"})
+	early := h.decide(0, workflows.Decision{Step: "promote", Approve: true, By: "bob"})
+	h.decide(2*time.Minute, workflows.Decision{Step: "go", Approve: true, By: "bob"})
+	twice := h.decide(3*time.Minute, workflows.Decision{Step: "go", Approve: false, By: "bob"})
+	hold := runbooks.Step{ID: "hold", Action: activities.ActionWait, With: map[string]any{"duration": "10m"}, Needs: []string{"promote"}}
+	h.run(book(gate("go", []string{"bob", "group:dba"}), act("promote", "go"), hold), workflows.ModeFailover)
+
+	rep := h.report(t)
+	if _, err := mallory(); err == nil || !strings.Contains(err.Error(), "mallory may not decide step \"go\"; allowed approvers: bob, group:dba") {
+		t.Fatalf("mallory: %v", err)
+	}
+	if _, err := early(); err == nil || !strings.Contains(err.Error(), "not an approval gate") {
+		t.Fatalf("decision on an action step: %v", err)
+	}
+	if done, err := twice(); !done || err == nil || !strings.Contains(err.Error(), "already approved by bob") {
+		t.Fatalf("second decision on a decided gate: %v", err)
+	}
+	if rep.State != workflows.StateSucceeded {
+		t.Fatalf("state = %s", rep.State)
+	}
+}
+
+func TestGroupApproverAcceptedWhenFrontEndVouches(t *testing.T) {
+	h := newHarness(t)
+	d := h.decide(time.Minute, workflows.Decision{Step: "go", Approve: true, By: "dana", Groups: []string{"dba"}, Via: "slack"})
+	h.run(book(gate("go", []string{"group:dba"})), workflows.ModeFailover)
+	if _, err := d(); err != nil {
+		t.Fatalf("group approval refused: %v", err)
+	}
+	if rep := h.report(t); rep.State != workflows.StateSucceeded {
+		t.Fatalf("state = %s", rep.State)
+	}
+}
+
+func TestApprovalTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		onTimeout string
+		want      string
+		calls     []string
+	}{
+		{runbooks.OnFailureAbort, workflows.StateFailed, []string{"fence", "compensate:fence"}},
+		{runbooks.OnFailureContinue, workflows.StateSucceeded, []string{"fence", "promote"}},
+	} {
+		t.Run(tc.onTimeout, func(t *testing.T) {
+			h := newHarness(t)
+			g := gate("go", []string{"bob"}, "fence")
+			g.Approval.Timeout = runbooks.Duration(15 * time.Minute)
+			g.Approval.OnTimeout = tc.onTimeout
+			h.run(book(act("fence"), g, act("promote", "go")), workflows.ModeFailover)
+			rep := h.report(t)
+			if rep.State != tc.want {
+				t.Fatalf("state = %s (%s), want %s", rep.State, rep.Error, tc.want)
+			}
+			if got := h.rec.Calls(); !slices.Equal(got, tc.calls) {
+				t.Fatalf("calls = %v, want %v", got, tc.calls)
+			}
+			if s := stepState(t, rep, "go"); s.Approval.Decision != "timed_out" {
+				t.Fatalf("decision = %q, want timed_out", s.Approval.Decision)
+			}
+		})
+	}
+}
+
+func TestAbortCompensatesInReverseCompletionOrder(t *testing.T) {
+	h := newHarness(t)
+	// a and b run in parallel and b finishes first; the run is held at a
+	// gate after c when the operator aborts. Completion order is b, a, c, so
+	// compensation order must be c, a, b.
+	h.rec.hooks["a"] = func(ctx context.Context) error { time.Sleep(50 * time.Millisecond); return nil }
+	aborted := h.control(time.Hour, workflows.Control{Op: workflows.OpAbort, By: "carol", Reason: "site is back"})
+	h.run(book(act("a"), act("b"), act("c", "a", "b"), gate("hold", []string{"bob"}, "c"), act("d", "hold")), workflows.ModeFailover)
+
+	rep := h.report(t)
+	if _, err := aborted(); err != nil {
+		t.Fatalf("abort refused: %v", err)
+	}
+	if rep.State != workflows.StateAborted || !strings.Contains(rep.Error, "aborted by carol: site is back") {
+		t.Fatalf("state = %s, error = %q", rep.State, rep.Error)
+	}
+	calls := h.rec.Calls()
+	if !slices.Equal(calls[3:], []string{"compensate:c", "compensate:a", "compensate:b"}) {
+		t.Fatalf("calls = %v, want compensations c, a, b (reverse completion: b, a, c)", calls)
+	}
+	if s := stepState(t, rep, "hold"); s.State != workflows.StepCancelled {
+		t.Fatalf("gate state = %s, want cancelled", s.State)
+	}
+	if !hasEvent(rep, "abort", "", "carol") {
+		t.Fatalf("no abort event by carol: %+v", rep.Events)
+	}
+	if len(rep.Compensations) != 3 {
+		t.Fatalf("compensations = %+v", rep.Compensations)
+	}
+}
+
+func TestRetriesExhaustedThenCompensation(t *testing.T) {
+	h := newHarness(t)
+	h.rec.fail["promote"] = true
+	h.run(book(act("fence"), act("promote", "fence"), act("dns", "promote")), workflows.ModeFailover)
+
+	rep := h.report(t)
+	if rep.State != workflows.StateFailed {
+		t.Fatalf("state = %s", rep.State)
+	}
+	p := stepState(t, rep, "promote")
+	if p.Attempts != 3 || h.rec.count("promote") != 3 {
+		t.Fatalf("attempts = %d (calls %d), want 3", p.Attempts, h.rec.count("promote"))
+	}
+	if !strings.Contains(p.Error, "promote broke on attempt 3") {
+		t.Fatalf("error = %q", p.Error)
+	}
+	if got := h.rec.Calls(); got[len(got)-1] != "compensate:fence" || h.rec.count("dns") != 0 {
+		t.Fatalf("calls = %v, want fence compensated and dns never run", got)
+	}
+}
+
+func TestPermanentErrorFailsAtOnce(t *testing.T) {
+	h := newHarness(t)
+	h.rec.fail["promote"], h.rec.permanent["promote"] = true, true
+	h.run(book(act("promote")), workflows.ModeFailover)
+	rep := h.report(t)
+	if p := stepState(t, rep, "promote"); p.Attempts != 1 || h.rec.count("promote") != 1 {
+		t.Fatalf("attempts = %d, want 1 for a non-retryable error", p.Attempts)
+	}
+}
+
+func TestOnFailureContinue(t *testing.T) {
+	h := newHarness(t)
+	h.rec.fail["notify"], h.rec.permanent["notify"] = true, true
+	n := act("notify")
+	n.OnFailure = runbooks.OnFailureContinue
+	h.run(book(n, act("promote", "notify")), workflows.ModeFailover)
+	rep := h.report(t)
+	if rep.State != workflows.StateSucceeded || h.rec.count("promote") != 1 {
+		t.Fatalf("state = %s, calls = %v", rep.State, h.rec.Calls())
+	}
+}
+
+func TestParallelBranchesRunConcurrently(t *testing.T) {
+	h := newHarness(t)
+	// left blocks until right has started: this completes only if the two
+	// branches run at the same time.
+	rightStarted := make(chan struct{})
+	h.rec.hooks["left"] = func(ctx context.Context) error {
+		select {
+		case <-rightStarted:
+			return nil
+		case <-time.After(10 * time.Second):
+			return activities.Permanentf("right never started while left ran")
+		}
+	}
+	h.rec.hooks["right"] = func(ctx context.Context) error { close(rightStarted); return nil }
+	h.run(book(act("root"), act("left", "root"), act("right", "root"), act("join", "left", "right")), workflows.ModeFailover)
+	rep := h.report(t)
+	if rep.State != workflows.StateSucceeded {
+		t.Fatalf("state = %s (%s)", rep.State, rep.Error)
+	}
+	calls := h.rec.Calls()
+	if calls[0] != "root" || calls[3] != "join" {
+		t.Fatalf("calls = %v, want root first and join last", calls)
+	}
+}
+
+func TestPauseHoldsNewStepsUntilResume(t *testing.T) {
+	h := newHarness(t)
+	var stateWhilePaused string
+	var secondRanWhilePaused bool
+	h.control(0, workflows.Control{Op: workflows.OpPause, By: "carol", Reason: "checking replication"})
+	h.env.RegisterDelayedCallback(func() {
+		secondRanWhilePaused = h.rec.count("second") > 0
+		v, err := h.env.QueryWorkflow(workflows.QueryProgress)
+		if err == nil {
+			var rep workflows.Report
+			_ = v.Get(&rep)
+			stateWhilePaused = stepState(t, &rep, "second").State
+		}
+	}, 30*time.Minute)
+	resumed := h.control(time.Hour, workflows.Control{Op: workflows.OpResume, By: "carol"})
+	w := runbooks.Step{ID: "first", Action: activities.ActionWait, With: map[string]any{"duration": "1m"}}
+	h.run(book(w, act("second", "first")), workflows.ModeFailover)
+
+	rep := h.report(t)
+	if _, err := resumed(); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if secondRanWhilePaused || stateWhilePaused != workflows.StepPending {
+		t.Fatalf("while paused: second ran=%v state=%q, want not run and pending", secondRanWhilePaused, stateWhilePaused)
+	}
+	if rep.State != workflows.StateSucceeded || !hasEvent(rep, "paused", "", "carol") || !hasEvent(rep, "resumed", "", "carol") {
+		t.Fatalf("state = %s, events = %+v", rep.State, rep.Events)
+	}
+	if rep.RTO.D() < time.Hour {
+		t.Fatalf("RTO = %v, want the paused hour included", rep.RTO)
+	}
+}
+
+func TestSignalPathUsesTheSameRules(t *testing.T) {
+	h := newHarness(t)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(workflows.SignalDecide, workflows.Decision{Step: "go", Approve: true, By: "alice"})
+	}, time.Minute)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(workflows.SignalDecide, workflows.Decision{Step: "go", Approve: true, By: "bob", Via: "cli"})
+	}, 2*time.Minute)
+	h.run(book(gate("go", []string{"alice", "bob"}), act("promote", "go")), workflows.ModeFailover)
+	rep := h.report(t)
+	if rep.State != workflows.StateSucceeded {
+		t.Fatalf("state = %s", rep.State)
+	}
+	if !hasEvent(rep, "refused", "go", "alice") {
+		t.Fatalf("self-approval by signal was not refused and recorded: %+v", rep.Events)
+	}
+	if g := stepState(t, rep, "go"); g.Approval.By != "bob" || g.Approval.Via != "cli" {
+		t.Fatalf("approval = %+v", g.Approval)
+	}
+}
+
+func TestDrillFailsBackAfterSuccess(t *testing.T) {
+	h := newHarness(t)
+	h.run(book(act("fence"), act("promote", "fence")), workflows.ModeDrill)
+	rep := h.report(t)
+	if rep.State != workflows.StateSucceeded || rep.RTO == nil {
+		t.Fatalf("state = %s rto = %v", rep.State, rep.RTO)
+	}
+	if got := h.rec.Calls(); !slices.Equal(got, []string{"fence", "promote", "compensate:promote", "compensate:fence"}) {
+		t.Fatalf("calls = %v", got)
+	}
+}
+
+func TestOutputsFlowIntoLaterSteps(t *testing.T) {
+	h := newHarness(t)
+	b := act("b", "a")
+	b.With = map[string]any{"value": "from a: ${{ steps.a.outputs.echo }} for ${{ params.site }}"}
+	rb := book(act("a"), b)
+	def := "west"
+	rb.Params = []runbooks.Param{{Name: "site", Default: &def}}
+	h.run(rb, workflows.ModeFailover)
+	rep := h.report(t)
+	if got := stepState(t, rep, "b").Outputs["echo"]; got != "from a: a for west" {
+		t.Fatalf("b echoed %q", got)
+	}
+}
+
+func TestWorkflowCancellationStillCompensates(t *testing.T) {
+	h := newHarness(t)
+	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Minute)
+	h.run(book(act("fence"), gate("go", []string{"bob"}, "fence")), workflows.ModeFailover)
+	if got := h.rec.Calls(); !slices.Equal(got, []string{"fence", "compensate:fence"}) {
+		t.Fatalf("calls = %v, want fence compensated after cancellation", got)
+	}
+}
+
+func hasEvent(rep *workflows.Report, kind, step, by string) bool {
+	for _, e := range rep.Events {
+		if e.Kind == kind && e.Step == step && e.By == by {
+			return true
+		}
+	}
+	return false
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Debug(string, ...interface{}) {}
+func (nopLogger) Info(string, ...interface{})  {}
+func (nopLogger) Warn(string, ...interface{})  {}
+func (nopLogger) Error(string, ...interface{}) {}
