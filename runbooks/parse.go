@@ -121,20 +121,32 @@ func (d *decoder) problem(at Pos, msg, hint string) {
 
 var yamlErrorRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlProblem turns a YAML syntax error into a Problem, keeping its line.
+// yamlProblem turns a YAML syntax error into a Problem. The YAML library
+// reports where the broken construct started, 0-based for parser errors
+// ("did not find expected ...") and not at all on the first line; this
+// corrects both, and finds the exact place of a tab in indentation.
 func (d *decoder) yamlProblem(err error, data []byte) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
+	at := Pos{Line: 1}
 	if m := yamlErrorRE.FindStringSubmatch(err.Error()); m != nil {
-		line, _ = strconv.Atoi(m[1])
+		at.Line, _ = strconv.Atoi(m[1])
 		msg = m[2]
+		if strings.HasPrefix(msg, "did not find expected") {
+			at.Line++
+		}
 	}
 	hint := "fix the YAML syntax; quote text that contains ': ' or starts with a special character"
-	lines := bytes.Split(data, []byte("\n"))
-	if line > 0 && line <= len(lines) && bytes.ContainsRune(lines[line-1], '\t') {
+	if strings.Contains(msg, "tab character") {
 		hint = "indent with spaces; YAML does not allow tabs"
+		for i, line := range strings.Split(string(data), "\n") {
+			indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+			if col := strings.IndexByte(indent, '\t'); col >= 0 {
+				at = Pos{Line: i + 1, Col: col + 1}
+				break
+			}
+		}
 	}
-	d.problem(Pos{Line: line}, "invalid YAML: "+msg, hint)
+	d.problem(at, "invalid YAML: "+msg, hint)
 }
 
 // document parses data as exactly one YAML document and returns its root
@@ -480,7 +492,7 @@ func (d *decoder) namedEntries(n *yaml.Node, path, what string, each func(name s
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		d.problem(posOf(n), fmt.Sprintf("%s must be a mapping of names to definitions, not %s", path, kindName(n)), fmt.Sprintf("write %s:\n  NAME: {...}", path))
+		d.problem(posOf(n), fmt.Sprintf("%s must be a mapping of names to definitions, not %s", path, kindName(n)), fmt.Sprintf("write each %s as NAME: {...} on its own line under %s:", what, path))
 		return
 	}
 	seen := map[string]int{}

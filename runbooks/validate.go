@@ -423,7 +423,10 @@ func (v *validator) action(name string, with map[string]any, base string, at Pos
 	}
 	for _, in := range spec.Inputs {
 		if _, set := with[in.Name]; in.Required && !set {
-			where := v.atKey(base+".with", v.at(base+".action", at))
+			where := v.at(base+".action", at)
+			if v.written(base + ".with") {
+				where = v.atKey(base+".with", at)
+			}
 			v.report(where, step, fmt.Sprintf("missing required input %q for %saction %q", in.Name, what, name), fmt.Sprintf("add %s: VALUE under with:", in.Name))
 		}
 	}

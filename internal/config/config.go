@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -165,23 +166,14 @@ func Load(path string, flags *pflag.FlagSet) (Config, error) {
 	if path == "" {
 		path = os.Getenv("DRCTL_CONFIG")
 	}
+	if path == "" {
+		path = findConfigFile()
+	}
 	if path != "" {
 		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
 		if err := v.ReadInConfig(); err != nil {
 			return Config{}, fmt.Errorf("config file %s: %w", path, err)
-		}
-	} else {
-		v.SetConfigName("drctl")
-		v.SetConfigType("yaml")
-		v.AddConfigPath(".")
-		if home, err := os.UserHomeDir(); err == nil {
-			v.AddConfigPath(home + "/.config/drctl")
-		}
-		if err := v.ReadInConfig(); err != nil {
-			var nf viper.ConfigFileNotFoundError
-			if !errors.As(err, &nf) {
-				return Config{}, fmt.Errorf("config file %s: %w", v.ConfigFileUsed(), err)
-			}
 		}
 	}
 	if flags != nil {
@@ -198,6 +190,21 @@ func Load(path string, flags *pflag.FlagSet) (Config, error) {
 		return Config{}, fmt.Errorf("config: %w (see the Configuration section of the README for the keys)", err)
 	}
 	return c, c.Validate()
+}
+
+// findConfigFile returns ./drctl.yaml or ~/.config/drctl/drctl.yaml,
+// whichever exists first, or "".
+func findConfigFile() string {
+	candidates := []string{"drctl.yaml"}
+	if home, err := os.UserHomeDir(); err == nil {
+		candidates = append(candidates, filepath.Join(home, ".config", "drctl", "drctl.yaml"))
+	}
+	for _, c := range candidates {
+		if st, err := os.Stat(c); err == nil && !st.IsDir() {
+			return c
+		}
+	}
+	return ""
 }
 
 // Validate checks values that would otherwise fail later and obscurely.

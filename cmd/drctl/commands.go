@@ -1,0 +1,478 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/drctl/drctl/internal/operator"
+	"github.com/drctl/drctl/internal/telemetry"
+	"github.com/drctl/drctl/runbooks"
+	drworker "github.com/drctl/drctl/worker"
+	"github.com/drctl/drctl/workflows"
+)
+
+func (a *app) validateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check runbooks and report every problem with file:line and a fix",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bad := 0
+			for _, path := range args {
+				rb, err := a.load(path)
+				var ps runbooks.Problems
+				switch {
+				case errors.As(err, &ps):
+					bad++
+					for _, p := range ps {
+						fmt.Fprintln(cmd.OutOrStdout(), p.String())
+					}
+				case err != nil:
+					return err
+				default:
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s, %d steps, lock %s)\n", path, rb.Name, len(rb.Steps), rb.Lock)
+				}
+			}
+			if bad > 0 {
+				return fmt.Errorf("%d of %d runbook(s) have problems", bad, len(args))
+			}
+			return nil
+		},
+	}
+}
+
+func (a *app) schemaCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "Print the runbook JSON Schema (for editors: yaml-language-server)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			reg, err := a.registry()
+			if err != nil {
+				return err
+			}
+			b, err := runbooks.Schema(reg)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(append(b, '\n'))
+			return err
+		},
+	}
+}
+
+func parseSets(sets []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, s := range sets {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--set %q: write NAME=VALUE", s)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (a *app) planCmd() *cobra.Command {
+	var (
+		sets    []string
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "plan FILE",
+		Short: "Show the runbook's stages and what each step would change, without acting",
+		Long: "plan validates the runbook, prints its DAG as ordered stages, then asks a worker\n" +
+			"(which holds the credentials) to run each action's read-only Observe.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rb, err := a.load(args[0])
+			if err != nil {
+				return err
+			}
+			params, err := parseSets(sets)
+			if err != nil {
+				return err
+			}
+			if _, err := runbooks.ParamValues(rb, params); err != nil {
+				return err
+			}
+			asJSON, err := a.jsonOutput()
+			if err != nil {
+				return err
+			}
+			var res *workflows.PlanResult
+			var observeErr error
+			op, err := a.operator(cmd.Context())
+			if err == nil {
+				ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+				res, observeErr = op.Plan(ctx, rb, params)
+				cancel()
+			} else {
+				observeErr = err
+			}
+			if res == nil {
+				res = &workflows.PlanResult{Stages: runbooks.Stages(rb)}
+			}
+			if asJSON {
+				return operator.JSON(cmd.OutOrStdout(), res)
+			}
+			printPlan(cmd.OutOrStdout(), rb, res)
+			if observeErr != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "\n(current state not observed: %v)\n", observeErr)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "parameter NAME=VALUE (repeatable)")
+	cmd.Flags().DurationVar(&timeout, "observe-timeout", 20*time.Second, "how long to wait for workers to observe")
+	return cmd
+}
+
+func (a *app) runCmd() *cobra.Command {
+	var (
+		sets   []string
+		mode   string
+		detach bool
+		reason string
+	)
+	cmd := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Start a run and follow it (Ctrl-C detaches; it never aborts)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if mode != workflows.ModeFailover && mode != workflows.ModeDrill {
+				return fmt.Errorf("--mode %q: use failover or drill (drctl plan shows a plan)", mode)
+			}
+			rb, err := a.load(args[0])
+			if err != nil {
+				return err
+			}
+			params, err := parseSets(sets)
+			if err != nil {
+				return err
+			}
+			op, err := a.operator(cmd.Context())
+			if err != nil {
+				return err
+			}
+			started, err := op.Start(cmd.Context(), rb, params, mode, reason)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "started %s run of %s as %s (lock %s)\n", mode, rb.Name, started.WorkflowID, rb.Lock)
+			if detach {
+				fmt.Fprintf(out, "follow it with: drctl watch %s\n", rb.Lock)
+				return nil
+			}
+			return a.follow(cmd.Context(), op, started.WorkflowID)
+		},
+	}
+	cmd.Flags().StringArrayVar(&sets, "set", nil, "parameter NAME=VALUE (repeatable)")
+	cmd.Flags().StringVar(&mode, "mode", workflows.ModeFailover, "failover (act and stay) or drill (act, then fail back with every compensation)")
+	cmd.Flags().BoolVar(&detach, "detach", false, "start and return without following")
+	cmd.Flags().StringVar(&reason, "reason", "", "why this run was started (recorded in the run)")
+	return cmd
+}
+
+// follow prints a run's progress until it ends or the user detaches.
+func (a *app) follow(ctx context.Context, op *operator.Operator, id string) error {
+	out := a.cmd.OutOrStdout()
+	asJSON, err := a.jsonOutput()
+	if err != nil {
+		return err
+	}
+	f := &follower{out: out}
+	tick := time.NewTicker(300 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := op.Status(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			return err
+		}
+		if st.Closed {
+			rep, err := op.Report(context.WithoutCancel(ctx), id)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return operator.JSON(out, rep)
+			}
+			f.update(rep)
+			printReport(out, rep)
+			if rep.State != workflows.StateSucceeded {
+				return runEnded{rep.State}
+			}
+			return nil
+		}
+		if rep, err := op.Report(ctx, id); err == nil && !asJSON {
+			f.update(rep)
+		}
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+			continue
+		}
+		break
+	}
+	fmt.Fprintf(out, "\ndetached; the run continues. Follow it again with: drctl watch %s\n", strings.TrimPrefix(id, workflows.WorkflowIDPrefix))
+	return nil
+}
+
+type runEnded struct{ state string }
+
+func (e runEnded) Error() string { return "run " + e.state }
+func (e runEnded) ExitCode() int { return 2 }
+
+func (a *app) statusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status RUN",
+		Short: "Show a run's state and steps (RUN is the lock or the workflow ID)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			asJSON, err := a.jsonOutput()
+			if err != nil {
+				return err
+			}
+			op, err := a.operator(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rep, repErr := op.Report(cmd.Context(), args[0])
+			if repErr == nil {
+				if asJSON {
+					return operator.JSON(cmd.OutOrStdout(), rep)
+				}
+				printReport(cmd.OutOrStdout(), rep)
+				return nil
+			}
+			// No worker to answer the query: the memo still has the summary.
+			st, err := op.Status(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return operator.JSON(cmd.OutOrStdout(), st)
+			}
+			printStatus(cmd.OutOrStdout(), st)
+			fmt.Fprintf(cmd.OutOrStdout(), "(summary only: %v)\n", repErr)
+			return nil
+		},
+	}
+}
+
+func (a *app) watchCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "watch RUN",
+		Short: "Follow a run's progress until it ends (Ctrl-C stops watching, not the run)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			op, err := a.operator(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if _, err := op.Status(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			return a.follow(cmd.Context(), op, operator.RunID(args[0]))
+		},
+	}
+}
+
+func (a *app) listCmd() *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List recent runs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := a.jsonOutput()
+			if err != nil {
+				return err
+			}
+			op, err := a.operator(cmd.Context())
+			if err != nil {
+				return err
+			}
+			runs, err := op.List(cmd.Context(), limit)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return operator.JSON(cmd.OutOrStdout(), runs)
+			}
+			printList(cmd.OutOrStdout(), runs)
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 20, "how many runs")
+	return cmd
+}
+
+func (a *app) decideCmd(approve bool) *cobra.Command {
+	verb, past := "reject", "rejected"
+	if approve {
+		verb, past = "approve", "approved"
+	}
+	var reason string
+	cmd := &cobra.Command{
+		Use:   verb + " RUN STEP",
+		Short: strings.ToUpper(verb[:1]) + verb[1:] + " an approval gate that is awaiting a decision",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !approve && reason == "" {
+				return errors.New("a rejection needs --reason so the audit trail says why")
+			}
+			op, err := a.operator(cmd.Context())
+			if err != nil {
+				return err
+			}
+			d, err := op.Decide(cmd.Context(), args[0], args[1], approve, reason)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", verb, args[1], err)
+			}
+			report(cmd, d, fmt.Sprintf("step %s %s by %s", args[1], past, op.Identity))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the run)")
+	return cmd
+}
+
+func (a *app) controlCmd(op string) *cobra.Command {
+	short := map[string]string{
+		workflows.OpPause:  "Pause a run: running steps finish, no new step starts",
+		workflows.OpResume: "Resume a paused run",
+		workflows.OpAbort:  "Abort a run: running steps are cancelled, completed steps compensated in reverse order",
+	}[op]
+	var reason string
+	cmd := &cobra.Command{
+		Use:   op + " RUN",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if op == workflows.OpAbort && reason == "" {
+				return errors.New("abort needs --reason so the audit trail says why")
+			}
+			o, err := a.operator(cmd.Context())
+			if err != nil {
+				return err
+			}
+			d, err := o.Control(cmd.Context(), args[0], op, reason)
+			if err != nil {
+				return fmt.Errorf("%s: %w", op, err)
+			}
+			report(cmd, d, fmt.Sprintf("%s of %s accepted (by %s)", op, args[0], o.Identity))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the run)")
+	return cmd
+}
+
+func report(cmd *cobra.Command, d operator.Delivery, what string) {
+	if d == operator.Queued {
+		fmt.Fprintf(cmd.OutOrStdout(), "no worker is running: queued as a signal; it is checked and applied when a worker picks the run up (%s)\n", what)
+		return
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), what)
+}
+
+func (a *app) historyCmd() *cobra.Command {
+	h := &cobra.Command{Use: "history", Short: "Work with run histories"}
+	var out string
+	export := &cobra.Command{
+		Use:   "export RUN",
+		Short: "Write a run's event history as JSON (for replay tests)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			op, err := a.operator(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if out != "" && out != "-" {
+				f, err := os.Create(out)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				w = f
+			}
+			return op.ExportHistory(cmd.Context(), args[0], w)
+		},
+	}
+	export.Flags().StringVarP(&out, "file", "f", "-", "write to this file instead of stdout")
+	h.AddCommand(export)
+	return h
+}
+
+func (a *app) replayCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "replay FILE.json...",
+		Short: "Replay recorded histories against this build; say whether each is still compatible",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bad := 0
+			for _, f := range args {
+				r := worker.NewWorkflowReplayer()
+				drworker.RegisterWorkflows(r)
+				if err := r.ReplayWorkflowHistoryFromJSONFile(drworker.QuietLogger(), f); err != nil {
+					bad++
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: INCOMPATIBLE: %v\n", f, err)
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: compatible\n", f)
+			}
+			if bad > 0 {
+				return fmt.Errorf("%d of %d histories do not replay; guard the change with workflow.GetVersion", bad, len(args))
+			}
+			return nil
+		},
+	}
+}
+
+func (a *app) workerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "worker",
+		Short: "Run a worker: executes runbook workflows and actions (stops gracefully on SIGTERM)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			reg, err := a.registry()
+			if err != nil {
+				return err
+			}
+			tel, err := telemetry.Setup(cmd.Context(), c.Telemetry)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = tel.Shutdown(ctx)
+			}()
+			cl, err := drworker.Dial(cmd.Context(), c, drworker.DialOptions{Telemetry: tel})
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			fmt.Fprintf(cmd.ErrOrStderr(), "worker %s polling task queue %q on %s (namespace %s); actions: %s\n",
+				c.Identity, c.Temporal.TaskQueue, c.Temporal.Address, c.Temporal.Namespace, strings.Join(reg.Names(), ", "))
+			return drworker.Run(cmd.Context(), cl, c, reg)
+		},
+	}
+}

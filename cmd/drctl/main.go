@@ -1,0 +1,155 @@
+// Command drctl runs disaster-recovery runbooks as durable Temporal
+// workflows. It is thin: it parses flags, calls drctl's packages and prints.
+// main is the only place that exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/internal/config"
+	"github.com/drctl/drctl/internal/operator"
+	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/worker"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "drctl:", err)
+		var ve exitCoder
+		if errors.As(err, &ve) {
+			os.Exit(ve.ExitCode())
+		}
+		os.Exit(1)
+	}
+}
+
+type exitCoder interface{ ExitCode() int }
+
+// app holds what commands share: flags, and the config, registry and client
+// made from them on first use.
+type app struct {
+	configPath string
+	output     string
+	cmd        *cobra.Command
+
+	cfg    *config.Config
+	reg    *activities.Registry
+	client client.Client
+}
+
+func newRoot() *cobra.Command {
+	a := &app{}
+	root := &cobra.Command{
+		Use:           "drctl",
+		Short:         "Run disaster-recovery runbooks as durable workflows",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			a.cmd = cmd
+		},
+		PersistentPostRun: func(*cobra.Command, []string) {
+			if a.client != nil {
+				a.client.Close()
+			}
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.configPath, "config", "", "config file (default ./drctl.yaml or ~/.config/drctl/drctl.yaml; env DRCTL_CONFIG)")
+	pf.String("address", "", "Temporal frontend host:port (env DRCTL_TEMPORAL_ADDRESS; default localhost:7233)")
+	pf.String("namespace", "", "Temporal namespace (env DRCTL_TEMPORAL_NAMESPACE; default \"default\")")
+	pf.String("task-queue", "", "task queue of drctl workers (env DRCTL_TEMPORAL_TASK_QUEUE; default drctl)")
+	pf.String("as", "", "your identity in approvals and the audit trail (env DRCTL_IDENTITY; default $USER@host)")
+	pf.StringVarP(&a.output, "output", "o", "table", "output of read commands: table or json")
+
+	root.AddCommand(
+		a.validateCmd(), a.schemaCmd(), a.planCmd(), a.runCmd(),
+		a.statusCmd(), a.watchCmd(), a.listCmd(),
+		a.decideCmd(true), a.decideCmd(false),
+		a.controlCmd("pause"), a.controlCmd("resume"), a.controlCmd("abort"),
+		a.historyCmd(), a.replayCmd(), a.workerCmd(), a.devCmd(), a.demoCmd(),
+	)
+	return root
+}
+
+func (a *app) config() (config.Config, error) {
+	if a.cfg != nil {
+		return *a.cfg, nil
+	}
+	c, err := config.Load(a.configPath, changedFlags(a.cmd))
+	if err != nil {
+		return config.Config{}, err
+	}
+	a.cfg = &c
+	return c, nil
+}
+
+func (a *app) registry() (*activities.Registry, error) {
+	if a.reg != nil {
+		return a.reg, nil
+	}
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	reg, err := worker.Actions(c)
+	if err != nil {
+		return nil, err
+	}
+	a.reg = reg
+	return reg, nil
+}
+
+func (a *app) dial(ctx context.Context) (client.Client, error) {
+	if a.client != nil {
+		return a.client, nil
+	}
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := worker.Dial(ctx, c, worker.DialOptions{})
+	if err != nil {
+		return nil, err
+	}
+	a.client = cl
+	return cl, nil
+}
+
+func (a *app) operator(ctx context.Context) (*operator.Operator, error) {
+	cl, err := a.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, _ := a.config()
+	return &operator.Operator{Client: cl, TaskQueue: c.Temporal.TaskQueue, Identity: c.Identity}, nil
+}
+
+// load reads and validates a runbook file against this build's actions.
+func (a *app) load(path string) (*runbooks.Runbook, error) {
+	reg, err := a.registry()
+	if err != nil {
+		return nil, err
+	}
+	return runbooks.Load(path, reg)
+}
+
+func (a *app) jsonOutput() (bool, error) {
+	switch a.output {
+	case "table", "":
+		return false, nil
+	case "json":
+		return true, nil
+	}
+	return false, fmt.Errorf("--output %q: use table or json", a.output)
+}

@@ -1,0 +1,341 @@
+// Package operator is the operator's side of a run, shared by the CLI, the
+// Slack integration and tests: start a run (one per lock), read its status
+// with or without a worker, decide approval gates, pause, resume and abort,
+// list runs, and export a run's history for replay tests.
+//
+// Decisions and controls go as Updates, so the caller learns at once whether
+// the workflow's validator accepted them. An Update needs a live worker;
+// when none answers within UpdateWait the message is sent as a Signal
+// instead, which the server stores and the workflow checks by the same rules
+// when a worker returns.
+package operator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/workflows"
+)
+
+// Operator acts on runs as one identity.
+type Operator struct {
+	Client    client.Client
+	TaskQueue string
+	Identity  string
+	// UpdateWait is how long an Update may wait for a worker before the
+	// message is sent as a Signal. Default 10s.
+	UpdateWait time.Duration
+}
+
+// RunID turns what an operator types (a lock or a workflow ID) into a
+// workflow ID.
+func RunID(arg string) string {
+	if strings.HasPrefix(arg, workflows.WorkflowIDPrefix) {
+		return arg
+	}
+	return workflows.WorkflowID(arg)
+}
+
+// LockHeldError says a run already holds the lock.
+type LockHeldError struct {
+	Lock       string
+	WorkflowID string
+	RunID      string
+	StartedBy  string
+	StartedAt  time.Time
+	Runbook    string
+}
+
+func (e *LockHeldError) Error() string {
+	who := e.StartedBy
+	if who == "" {
+		who = "someone"
+	}
+	return fmt.Sprintf("lock %q is held by run %s (runbook %s), started by %s at %s; follow it with `drctl watch %s`, or stop it with `drctl abort %s --reason ...` before starting another",
+		e.Lock, e.WorkflowID, e.Runbook, who, e.StartedAt.UTC().Format(time.RFC3339), e.Lock, e.Lock)
+}
+
+// Started identifies a run that was started.
+type Started struct {
+	WorkflowID string
+	RunID      string
+}
+
+// Start starts a run of rb. A second run of the same lock is refused with a
+// LockHeldError naming the run that holds it.
+func (o *Operator) Start(ctx context.Context, rb *runbooks.Runbook, params map[string]string, mode, reason string) (Started, error) {
+	if _, err := runbooks.ParamValues(rb, params); err != nil {
+		return Started{}, err
+	}
+	id := workflows.WorkflowID(rb.Lock)
+	now := time.Now().UTC()
+	opts := client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                o.TaskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		Memo: map[string]any{workflows.MemoKey: workflows.Status{
+			Runbook: rb.Name, Lock: rb.Lock, Mode: mode, StartedBy: o.Identity, StartedAt: now,
+			Reason: reason, State: workflows.StateRunning, Total: len(rb.Steps) + len(rb.Preflight),
+		}},
+		StaticSummary: fmt.Sprintf("%s (%s) started by %s", rb.Name, mode, o.Identity),
+	}
+	in := workflows.RunInput{Runbook: *rb, Params: params, Mode: mode, StartedBy: o.Identity, Reason: reason}
+	run, err := o.Client.ExecuteWorkflow(ctx, opts, workflows.RunbookWorkflow, in)
+	if err != nil {
+		var started *serviceerror.WorkflowExecutionAlreadyStarted
+		if errors.As(err, &started) {
+			held := &LockHeldError{Lock: rb.Lock, WorkflowID: id, RunID: started.RunId}
+			if st, err := o.Status(ctx, id); err == nil {
+				held.StartedBy, held.StartedAt, held.Runbook, held.RunID = st.StartedBy, st.StartedAt, st.Runbook, st.RunID
+			}
+			return Started{}, held
+		}
+		return Started{}, fmt.Errorf("start run of %s: %w", rb.Name, err)
+	}
+	return Started{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
+}
+
+// RunStatus is what Status reports.
+type RunStatus struct {
+	workflows.Status
+	WorkflowID string
+	RunID      string
+	// Closed is true once the workflow has ended.
+	Closed bool
+}
+
+// Status reads a run's memo. It needs no worker.
+func (o *Operator) Status(ctx context.Context, run string) (RunStatus, error) {
+	id := RunID(run)
+	d, err := o.Client.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return RunStatus{}, notFound(run, err)
+	}
+	info := d.GetWorkflowExecutionInfo()
+	st := RunStatus{WorkflowID: id, RunID: info.GetExecution().GetRunId()}
+	if f := info.GetMemo().GetFields()[workflows.MemoKey]; f != nil {
+		if err := converter.GetDefaultDataConverter().FromPayload(f, &st.Status); err != nil {
+			return st, fmt.Errorf("run %s: unreadable memo: %w", id, err)
+		}
+	}
+	st.Closed = info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	if st.Closed && st.State == workflows.StateRunning {
+		// The run ended without writing its final state (terminated, timed out).
+		st.State = strings.ToLower(strings.TrimPrefix(info.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
+	}
+	return st, nil
+}
+
+// Report returns the full run report: the result or failure of a closed
+// run, or the progress query of a running one (which needs a worker).
+func (o *Operator) Report(ctx context.Context, run string) (*workflows.Report, error) {
+	st, err := o.Status(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	if st.Closed {
+		return o.result(ctx, st.WorkflowID, st.RunID)
+	}
+	v, err := o.Client.QueryWorkflow(ctx, st.WorkflowID, "", workflows.QueryProgress)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: no worker answered the progress query (%v); `drctl status` shows the summary kept without a worker", st.WorkflowID, err)
+	}
+	var rep workflows.Report
+	if err := v.Get(&rep); err != nil {
+		return nil, err
+	}
+	return &rep, nil
+}
+
+// Wait blocks until the run ends and returns its report.
+func (o *Operator) Wait(ctx context.Context, run string) (*workflows.Report, error) {
+	return o.result(ctx, RunID(run), "")
+}
+
+func (o *Operator) result(ctx context.Context, id, runID string) (*workflows.Report, error) {
+	var rep workflows.Report
+	err := o.Client.GetWorkflow(ctx, id, runID).Get(ctx, &rep)
+	if err == nil {
+		return &rep, nil
+	}
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) && ae.HasDetails() && ae.Details(&rep) == nil {
+		return &rep, nil
+	}
+	return nil, fmt.Errorf("run %s: %w", id, err)
+}
+
+func notFound(run string, err error) error {
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return fmt.Errorf("no run %q (workflow %s) exists; `drctl list` shows the runs", run, RunID(run))
+	}
+	return fmt.Errorf("run %s: %w", RunID(run), err)
+}
+
+// Decide approves or rejects an approval gate. The returned error carries
+// the workflow validator's reason when the decision is refused.
+func (o *Operator) Decide(ctx context.Context, run, step string, approve bool, reason string) (Delivery, error) {
+	d := workflows.Decision{Step: step, Approve: approve, By: o.Identity, Reason: reason, Via: "cli"}
+	return o.send(ctx, run, workflows.UpdateDecide, workflows.SignalDecide, d, nil)
+}
+
+// Control pauses, resumes or aborts a run.
+func (o *Operator) Control(ctx context.Context, run, op, reason string) (Delivery, error) {
+	c := workflows.Control{Op: op, By: o.Identity, Reason: reason}
+	return o.send(ctx, run, workflows.UpdateControl, workflows.SignalControl, c, nil)
+}
+
+// Delivery says how a message reached the run.
+type Delivery string
+
+// Deliveries.
+const (
+	Accepted Delivery = "accepted" // the workflow validated and applied it
+	Queued   Delivery = "queued"   // no worker answered: stored as a signal, checked when one returns
+)
+
+func (o *Operator) send(ctx context.Context, run, update, signal string, arg, result any) (Delivery, error) {
+	st, err := o.Status(ctx, run)
+	if err != nil {
+		return "", err
+	}
+	if st.Closed {
+		return "", fmt.Errorf("run %s has ended (%s); it takes no more messages", st.WorkflowID, st.State)
+	}
+	wait := o.UpdateWait
+	if wait == 0 {
+		wait = 10 * time.Second
+	}
+	uctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	h, err := o.Client.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
+		WorkflowID:   st.WorkflowID,
+		UpdateName:   update,
+		Args:         []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(uctx, result)
+	}
+	switch {
+	case err == nil:
+		return Accepted, nil
+	case uctx.Err() != nil && ctx.Err() == nil:
+		// No worker took the update in time; it was never admitted, so
+		// sending the same message as a signal cannot apply it twice.
+		if err := o.Client.SignalWorkflow(ctx, st.WorkflowID, "", signal, arg); err != nil {
+			return "", fmt.Errorf("run %s: no worker answered and the signal failed: %w", st.WorkflowID, err)
+		}
+		return Queued, nil
+	default:
+		return "", refused(err)
+	}
+}
+
+// refused strips Temporal's wrapping from a validator's rejection.
+func refused(err error) error {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return errors.New(ae.Error())
+	}
+	return err
+}
+
+// Summary is one line of `drctl list`.
+type Summary struct {
+	WorkflowID string
+	RunID      string
+	Status     workflows.Status
+	Closed     bool
+	CloseState string
+}
+
+// List returns recent runs, newest first.
+func (o *Operator) List(ctx context.Context, limit int) ([]Summary, error) {
+	resp, err := o.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query:    fmt.Sprintf("WorkflowType = '%s'", workflows.RunbookWorkflow),
+		PageSize: int32(limit),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	var out []Summary
+	for _, e := range resp.GetExecutions() {
+		s := Summary{WorkflowID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId()}
+		if f := e.GetMemo().GetFields()[workflows.MemoKey]; f != nil {
+			_ = converter.GetDefaultDataConverter().FromPayload(f, &s.Status)
+		}
+		s.Closed = e.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+		s.CloseState = strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
+		out = append(out, s)
+		if len(out) >= limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// ExportHistory writes the run's full event history as JSON, in the format
+// `temporal workflow show --output json` writes and the replayer reads.
+func (o *Operator) ExportHistory(ctx context.Context, run string, w io.Writer) error {
+	id := RunID(run)
+	it := o.Client.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			return notFound(run, err)
+		}
+		h.Events = append(h.Events, e)
+	}
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(h)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// Plan validates nothing (the caller has) and asks a worker to observe
+// every step it can without acting.
+func (o *Operator) Plan(ctx context.Context, rb *runbooks.Runbook, params map[string]string) (*workflows.PlanResult, error) {
+	opts := client.StartWorkflowOptions{
+		ID:                       fmt.Sprintf("drctl-plan-%s-%d", rb.Lock, time.Now().UnixNano()),
+		TaskQueue:                o.TaskQueue,
+		WorkflowExecutionTimeout: 2 * time.Minute,
+	}
+	run, err := o.Client.ExecuteWorkflow(ctx, opts, workflows.PlanWorkflow, workflows.PlanInput{Runbook: *rb, Params: params, StartedBy: o.Identity})
+	if err != nil {
+		return nil, fmt.Errorf("start plan: %w", err)
+	}
+	var res workflows.PlanResult
+	if err := run.Get(ctx, &res); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	return &res, nil
+}
+
+// JSON is a helper for --output json.
+func JSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,34 @@
+package runbooks
+
+// StripPositions clears what a JSON round trip does not keep (Line fields
+// and the position index), so tests can compare a parsed runbook with its
+// round-tripped copy.
+func StripPositions(rb *Runbook) {
+	rb.pos = nil
+	for _, list := range [][]Step{rb.Preflight, rb.Steps} {
+		for i := range list {
+			list[i].Line = 0
+			if list[i].Compensate != nil {
+				list[i].Compensate.Line = 0
+			}
+		}
+	}
+	for i := range rb.Params {
+		rb.Params[i].Line = 0
+	}
+	for i := range rb.Targets {
+		rb.Targets[i].Line = 0
+	}
+}
+
+// ParserKeys lists the keys Parse accepts in each part of a runbook, keyed
+// by the schema $defs (or "" for the top level) that must describe them.
+var ParserKeys = map[string][]string{
+	"":             runbookKeys,
+	"param":        paramKeys,
+	"target":       targetKeys,
+	"step":         stepKeys,
+	"retry":        retryKeys,
+	"compensation": compensateKeys,
+	"approval":     approvalKeys,
+}
