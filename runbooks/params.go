@@ -13,6 +13,8 @@ func ParamValues(rb *Runbook, set map[string]string) (map[string]string, error) 
 	out := make(map[string]string, len(rb.Params))
 	var problems []string
 	names := make([]string, 0, len(set))
+	// Deterministic: names are sorted below.
+	//workflowcheck:ignore
 	for k := range set {
 		names = append(names, k)
 	}

@@ -55,8 +55,8 @@ type positions map[string]nodePos
 // nodePos is where a mapping entry's key and its value start. Key is zero
 // for list items and for the document root.
 type nodePos struct {
-	Key   Pos
-	Value Pos
+	Key   srcPos
+	Value srcPos
 }
 
 // Parse reads a runbook file. It checks the shape: YAML syntax, known keys,
@@ -113,9 +113,9 @@ type decoder struct {
 	step  string // id of the step being decoded, for problem messages
 }
 
-func posOf(n *yaml.Node) Pos { return Pos{Line: n.Line, Col: n.Column} }
+func posOf(n *yaml.Node) srcPos { return srcPos{Line: n.Line, Col: n.Column} }
 
-func (d *decoder) problem(at Pos, msg, hint string) {
+func (d *decoder) problem(at srcPos, msg, hint string) {
 	d.probs = append(d.probs, Problem{File: d.file, Line: at.Line, Col: at.Col, Step: d.step, Message: msg, Hint: hint})
 }
 
@@ -127,7 +127,7 @@ var yamlErrorRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // corrects both, and finds the exact place of a tab in indentation.
 func (d *decoder) yamlProblem(err error, data []byte) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	at := Pos{Line: 1}
+	at := srcPos{Line: 1}
 	if m := yamlErrorRE.FindStringSubmatch(err.Error()); m != nil {
 		at.Line, _ = strconv.Atoi(m[1])
 		msg = m[2]
@@ -141,7 +141,7 @@ func (d *decoder) yamlProblem(err error, data []byte) {
 		for i, line := range strings.Split(string(data), "\n") {
 			indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
 			if col := strings.IndexByte(indent, '\t'); col >= 0 {
-				at = Pos{Line: i + 1, Col: col + 1}
+				at = srcPos{Line: i + 1, Col: col + 1}
 				break
 			}
 		}
@@ -156,7 +156,7 @@ func (d *decoder) document(data []byte) *yaml.Node {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			d.problem(Pos{}, "the file is empty", "start with apiVersion: "+APIVersion)
+			d.problem(srcPos{}, "the file is empty", "start with apiVersion: "+APIVersion)
 		} else {
 			d.yamlProblem(err, data)
 		}
@@ -165,7 +165,7 @@ func (d *decoder) document(data []byte) *yaml.Node {
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
 	case err == nil:
-		d.problem(Pos{Line: extra.Line, Col: extra.Column}, "the file holds more than one YAML document", "keep one runbook per file and remove the extra ---")
+		d.problem(srcPos{Line: extra.Line, Col: extra.Column}, "the file holds more than one YAML document", "keep one runbook per file and remove the extra ---")
 	case !errors.Is(err, io.EOF):
 		d.yamlProblem(err, data)
 	}

@@ -6,9 +6,9 @@ import (
 	"strings"
 )
 
-// Pos is a position in a runbook file. Line and Col are 1-based; zero means
+// srcPos is a position in a runbook file. Line and Col are 1-based; zero means
 // unknown (for example in a Runbook built in code rather than parsed).
-type Pos struct {
+type srcPos struct {
 	Line int
 	Col  int
 }

@@ -6,7 +6,7 @@ import (
 )
 
 // SchemaID is the $id of the JSON Schema that Schema returns.
-const SchemaID = "https://drctl.dev/schemas/runbook-v1.json"
+const SchemaID = "https://github.com/drctl/drctl/runbooks/schema/runbook-v1.json"
 
 // obj is a JSON Schema object. encoding/json writes map keys sorted, so the
 // schema's text is deterministic.

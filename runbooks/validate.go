@@ -36,7 +36,7 @@ const refHint = "write ${{ params.NAME }}, ${{ steps.ID.outputs.KEY }}, ${{ run.
 // and outputs). Validate works on a Runbook built in code too; problems then
 // carry the Line fields, or no position at all.
 func Validate(rb *Runbook, cat Catalog) Problems {
-	v := &validator{rb: rb, cat: cat, steps: map[string]stepRef{}}
+	v := &validator{rb: rb, cat: cat, steps: map[string]stepRef{}, ancestors: map[string]map[string]bool{}}
 	v.header()
 	v.params()
 	v.targets()
@@ -61,18 +61,20 @@ type validator struct {
 	cat   Catalog
 	probs Problems
 	steps map[string]stepRef // by id; the first of duplicates
-	order []stepRef          // preflight checks, then steps, in file order
+	// ancestors caches Ancestors per step id, computed on first use.
+	ancestors map[string]map[string]bool
+	order     []stepRef // preflight checks, then steps, in file order
 }
 
 // report records a problem. step is the id of the step concerned, if any.
-func (v *validator) report(at Pos, step, msg, hint string) {
+func (v *validator) report(at srcPos, step, msg, hint string) {
 	v.probs = append(v.probs, Problem{File: v.rb.File, Line: at.Line, Col: at.Col, Step: step, Message: msg, Hint: hint})
 }
 
 // at is where the value at path was written; for a path Parse did not see
 // (the key is absent, or the runbook was built in code) it is the nearest
 // enclosing part that was written, else fallback.
-func (v *validator) at(p string, fallback Pos) Pos {
+func (v *validator) at(p string, fallback srcPos) srcPos {
 	for {
 		if np, ok := v.rb.pos[p]; ok {
 			return np.Value
@@ -87,7 +89,7 @@ func (v *validator) at(p string, fallback Pos) Pos {
 // atKey is where the key of the mapping entry at path was written, so a
 // problem with the entry as a whole (unknown input, secret attribute)
 // points at its name.
-func (v *validator) atKey(p string, fallback Pos) Pos {
+func (v *validator) atKey(p string, fallback srcPos) srcPos {
 	if np, ok := v.rb.pos[p]; ok && np.Key.Line > 0 {
 		return np.Key
 	}
@@ -113,11 +115,11 @@ func parentPath(p string) string {
 	return ""
 }
 
-func linePos(line int) Pos { return Pos{Line: line} }
+func linePos(line int) srcPos { return srcPos{Line: line} }
 
 func (v *validator) header() {
 	rb := v.rb
-	top := v.at("", Pos{})
+	top := v.at("", srcPos{})
 	switch {
 	case rb.APIVersion == "":
 		v.report(top, "", "apiVersion is missing", "add apiVersion: "+APIVersion)
@@ -281,7 +283,7 @@ func suggestID(s string) string {
 	return out
 }
 
-func (v *validator) stepPos(s stepRef) Pos { return v.at(s.path, linePos(s.Line)) }
+func (v *validator) stepPos(s stepRef) srcPos { return v.at(s.path, linePos(s.Line)) }
 
 func (v *validator) step(s stepRef) {
 	id, at := s.ID, v.stepPos(s)
@@ -387,7 +389,7 @@ func (v *validator) approval(s stepRef) {
 
 // action checks an action name and its inputs against the catalog. what
 // prefixes messages ("compensate ") so they say which action is meant.
-func (v *validator) action(name string, with map[string]any, base string, at Pos, step, what string) {
+func (v *validator) action(name string, with map[string]any, base string, at srcPos, step, what string) {
 	if v.cat == nil {
 		return
 	}
@@ -546,7 +548,7 @@ func describe(val any) string {
 	return fmt.Sprintf("%T", val)
 }
 
-func (v *validator) retry(r *RetryPolicy, base string, at Pos, step string) {
+func (v *validator) retry(r *RetryPolicy, base string, at srcPos, step string) {
 	if r == nil {
 		return
 	}
@@ -630,7 +632,6 @@ func (v *validator) references(s stepRef, with map[string]any, base string, comp
 		return
 	}
 	at := v.stepPos(s)
-	ancestors := Ancestors(v.rb, s.ID)
 	WalkStrings(with, func(p, str string) {
 		where := v.at(joinPath(base, p), at)
 		if urlPasswordRE.MatchString(str) {
@@ -642,12 +643,12 @@ func (v *validator) references(s stepRef, with map[string]any, base string, comp
 			return
 		}
 		for _, r := range refs {
-			v.reference(r, s, ancestors, compensating, where)
+			v.reference(r, s, compensating, where)
 		}
 	})
 }
 
-func (v *validator) reference(r Ref, s stepRef, ancestors map[string]bool, compensating bool, where Pos) {
+func (v *validator) reference(r Ref, s stepRef, compensating bool, where srcPos) {
 	switch r.Kind {
 	case "params":
 		if _, ok := v.rb.Param(r.Name); !ok {
@@ -669,12 +670,16 @@ func (v *validator) reference(r Ref, s stepRef, ancestors map[string]bool, compe
 			v.report(where, s.ID, fmt.Sprintf("%s uses attribute %q, which target %q does not have", r.Raw, r.Key, r.Name), hint)
 		}
 	case "steps":
-		v.stepReference(r, s, ancestors, compensating, where)
+		v.stepReference(r, s, compensating, where)
 	}
 }
 
-func (v *validator) stepReference(r Ref, s stepRef, ancestors map[string]bool, compensating bool, where Pos) {
+func (v *validator) stepReference(r Ref, s stepRef, compensating bool, where srcPos) {
 	source, exists := v.steps[r.Name]
+	if v.ancestors[s.ID] == nil {
+		v.ancestors[s.ID] = Ancestors(v.rb, s.ID)
+	}
+	ancestors := v.ancestors[s.ID]
 	switch {
 	case !exists:
 		v.report(where, s.ID, fmt.Sprintf("%s uses step %q, which does not exist", r.Raw, r.Name), v.closestStep(r.Name, "use the id of an earlier step"))

@@ -124,11 +124,11 @@ type RunStatus struct {
 // Status reads a run's memo. It needs no worker.
 func (o *Operator) Status(ctx context.Context, run string) (RunStatus, error) {
 	id := RunID(run)
-	d, err := o.Client.DescribeWorkflowExecution(ctx, id, "")
+	d, err := o.Client.DescribeWorkflow(ctx, id, "")
 	if err != nil {
 		return RunStatus{}, notFound(run, err)
 	}
-	info := d.GetWorkflowExecutionInfo()
+	info := d.RawResponse.GetWorkflowExecutionInfo()
 	st := RunStatus{WorkflowID: id, RunID: info.GetExecution().GetRunId()}
 	if f := info.GetMemo().GetFields()[workflows.MemoKey]; f != nil {
 		if err := converter.GetDefaultDataConverter().FromPayload(f, &st.Status); err != nil {

@@ -1,0 +1,56 @@
+# drctl's commands. `make demo` and `make test` are the two set-up commands
+# of the README: each installs what it needs on a fresh machine first.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+TEMPORAL_CLI_VERSION := v1.5.1
+STATICCHECK_VERSION := v0.8.2
+WORKFLOWCHECK_VERSION := v0.6.0
+export DRCTL_TEMPORAL_BIN := $(BIN)/temporal
+
+.PHONY: demo test check lint bench histories fuzz build temporal tools clean
+
+## demo: run the demo runbook end to end on a throwaway local dev server
+demo: temporal
+	$(GO) run ./cmd/drctl demo
+
+## test: every test (unit, workflow, real dev server, replay), then lint
+test: temporal tools
+	$(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory check
+
+## check: gofmt, go vet, staticcheck, workflowcheck
+check: tools
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(BIN)/staticcheck ./...
+	$(BIN)/workflowcheck ./workflows/...
+
+## bench: per-step overhead table (tuned vs default dev server)
+bench: temporal
+	$(GO) run ./tests/bench
+
+## histories: re-record the replay histories in tests/histories/
+histories: temporal
+	DRCTL_RECORD_HISTORIES=1 $(GO) test -count=1 -run TestRecordHistories ./tests/
+
+## fuzz: fuzz the runbook parser for a minute
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./runbooks/
+
+build:
+	$(GO) build -o $(BIN)/drctl ./cmd/drctl
+
+## temporal: the Temporal CLI (dev server), built from source into bin/
+temporal: $(BIN)/temporal
+$(BIN)/temporal:
+	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+
+tools: $(BIN)/staticcheck $(BIN)/workflowcheck
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+$(BIN)/workflowcheck:
+	GOBIN=$(BIN) $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
+
+clean:
+	rm -rf $(BIN) .drctl

@@ -1,0 +1,95 @@
+package runbooks_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/drctl/drctl/runbooks"
+)
+
+func schemaDoc(t *testing.T) map[string]any {
+	t.Helper()
+	b, err := runbooks.Schema(catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("schema is not JSON: %v", err)
+	}
+	return doc
+}
+
+// dig walks nested JSON objects by key.
+func dig(t *testing.T, v any, keys ...string) any {
+	t.Helper()
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("schema: %q is not under an object (path %v)", k, keys)
+		}
+		v = m[k]
+	}
+	return v
+}
+
+func TestSchemaDescribesEveryKeyParseAccepts(t *testing.T) {
+	doc := schemaDoc(t)
+	if doc["$schema"] != "https://json-schema.org/draft/2020-12/schema" {
+		t.Errorf("$schema = %v", doc["$schema"])
+	}
+	for def, keys := range runbooks.ParserKeys {
+		node := any(doc)
+		if def != "" {
+			node = dig(t, doc, "$defs", def)
+		}
+		props, _ := dig(t, node, "properties").(map[string]any)
+		var got []string
+		for k := range props {
+			got = append(got, k)
+		}
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(keys))
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("schema %q properties = %v, parser accepts %v", def, got, want)
+		}
+	}
+}
+
+func TestSchemaActions(t *testing.T) {
+	doc := schemaDoc(t)
+	enum := dig(t, doc, "$defs", "step", "properties", "action", "enum")
+	var got []string
+	for _, e := range enum.([]any) {
+		got = append(got, e.(string))
+	}
+	if !reflect.DeepEqual(got, catalog.Names()) {
+		t.Errorf("action enum = %v, want %v", got, catalog.Names())
+	}
+	allOf := dig(t, doc, "$defs", "step", "allOf").([]any)
+	if len(allOf) != len(catalog) {
+		t.Fatalf("allOf has %d entries, want one per action (%d)", len(allOf), len(catalog))
+	}
+	for _, entry := range allOf {
+		name := dig(t, entry, "if", "properties", "action", "const").(string)
+		with := dig(t, entry, "then", "properties", "with")
+		spec, _ := catalog.Lookup(name)
+		for _, in := range spec.Inputs {
+			if dig(t, with, "properties", in.Name) == nil {
+				t.Errorf("%s: input %s missing from the schema", name, in.Name)
+			}
+		}
+		if name == "http.check" && !reflect.DeepEqual(dig(t, with, "required"), []any{"url"}) {
+			t.Errorf("http.check required = %v, want [url]", dig(t, with, "required"))
+		}
+	}
+}
+
+func TestSchemaWithoutCatalog(t *testing.T) {
+	b, err := runbooks.Schema(nil)
+	if err != nil || !json.Valid(b) {
+		t.Fatalf("Schema(nil) = %s, %v", b, err)
+	}
+}

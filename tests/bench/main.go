@@ -1,0 +1,389 @@
+// Command bench measures the per-step overhead of the runbook interpreter
+// (workflows.RunbookWorkflow) on a local Temporal dev server: how long the
+// workflow takes to move from one finished step to the next when the steps
+// themselves do nothing (the `note` action).
+//
+// For each server configuration (-configs: "tuned", the dynamic
+// configuration devserver.TunedArgs, and "default", the dev server's own
+// defaults) it starts a dev server from bin/temporal and an in-process
+// worker, then runs:
+//
+//   - sequential runbooks of -sizes note steps, each needing the previous one;
+//     the latency of step i is EndedAt[i]-EndedAt[i-1] (the first step:
+//     EndedAt[0]-StartedAt of the run), reported as p50 and p95;
+//   - a parallel runbook (-parallel wide, 0 skips it): one root step, that
+//     many steps needing the root, and a join step needing all of them;
+//     "fan-out+in" is the time from the root's end to the join's start.
+//
+// "total" is the wall time from starting a run to having its report, and
+// steps/s and "mean ms/step" are derived from it. With -repeat N every
+// workload runs N times: latencies are pooled and totals averaged. Each
+// server first runs a short unreported warm-up, and every run starts after a
+// one-second pause so that one run's backlog does not bleed into the next.
+//
+// Run it from anywhere in the module:
+//
+//	go run ./tests/bench
+//	go run ./tests/bench -configs tuned -sizes 300 -parallel 0 -repeat 3
+//
+// Only the table (and a one-line header naming the machine and the temporal
+// binary) goes to stdout; errors go to stderr.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/internal/config"
+	"github.com/drctl/drctl/internal/devserver"
+	"github.com/drctl/drctl/internal/operator"
+	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/worker"
+	"github.com/drctl/drctl/workflows"
+)
+
+// Server configurations by name.
+var serverConfigs = map[string]devserver.Options{
+	"tuned":   {},
+	"default": {Untuned: true},
+}
+
+const (
+	warmupSteps = 5
+	settle      = time.Second // pause before every run
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	configs  []string
+	sizes    []int
+	parallel int
+	repeat   int
+	timeout  time.Duration
+}
+
+func parseFlags() (options, error) {
+	var (
+		o       options
+		configs = flag.String("configs", "tuned,default", "server configurations to measure, comma-separated: tuned, default")
+		sizes   = flag.String("sizes", "10,100,300", "step counts of the sequential runbooks, comma-separated")
+	)
+	flag.IntVar(&o.parallel, "parallel", 50, "width of the parallel runbook (0 skips it)")
+	flag.IntVar(&o.repeat, "repeat", 1, "runs of every workload")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "limit for one run")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q; every setting is a flag (see -h)", flag.Args())
+	}
+	for _, c := range strings.Split(*configs, ",") {
+		c = strings.TrimSpace(c)
+		if c == "" {
+			continue
+		}
+		if _, ok := serverConfigs[c]; !ok {
+			return o, fmt.Errorf("-configs: unknown server configuration %q; use tuned and/or default", c)
+		}
+		o.configs = append(o.configs, c)
+	}
+	if len(o.configs) == 0 {
+		return o, errors.New("-configs: name at least one of tuned, default")
+	}
+	for _, s := range strings.Split(*sizes, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("-sizes: %q is not a positive step count", s)
+		}
+		o.sizes = append(o.sizes, n)
+	}
+	if o.parallel < 0 {
+		return o, fmt.Errorf("-parallel: %d is negative; use 0 to skip the parallel runbook", o.parallel)
+	}
+	if o.repeat < 1 {
+		return o, fmt.Errorf("-repeat: %d is less than 1", o.repeat)
+	}
+	if len(o.sizes) == 0 && o.parallel == 0 {
+		return o, errors.New("nothing to run: -sizes is empty and -parallel is 0")
+	}
+	return o, nil
+}
+
+func run() error {
+	o, err := parseFlags()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	bin, err := devserver.FindBinary()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("# drctl step overhead: %d CPUs, %s/%s, %s (%s)\n",
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, bin, binVersion(ctx, bin))
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "config\tworkload\tsteps\tp50 ms/step\tp95 ms/step\tmean ms/step\ttotal\tsteps/s\tfan-out+in\t")
+	defer tw.Flush()
+	for _, name := range o.configs {
+		if err := benchConfig(ctx, tw, name, bin, o); err != nil {
+			return fmt.Errorf("config %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// binVersion is the first line of `temporal --version`, or "version unknown".
+func binVersion(ctx context.Context, bin string) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "--version").Output()
+	if err != nil {
+		return "version unknown"
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return line
+}
+
+// benchConfig starts a dev server and a worker, runs every workload on
+// them, writes the rows, and stops both whatever happens.
+func benchConfig(ctx context.Context, out io.Writer, name, bin string, o options) (err error) {
+	so := serverConfigs[name]
+	so.Binary = bin
+	srv, err := devserver.Start(ctx, so)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if serr := srv.Stop(); serr != nil && ctx.Err() == nil {
+			// After Ctrl-C the server has had the signal too and may be gone.
+			err = errors.Join(err, fmt.Errorf("stop dev server at %s: %w", srv.Address, serr))
+		}
+	}()
+
+	cfg := config.Defaults()
+	cfg.Temporal.Address = srv.Address
+	cfg.Temporal.TaskQueue = "drctl-bench-" + name
+	cfg.Identity = "bench-worker"
+	reg, err := worker.Actions(cfg)
+	if err != nil {
+		return fmt.Errorf("build action registry: %w", err)
+	}
+	w := worker.New(srv.Client(), cfg, reg)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker on task queue %q: %w", cfg.Temporal.TaskQueue, err)
+	}
+	defer w.Stop()
+
+	b := &bencher{
+		op:      operator.Operator{Client: srv.Client(), TaskQueue: cfg.Temporal.TaskQueue, Identity: "bench"},
+		reg:     reg,
+		config:  name,
+		timeout: o.timeout,
+	}
+	if _, err := b.once(ctx, "warmup", sequential(warmupSteps)); err != nil {
+		return fmt.Errorf("warm-up run: %w", err)
+	}
+	for _, n := range o.sizes {
+		var res result
+		for i := range o.repeat {
+			r, err := b.once(ctx, fmt.Sprintf("seq%d-r%d", n, i+1), sequential(n))
+			if err != nil {
+				return fmt.Errorf("sequential %d steps, run %d: %w", n, i+1, err)
+			}
+			lat, err := seqLatencies(r.rep)
+			if err != nil {
+				return fmt.Errorf("sequential %d steps, run %d: %w", n, i+1, err)
+			}
+			res.lat = append(res.lat, lat...)
+			res.total += r.wall
+		}
+		res.total /= time.Duration(o.repeat)
+		b.row(out, fmt.Sprintf("sequential %d", n), n, res)
+	}
+	if o.parallel > 0 {
+		var res result
+		for i := range o.repeat {
+			r, err := b.once(ctx, fmt.Sprintf("par%d-r%d", o.parallel, i+1), parallel(o.parallel))
+			if err != nil {
+				return fmt.Errorf("parallel %d wide, run %d: %w", o.parallel, i+1, err)
+			}
+			fan, err := fanTime(r.rep)
+			if err != nil {
+				return fmt.Errorf("parallel %d wide, run %d: %w", o.parallel, i+1, err)
+			}
+			res.fan += fan
+			res.total += r.wall
+		}
+		res.total /= time.Duration(o.repeat)
+		res.fan /= time.Duration(o.repeat)
+		res.isPar = true
+		b.row(out, fmt.Sprintf("parallel %d", o.parallel), o.parallel+2, res)
+	}
+	return nil
+}
+
+type bencher struct {
+	op      operator.Operator
+	reg     *activities.Registry
+	config  string
+	timeout time.Duration
+	seq     int
+}
+
+type runResult struct {
+	rep  *workflows.Report
+	wall time.Duration
+}
+
+// result is what one table row shows.
+type result struct {
+	lat   []time.Duration // sequential: per-step latencies, pooled over repeats
+	total time.Duration   // mean wall time of a run
+	fan   time.Duration   // parallel: mean root end -> join start
+	isPar bool
+}
+
+// once runs rb to completion under a fresh lock and returns its report and
+// wall time.
+func (b *bencher) once(ctx context.Context, label string, rb runbooks.Runbook) (runResult, error) {
+	b.seq++
+	rb.Name = "bench-" + label
+	rb.Lock = fmt.Sprintf("bench-%s-%s-%d-%d", b.config, label, time.Now().UnixNano(), b.seq)
+	if probs := runbooks.Validate(&rb, b.reg); len(probs) > 0 {
+		return runResult{}, fmt.Errorf("generated runbook is invalid:\n%w", probs)
+	}
+	select {
+	case <-time.After(settle):
+	case <-ctx.Done():
+		return runResult{}, ctx.Err()
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	t0 := time.Now()
+	st, err := b.op.Start(ctx, &rb, nil, workflows.ModeFailover, "bench")
+	if err != nil {
+		return runResult{}, err
+	}
+	rep, err := b.op.Wait(ctx, st.WorkflowID)
+	wall := time.Since(t0)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (run %s still open after %s)", err, st.WorkflowID, wall.Round(time.Millisecond))
+		}
+		return runResult{}, err
+	}
+	if rep.State != workflows.StateSucceeded {
+		return runResult{}, fmt.Errorf("run %s ended %s: %s", st.WorkflowID, rep.State, rep.Error)
+	}
+	return runResult{rep: rep, wall: wall}, nil
+}
+
+func (b *bencher) row(out io.Writer, workload string, steps int, r result) {
+	p50, p95, fan := "-", "-", "-"
+	if r.isPar {
+		fan = ms(r.fan)
+	} else {
+		slices.Sort(r.lat)
+		p50, p95 = ms(percentile(r.lat, 50)), ms(percentile(r.lat, 95))
+	}
+	mean := r.total / time.Duration(steps)
+	rate := float64(steps) / r.total.Seconds()
+	fmt.Fprintf(out, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%.0f\t%s\t\n",
+		b.config, workload, steps, p50, p95, ms(mean), r.total.Round(time.Millisecond), rate, fan)
+}
+
+// sequential is a runbook of n note steps, each needing the one before.
+func sequential(n int) runbooks.Runbook {
+	rb := runbooks.Runbook{APIVersion: runbooks.APIVersion}
+	for i := range n {
+		s := noteStep(fmt.Sprintf("s%03d", i+1))
+		if i > 0 {
+			s.Needs = []string{rb.Steps[i-1].ID}
+		}
+		rb.Steps = append(rb.Steps, s)
+	}
+	return rb
+}
+
+// parallel is a runbook of a root step, width steps needing it, and a join
+// step needing all of those.
+func parallel(width int) runbooks.Runbook {
+	rb := runbooks.Runbook{APIVersion: runbooks.APIVersion}
+	rb.Steps = append(rb.Steps, noteStep("root"))
+	join := noteStep("join")
+	for i := range width {
+		s := noteStep(fmt.Sprintf("p%03d", i+1))
+		s.Needs = []string{"root"}
+		rb.Steps = append(rb.Steps, s)
+		join.Needs = append(join.Needs, s.ID)
+	}
+	rb.Steps = append(rb.Steps, join)
+	return rb
+}
+
+func noteStep(id string) runbooks.Step {
+	return runbooks.Step{ID: id, Action: "note", With: map[string]any{"message": "bench step " + id}}
+}
+
+// seqLatencies returns, for each step of a sequential run, the time from
+// the previous step's end (the run's start for the first) to its end.
+func seqLatencies(rep *workflows.Report) ([]time.Duration, error) {
+	out := make([]time.Duration, 0, len(rep.Steps))
+	prev := rep.StartedAt
+	for _, s := range rep.Steps {
+		if s.EndedAt == nil {
+			return nil, fmt.Errorf("run %s: step %s has no end time in the report", rep.WorkflowID, s.ID)
+		}
+		out = append(out, s.EndedAt.Sub(prev))
+		prev = *s.EndedAt
+	}
+	return out, nil
+}
+
+// fanTime is the time from the root step's end to the join step's start.
+func fanTime(rep *workflows.Report) (time.Duration, error) {
+	root, ok1 := rep.Step("root")
+	join, ok2 := rep.Step("join")
+	if !ok1 || !ok2 || root.EndedAt == nil || join.StartedAt == nil {
+		return 0, fmt.Errorf("run %s: the report lacks the root end or the join start", rep.WorkflowID)
+	}
+	return join.StartedAt.Sub(*root.EndedAt), nil
+}
+
+// percentile is the nearest-rank p-th percentile of sorted d.
+func percentile(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	i := (p*len(d)+99)/100 - 1
+	return d[max(i, 0)]
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64)
+}
