@@ -1,0 +1,155 @@
+// Command testworker is a drctl worker with one extra action, used by the
+// crash tests: marker.write appends a key to a file exactly once (observe,
+// act, verify), then holds the step open while heartbeating, which is where
+// the tests kill the process. It is a test fixture, not shipped.
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/internal/config"
+	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/worker"
+)
+
+// Marker is the marker.write action.
+type Marker struct{}
+
+var _ activities.Action = Marker{}
+
+type markerInput struct {
+	File    string `json:"file"`
+	Release string `json:"release"`
+}
+
+// Spec implements activities.Action.
+func (Marker) Spec() runbooks.ActionSpec {
+	return runbooks.ActionSpec{
+		Name: "marker.write",
+		Doc:  "Append the step's idempotency key to file once, then hold the step open until the file `release` exists.",
+		Inputs: []runbooks.InputSpec{
+			{Name: "file", Type: runbooks.TypeString, Required: true},
+			{Name: "release", Type: runbooks.TypeString, Required: true},
+		},
+		Outputs: []string{"pid"},
+	}
+}
+
+func present(file, key string) (bool, error) {
+	f, err := os.Open(file)
+	if os.IsNotExist(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), key+" ") {
+			return true, nil
+		}
+	}
+	return false, sc.Err()
+}
+
+// Observe implements activities.Action.
+func (m Marker) Observe(_ context.Context, req activities.Request) (activities.Observation, error) {
+	var in markerInput
+	if err := activities.Decode(m.Spec(), req.With, &in); err != nil {
+		return activities.Observation{}, err
+	}
+	ok, err := present(in.File, req.IdempotencyKey())
+	if err != nil {
+		return activities.Observation{}, err
+	}
+	if ok {
+		return activities.Observation{Current: "marker written"}, nil
+	}
+	return activities.Observation{Current: "no marker", Changes: []string{"write marker"}}, nil
+}
+
+// Apply implements activities.Action.
+func (m Marker) Apply(ctx context.Context, req activities.Request) (activities.Result, error) {
+	var in markerInput
+	if err := activities.Decode(m.Spec(), req.With, &in); err != nil {
+		return activities.Result{}, err
+	}
+	key := req.IdempotencyKey()
+	done, err := present(in.File, key)
+	if err != nil {
+		return activities.Result{}, err
+	}
+	changed := false
+	if !done {
+		f, err := os.OpenFile(in.File, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return activities.Result{}, err
+		}
+		_, err = fmt.Fprintf(f, "%s pid=%d attempt=%d\n", key, os.Getpid(), activity.GetInfo(ctx).Attempt)
+		if err == nil {
+			err = f.Sync()
+		}
+		f.Close()
+		if err != nil {
+			return activities.Result{}, err
+		}
+		if ok, err := present(in.File, key); err != nil || !ok {
+			return activities.Result{}, fmt.Errorf("marker not found after writing it: %v", err)
+		}
+		changed = true
+	}
+	for {
+		if _, err := os.Stat(in.Release); err == nil {
+			break
+		}
+		activity.RecordHeartbeat(ctx)
+		select {
+		case <-ctx.Done():
+			return activities.Result{}, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return activities.Result{Changed: changed, Summary: fmt.Sprintf("marker present (written now: %t)", changed), Outputs: map[string]any{"pid": os.Getpid()}}, nil
+}
+
+func main() {
+	address := flag.String("address", "", "Temporal address")
+	queue := flag.String("task-queue", "drctl", "task queue")
+	identity := flag.String("identity", "testworker", "worker identity")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg := config.Defaults()
+	cfg.Temporal.Address, cfg.Temporal.TaskQueue, cfg.Identity = *address, *queue, *identity
+	reg, err := worker.Actions(cfg)
+	if err == nil {
+		err = reg.Add(Marker{})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	c, err := worker.Dial(ctx, cfg, worker.DialOptions{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer c.Close()
+	fmt.Println("ready")
+	if err := worker.Run(ctx, c, cfg, reg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
