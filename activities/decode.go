@@ -88,7 +88,7 @@ func convert(t runbooks.InputType, v any) (any, error) {
 			}
 			return d.String(), nil
 		}
-	case runbooks.TypeString:
+	case runbooks.TypeString, runbooks.TypeTarget:
 		switch x := v.(type) {
 		case string:
 			return x, nil

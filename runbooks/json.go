@@ -11,7 +11,8 @@ import (
 // plain encoding/json would turn them into float64 when the workflow decodes
 // its input, so an action would see a different type in a run than the
 // validator saw in the file. Steps and compensations therefore decode their
-// `with` maps keeping whole numbers as int.
+// `with` maps keeping whole numbers as int. (A whole-number float, 2.0,
+// comes back as int 2: JSON does not tell them apart.)
 
 // UnmarshalJSON decodes a step, keeping whole numbers in With as int.
 func (s *Step) UnmarshalJSON(b []byte) error {

@@ -64,20 +64,13 @@ type nodePos struct {
 // booleans. It does not check meaning (actions, references, the step graph);
 // Validate does. On failure the error is Problems with every shape problem
 // found, each located by file:line:col, and the Runbook is nil.
-func Parse(file string, data []byte) (rb *Runbook, err error) {
-	defer func() {
-		// The YAML library has panicked on hostile input in the past; a
-		// runbook file must never take the CLI or a worker down.
-		if r := recover(); r != nil {
-			rb, err = nil, Problems{{File: file, Message: fmt.Sprintf("the YAML parser failed on this file: %v", r), Hint: "simplify the YAML: plain mappings, lists and text"}}
-		}
-	}()
+func Parse(file string, data []byte) (*Runbook, error) {
 	d := &decoder{file: file, pos: positions{}}
 	root := d.document(data)
 	if root == nil {
 		return nil, d.probs.err()
 	}
-	rb = d.runbook(root)
+	rb := d.runbook(root)
 	if err := d.probs.err(); err != nil {
 		return nil, err
 	}
@@ -154,7 +147,7 @@ func (d *decoder) yamlProblem(err error, data []byte) {
 func (d *decoder) document(data []byte) *yaml.Node {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
+	if err := decodeYAML(dec, &doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			d.problem(srcPos{}, "the file is empty", "start with apiVersion: "+APIVersion)
 		} else {
@@ -163,7 +156,7 @@ func (d *decoder) document(data []byte) *yaml.Node {
 		return nil
 	}
 	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
+	switch err := decodeYAML(dec, &extra); {
 	case err == nil:
 		d.problem(srcPos{Line: extra.Line, Col: extra.Column}, "the file holds more than one YAML document", "keep one runbook per file and remove the extra ---")
 	case !errors.Is(err, io.EOF):
@@ -183,6 +176,18 @@ func (d *decoder) document(data []byte) *yaml.Node {
 		return nil
 	}
 	return root
+}
+
+// decodeYAML reads the next document. The YAML library has panicked on
+// hostile input in the past; a runbook file must never take the CLI or a
+// worker down, so a panic there becomes an error.
+func decodeYAML(dec *yaml.Decoder, n *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml: the parser failed on this file (%v)", r)
+		}
+	}()
+	return dec.Decode(n)
 }
 
 // refuseAliases reports every YAML alias and merge key. A reviewed runbook

@@ -292,8 +292,11 @@ func (b *bencher) once(ctx context.Context, label string, rb runbooks.Runbook) (
 	rep, err := b.op.Wait(ctx, st.WorkflowID)
 	wall := time.Since(t0)
 	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (run %s still open after %s)", err, st.WorkflowID, wall.Round(time.Millisecond))
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			err = fmt.Errorf("%w (not finished within -timeout %s)", err, b.timeout)
+		case ctx.Err() != nil:
+			err = fmt.Errorf("%w (interrupted after %s)", err, wall.Round(time.Millisecond))
 		}
 		return runResult{}, err
 	}
