@@ -27,8 +27,6 @@ const maxLockLen = 200
 // reviewed, committed and copied into every run's history.
 var secretWords = []string{"password", "passwd", "secret", "token", "apikey", "api_key", "private_key"}
 
-const refHint = "write ${{ params.NAME }}, ${{ steps.ID.outputs.KEY }}, ${{ run.id }} or ${{ targets.NAME.ATTRIBUTE }}"
-
 // Validate checks what a runbook means: header fields, params, targets,
 // steps against the action catalog, the needs graph and every ${{ }}
 // reference. It returns every problem found, in file order, and nil when

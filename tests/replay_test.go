@@ -1,0 +1,143 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/drctl/drctl/internal/devserver"
+	drworker "github.com/drctl/drctl/worker"
+	"github.com/drctl/drctl/workflows"
+)
+
+// Replay tests: tests/histories/*.json are histories of real runs recorded
+// on a dev server. Replaying them against the current workflow code proves
+// that runs started by an older build still resume on this one. A change to
+// the interpreter that alters its command sequence must be guarded with
+// workflow.GetVersion, or these tests fail.
+//
+// Re-record (after a deliberate, versioned change, or to add a scenario):
+//
+//	make histories    # DRCTL_RECORD_HISTORIES=1 go test -run TestRecordHistories ./tests/
+
+const historiesDir = "histories"
+
+func historyFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(historiesDir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no histories in tests/%s; record them with `make histories`", historiesDir)
+	}
+	return files
+}
+
+func TestReplayRecordedHistories(t *testing.T) {
+	for _, f := range historyFiles(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			r := worker.NewWorkflowReplayer()
+			drworker.RegisterWorkflows(r)
+			if err := r.ReplayWorkflowHistoryFromJSONFile(drworker.QuietLogger(), f); err != nil {
+				t.Fatalf("history no longer replays: %v", err)
+			}
+		})
+	}
+}
+
+// TestReplayCatchesANonDeterministicChange replays the recorded histories
+// against an interpreter changed without a version guard (it sleeps before
+// running): the replayer must refuse every one.
+func TestReplayCatchesANonDeterministicChange(t *testing.T) {
+	changed := func(ctx workflow.Context, in workflows.RunInput) (*workflows.Report, error) {
+		if err := workflow.Sleep(ctx, time.Second); err != nil {
+			return nil, err
+		}
+		return workflows.Run(ctx, in)
+	}
+	for _, f := range historyFiles(t) {
+		r := worker.NewWorkflowReplayer()
+		r.RegisterWorkflowWithOptions(changed, workflow.RegisterOptions{Name: workflows.RunbookWorkflow})
+		// The replayer logs the expected panic with a long stack; keep it out of the test output.
+		err := r.ReplayWorkflowHistoryFromJSONFile(sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), f)
+		if err == nil || !strings.Contains(err.Error(), "TMPRL1100") {
+			t.Fatalf("%s: changed workflow replayed with err = %v; want a [TMPRL1100] nondeterminism error", f, err)
+		}
+	}
+}
+
+// TestRecordHistories records the replay corpus. It runs only when
+// DRCTL_RECORD_HISTORIES=1 (make histories), because it rewrites files in
+// the source tree.
+func TestRecordHistories(t *testing.T) {
+	if os.Getenv("DRCTL_RECORD_HISTORIES") != "1" {
+		t.Skip("rewrites tests/histories; run `make histories` to re-record")
+	}
+	srv := startServer(t, devserver.Options{})
+	c := testConfig(t, srv)
+	startWorker(t, srv, c)
+	health := healthServer(t)
+	ctx := context.Background()
+
+	record := func(name, lock string, drive func()) {
+		t.Helper()
+		rb := loadRunbook(t, nil, writeRunbook(t, fmt.Sprintf(gatedRunbook, lock)))
+		alice := operatorAs(srv, c, "alice")
+		if _, err := alice.Start(ctx, rb, map[string]string{"url": health.URL}, workflows.ModeFailover, "recorded for replay tests"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "the gate", func() bool {
+			st, err := alice.Status(ctx, lock)
+			return err == nil && slices.Contains(st.Waiting, "go-ahead")
+		})
+		drive()
+		if _, err := alice.Wait(ctx, lock); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Create(filepath.Join(historiesDir, name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := alice.ExportHistory(ctx, lock, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob, carol := operatorAs(srv, c, "bob"), operatorAs(srv, c, "carol")
+	record("approved", "rec-approved", func() {
+		if _, err := operatorAs(srv, c, "alice").Decide(ctx, "rec-approved", "go-ahead", true, ""); err == nil {
+			t.Fatal("self-approval was accepted")
+		}
+		if _, err := carol.Control(ctx, "rec-approved", workflows.OpPause, "look first"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bob.Decide(ctx, "rec-approved", "go-ahead", true, "checked"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := carol.Control(ctx, "rec-approved", workflows.OpResume, ""); err != nil {
+			t.Fatal(err)
+		}
+	})
+	record("aborted", "rec-aborted", func() {
+		if _, err := carol.Control(ctx, "rec-aborted", workflows.OpAbort, "recorded abort"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	record("rejected", "rec-rejected", func() {
+		if _, err := bob.Decide(ctx, "rec-rejected", "go-ahead", false, "not today"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
