@@ -88,4 +88,3 @@ func TestWorkerKilledMidStepActsExactlyOnce(t *testing.T) {
 		t.Fatalf("after: %s", after.State)
 	}
 }
-

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/devserver"
 	"github.com/drctl/drctl/internal/operator"
@@ -177,6 +176,5 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
-
 
 func testConfigDefaults() config.Config { return config.Defaults() }
