@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -75,6 +76,18 @@ func (a *app) devCmd() *cobra.Command {
 	return cmd
 }
 
+// uiFor is the web UI address the dev server uses when no UI port is given:
+// the frontend port plus 1000.
+func uiFor(frontend string) string {
+	host, port, err := net.SplitHostPort(frontend)
+	if err != nil {
+		return "(unknown)"
+	}
+	var p int
+	fmt.Sscan(port, &p)
+	return fmt.Sprintf("http://%s:%d", host, p+1000)
+}
+
 func uiURL(frontend string, uiPort int) string {
 	if uiPort == 0 {
 		return "(on a free port; see .drctl/dev/temporal.log)"
@@ -106,7 +119,10 @@ func (a *app) runWorkerIn(ctx context.Context, c config.Config, ready func()) er
 }
 
 func (a *app) demoCmd() *cobra.Command {
-	var file string
+	var (
+		file string
+		keep bool
+	)
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run a demo runbook end to end on a throwaway local dev server and worker",
@@ -132,14 +148,15 @@ func (a *app) demoCmd() *cobra.Command {
 			}
 			defer svc.Close()
 
-			srv, err := devserver.Start(ctx, devserver.Options{})
+			srv, err := devserver.Start(ctx, devserver.Options{UI: true})
 			if err != nil {
 				return err
 			}
 			defer srv.Stop()
 			c.Temporal.Address = srv.Address
 			c.Temporal.TaskQueue = "drctl-demo"
-			fmt.Fprintf(out, "dev server on %s; demo service on %s\n", srv.Address, svc.url)
+			ui := uiFor(srv.Address)
+			fmt.Fprintf(out, "Temporal dev server on %s (web UI %s); demo service on %s\n", srv.Address, ui, svc.url)
 
 			reg, err := a.registry()
 			if err != nil {
@@ -151,27 +168,36 @@ func (a *app) demoCmd() *cobra.Command {
 			}
 			defer w.Stop()
 
-			op := &operator.Operator{Client: srv.Client(), TaskQueue: c.Temporal.TaskQueue, Identity: c.Identity}
+			// The demo plays two people, so the two-person rule can be seen.
+			op := &operator.Operator{Client: srv.Client(), TaskQueue: c.Temporal.TaskQueue, Identity: "demo-operator"}
 			approver := &operator.Operator{Client: srv.Client(), TaskQueue: c.Temporal.TaskQueue, Identity: "demo-approver"}
 			started, err := op.Start(ctx, rb, map[string]string{"service_url": svc.url + "/healthz"}, "failover", "drctl demo")
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "started %s (runbook %s) as %s\n", started.WorkflowID, rb.Name, c.Identity)
-			go autoApprove(ctx, approver, started.WorkflowID, out)
-			a.client = nil // the dev server owns its client
-			return a.follow(ctx, op, started.WorkflowID)
+			fmt.Fprintf(out, "started %s (runbook %s) as %s\n", started.WorkflowID, rb.Name, op.Identity)
+			go autoApprove(ctx, op, approver, started.WorkflowID, out)
+			err = a.follow(ctx, op, started.WorkflowID)
+			fmt.Fprintf(out, "\nthe run in the Temporal UI: %s/namespaces/default/workflows/%s\n", ui, started.WorkflowID)
+			if keep && ctx.Err() == nil {
+				fmt.Fprintln(out, "--keep: the dev server and worker stay up until Ctrl-C")
+				<-ctx.Done()
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&file, "runbook", "runbooks/demo.yaml", "runbook to run (it gets --set service_url=the demo service)")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the dev server, its UI and the worker running after the run, until Ctrl-C")
 	return cmd
 }
 
-// autoApprove approves every gate the run waits at, as a second person.
-func autoApprove(ctx context.Context, op *operator.Operator, id string, out interface{ Write([]byte) (int, error) }) {
+// autoApprove answers every gate the run waits at: first as the person who
+// started the run, which the two-person rule refuses, then as a second
+// person, which is accepted.
+func autoApprove(ctx context.Context, starter, second *operator.Operator, id string, out io.Writer) {
 	done := map[string]bool{}
 	for ctx.Err() == nil {
-		st, err := op.Status(ctx, id)
+		st, err := second.Status(ctx, id)
 		if err != nil || st.Closed {
 			return
 		}
@@ -180,8 +206,11 @@ func autoApprove(ctx context.Context, op *operator.Operator, id string, out inte
 				continue
 			}
 			done[step] = true
-			if _, err := op.Decide(ctx, id, step, true, "demo: approved automatically by a second person"); err != nil {
-				fmt.Fprintf(out, "  auto-approve %s failed: %v\n", step, err)
+			if _, err := starter.Decide(ctx, id, step, true, ""); err != nil {
+				fmt.Fprintf(out, "  demo: approving %s as %s is refused: %v\n", step, starter.Identity, err)
+			}
+			if _, err := second.Decide(ctx, id, step, true, "demo: a second person approves"); err != nil {
+				fmt.Fprintf(out, "  demo: approving %s as %s failed: %v\n", step, second.Identity, err)
 			}
 		}
 		select {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	osuser "os/user"
 	"path/filepath"
 	"strings"
 	"time"
@@ -116,7 +117,11 @@ func Defaults() Config {
 func defaultIdentity() string {
 	user := os.Getenv("USER")
 	if user == "" {
-		user = "unknown"
+		if u, err := osuser.Current(); err == nil {
+			user = u.Username
+		} else {
+			user = "unknown"
+		}
 	}
 	host, err := os.Hostname()
 	if err != nil {
