@@ -244,4 +244,3 @@ func startDemoService() (*demoService, error) {
 }
 
 func (d *demoService) Close() { _ = d.srv.Close() }
-
