@@ -10,7 +10,8 @@ import (
 
 // Expressions
 //
-// A string value anywhere under a step's `with` may contain expressions of
+// A string value anywhere under a step's `with` (or a compensation's `with`,
+// or an approval's `message`) may contain expressions of
 // the form ${{ REF }}, where REF is one of
 //
 //	params.NAME                 a runbook parameter (text)

@@ -325,6 +325,9 @@ func (v *validator) step(s stepRef) {
 	}
 	v.needs(s)
 	v.references(s, s.With, s.path+".with", false)
+	if s.Approval != nil && s.Approval.Message != "" {
+		v.references(s, map[string]any{"message": s.Approval.Message}, s.path+".approval", false)
+	}
 	if s.Compensate != nil {
 		v.references(s, s.Compensate.With, s.path+".compensate.with", true)
 	}

@@ -148,6 +148,9 @@ func (r *runner) applyDecision(d Decision) DecisionResult {
 // awaitApproval blocks the gate until a decision or its timeout.
 func (r *runner) awaitApproval(ctx workflow.Context, s runbooks.Step) {
 	st := r.step(s.ID)
+	if msg, err := runbooks.Resolve(s.Approval.Message, r.scope()); err == nil {
+		st.Approval.Message = fmt.Sprint(msg)
+	}
 	st.State = StepWaiting
 	r.publish()
 	decided := func() bool { _, ok := r.decisions[s.ID]; return ok }

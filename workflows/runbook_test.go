@@ -510,3 +510,29 @@ func (nopLogger) Debug(string, ...interface{}) {}
 func (nopLogger) Info(string, ...interface{})  {}
 func (nopLogger) Warn(string, ...interface{})  {}
 func (nopLogger) Error(string, ...interface{}) {}
+
+func TestApprovalMessageIsResolvedAtTheGate(t *testing.T) {
+	h := newHarness(t)
+	var msg string
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(workflows.QueryProgress)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var rep workflows.Report
+		_ = v.Get(&rep)
+		msg = stepState(t, &rep, "go").Approval.Message
+	}, time.Minute)
+	h.decide(2*time.Minute, workflows.Decision{Step: "go", Approve: true, By: "bob"})
+	g := gate("go", []string{"bob"}, "a")
+	g.Approval.Message = "Promote ${{ params.site }} after ${{ steps.a.outputs.echo }}?"
+	rb := book(act("a"), g)
+	site := "west"
+	rb.Params = []runbooks.Param{{Name: "site", Default: &site}}
+	h.run(rb, workflows.ModeFailover)
+	h.report(t)
+	if msg != "Promote west after a?" {
+		t.Fatalf("gate message = %q", msg)
+	}
+}
