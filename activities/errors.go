@@ -20,8 +20,10 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("%s %s: %v", e.Op, e.Target, e.Err)
 	case e.Op != "":
 		return fmt.Sprintf("%s: %v", e.Op, e.Err)
+	case e.Target != "":
+		return fmt.Sprintf("%s: %v", e.Target, e.Err)
 	}
-	return e.Err.Error()
+	return fmt.Sprint(e.Err)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -43,18 +45,13 @@ func Permanentf(format string, args ...any) error {
 	return Permanent(fmt.Errorf(format, args...))
 }
 
-// IsPermanent reports whether err, or an error it wraps, is permanent.
-func IsPermanent(err error) bool {
-	var e *Error
-	for err != nil {
-		if errors.As(err, &e) {
-			if e.Permanent {
-				return true
-			}
-			err = e.Err
-			continue
-		}
-		return false
-	}
-	return false
-}
+// errPermanent is what every permanent *Error matches with errors.Is, so
+// IsPermanent finds a permanent error anywhere in a joined or multiply
+// wrapped chain.
+var errPermanent = errors.New("permanent")
+
+// Is makes a permanent *Error match errPermanent.
+func (e *Error) Is(target error) bool { return e.Permanent && target == errPermanent }
+
+// IsPermanent reports whether err, or any error it wraps, is permanent.
+func IsPermanent(err error) bool { return errors.Is(err, errPermanent) }

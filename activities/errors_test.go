@@ -101,3 +101,19 @@ func TestPermanent(t *testing.T) {
 		t.Errorf("Permanentf = %q; want formatted text that wraps the cause", pf)
 	}
 }
+
+func TestIsPermanentFindsAnyBranch(t *testing.T) {
+	busy := &activities.Error{Op: "fence", Err: errors.New("busy")}
+	for _, err := range []error{
+		errors.Join(busy, activities.Permanentf("bad creds")),
+		errors.Join(activities.Permanentf("bad creds"), busy),
+		fmt.Errorf("both: %w and %w", busy, activities.Permanentf("bad creds")),
+	} {
+		if !activities.IsPermanent(err) {
+			t.Errorf("activities.IsPermanent(%v) = false, want true", err)
+		}
+	}
+	if activities.IsPermanent(errors.Join(busy, errors.New("x"))) {
+		t.Error("a chain without a permanent error reported permanent")
+	}
+}

@@ -44,17 +44,22 @@ func NewRegistry() *Registry {
 	return r
 }
 
-// Add registers actions; a name may be registered once.
+// Add registers actions; a name may be registered once. Nothing is added
+// when any of them is refused.
 func (r *Registry) Add(actions ...Action) error {
+	seen := map[string]bool{}
 	for _, a := range actions {
 		name := a.Spec().Name
-		if _, dup := r.actions[name]; dup {
+		if _, dup := r.actions[name]; dup || seen[name] {
 			return fmt.Errorf("action %q is registered twice", name)
 		}
 		if _, dup := r.native[name]; dup {
 			return fmt.Errorf("action %q is built into the workflow and cannot be registered", name)
 		}
-		r.actions[name] = a
+		seen[name] = true
+	}
+	for _, a := range actions {
+		r.actions[a.Spec().Name] = a
 	}
 	return nil
 }

@@ -123,6 +123,9 @@ func (c *Check) Apply(ctx context.Context, req activities.Request) (activities.R
 		tries++
 		status, err := c.try(ctx, in)
 		switch {
+		case err != nil && ctx.Err() != nil && last != "":
+			// The gate's deadline cut this try short; keep the last real answer.
+			streak = 0
 		case err != nil:
 			streak, last = 0, err.Error()
 		case status != in.ExpectStatus:

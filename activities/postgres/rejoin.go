@@ -1,0 +1,286 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/runbooks"
+)
+
+// Rejoin is postgres.rejoin: turn an old primary into a streaming standby
+// of the new primary (pg_rewind, standby.signal, primary_conninfo, start),
+// for failback. It works on the old primary's data directory, so the step
+// must run on a worker on that host (see the README: routing steps).
+type Rejoin struct{ *Provider }
+
+var _ activities.Action = Rejoin{}
+
+type rejoinInput struct {
+	Target       string `json:"target"`
+	Source       string `json:"source"`
+	DataDir      string `json:"data_dir"`
+	BinDir       string `json:"bin_dir"`
+	OSUser       string `json:"os_user"`
+	StartOptions string `json:"start_options"`
+}
+
+// Spec implements activities.Action.
+func (Rejoin) Spec() runbooks.ActionSpec {
+	return runbooks.ActionSpec{
+		Name: "postgres.rejoin",
+		Doc: "Make an old primary a streaming standby of the new primary: stop it, pg_rewind it from the source, " +
+			"write standby.signal and primary_conninfo, start it, verify it streams. Runs on the old primary's host.",
+		Inputs: []runbooks.InputSpec{
+			{Name: "target", Type: runbooks.TypeTarget, Required: true, Doc: "the old primary"},
+			{Name: "source", Type: runbooks.TypeTarget, Required: true, Doc: "the new primary it will follow"},
+			{Name: "data_dir", Type: runbooks.TypeString, Required: true, Doc: "the old primary's data directory on this host"},
+			{Name: "bin_dir", Type: runbooks.TypeString, Doc: "PostgreSQL binaries (default /usr/lib/postgresql/15/bin)"},
+			{Name: "os_user", Type: runbooks.TypeString, Doc: "the server's OS user (default postgres)"},
+			{Name: "start_options", Type: runbooks.TypeString, Doc: "options for the server (pg_ctl -o), e.g. \"-c port=5433\""},
+		},
+		Outputs: []string{"timeline"},
+	}
+}
+
+func (in *rejoinInput) defaults() error {
+	if in.BinDir == "" {
+		in.BinDir = "/usr/lib/postgresql/15/bin"
+	}
+	if in.OSUser == "" {
+		in.OSUser = "postgres"
+	}
+	if !filepath.IsAbs(in.DataDir) {
+		return activities.Permanentf("data_dir %q must be an absolute path on the worker's host", in.DataDir)
+	}
+	if st, err := os.Stat(filepath.Join(in.DataDir, "PG_VERSION")); err != nil || st.IsDir() {
+		return activities.Permanentf("data_dir %s is not a PostgreSQL data directory on worker %s; run this step on the old primary's host", in.DataDir, hostname())
+	}
+	return nil
+}
+
+// streamingFrom reports whether the node is a standby whose WAL receiver
+// streams from the given source address.
+func (n *node) streamingFrom(ctx context.Context, src *node) (bool, error) {
+	var status, host string
+	var port int32
+	err := n.conn.QueryRow(ctx, `SELECT status, coalesce(sender_host, ''), coalesce(sender_port, 0) FROM pg_stat_wal_receiver`).Scan(&status, &host, &port)
+	if err == pgx.ErrNoRows {
+		return false, nil
+	}
+	if err != nil {
+		return false, n.queryErr("read WAL receiver", err)
+	}
+	return status == "streaming" && (host+":"+strconv.Itoa(int(port)) == src.addr || strings.HasSuffix(src.addr, ":"+strconv.Itoa(int(port))) && host == strings.Split(src.addr, ":")[0]), nil
+}
+
+// Observe implements activities.Action.
+func (a Rejoin) Observe(ctx context.Context, req activities.Request) (activities.Observation, error) {
+	var in rejoinInput
+	if err := activities.Decode(a.Spec(), req.With, &in); err != nil {
+		return activities.Observation{}, err
+	}
+	src, err := a.connect(ctx, req, in.Source)
+	if err != nil {
+		return activities.Observation{}, err
+	}
+	defer src.Close()
+	t, err := a.connect(ctx, req, in.Target)
+	if err != nil {
+		return activities.Observation{Current: in.Target + " is not reachable", Changes: []string{"pg_rewind " + in.Target + " from " + in.Source + ", start it as a standby"}}, nil
+	}
+	defer t.Close()
+	ok, err := t.streamingFrom(ctx, src)
+	if err != nil {
+		return activities.Observation{}, err
+	}
+	if ok {
+		return activities.Observation{Current: in.Target + " streams from " + in.Source}, nil
+	}
+	st, err := t.status(ctx)
+	if err != nil {
+		return activities.Observation{}, err
+	}
+	return activities.Observation{Current: in.Target + ": " + st.summary(), Changes: []string{"stop " + in.Target + ", pg_rewind it from " + in.Source + ", start it as a standby"}}, nil
+}
+
+// Apply implements activities.Action.
+func (a Rejoin) Apply(ctx context.Context, req activities.Request) (activities.Result, error) {
+	var in rejoinInput
+	if err := activities.Decode(a.Spec(), req.With, &in); err != nil {
+		return activities.Result{}, err
+	}
+	if err := in.defaults(); err != nil {
+		return activities.Result{}, err
+	}
+	src, err := a.connect(ctx, req, in.Source)
+	if err != nil {
+		return activities.Result{}, err
+	}
+	defer src.Close()
+	ss, err := src.status(ctx)
+	if err != nil {
+		return activities.Result{}, err
+	}
+	if ss.Role != RolePrimary {
+		return activities.Result{}, fmt.Errorf("rejoin %s: source %s is not a primary (it is a %s); promote it first", in.Target, in.Source, ss.Role)
+	}
+	if t, err := a.connect(ctx, req, in.Target); err == nil {
+		ok, serr := t.streamingFrom(ctx, src)
+		t.Close()
+		if serr != nil {
+			return activities.Result{}, serr
+		}
+		if ok {
+			return activities.Result{Summary: in.Target + " already streams from " + in.Source, Outputs: map[string]any{"timeline": ss.Timeline}}, nil
+		}
+	}
+	srcDSN, err := a.secrets().DSN(mustTarget(req, in.Source))
+	if err != nil {
+		return activities.Result{}, err
+	}
+	cfg, err := pgx.ParseConfig(srcDSN)
+	if err != nil {
+		return activities.Result{}, activities.Permanentf("target %s: its DSN does not parse", in.Source)
+	}
+	conninfo := fmt.Sprintf("host=%s port=%d user=%s dbname=%s application_name=%s", cfg.Host, cfg.Port, cfg.User, cfg.Database, in.Target)
+	env := []string{"PGPASSWORD=" + cfg.Password, "PGCONNECT_TIMEOUT=10"}
+
+	pgctl := filepath.Join(in.BinDir, "pg_ctl")
+	if running(ctx, in, pgctl) {
+		if err := runAs(ctx, in.OSUser, nil, pgctl, "-D", in.DataDir, "-m", "fast", "-w", "-t", "60", "stop"); err != nil {
+			return activities.Result{}, fmt.Errorf("rejoin %s: stop the old primary: %w", in.Target, err)
+		}
+	}
+	// pg_rewind runs crash recovery itself when the target was not shut
+	// down cleanly (killed), in single-user mode, so no client can reach it.
+	if err := runAs(ctx, in.OSUser, env, filepath.Join(in.BinDir, "pg_rewind"), "--target-pgdata="+in.DataDir, "--source-server="+conninfo, "--no-sync"); err != nil {
+		return activities.Result{}, fmt.Errorf("rejoin %s: pg_rewind from %s: %w", in.Target, in.Source, err)
+	}
+	if err := a.writeStandbyConfig(in, conninfo, cfg.Password); err != nil {
+		return activities.Result{}, err
+	}
+	args := []string{"-D", in.DataDir, "-l", filepath.Join(in.DataDir, "drctl-rejoin.log"), "-w", "-t", "60"}
+	if in.StartOptions != "" {
+		args = append(args, "-o", in.StartOptions)
+	}
+	if err := runAs(ctx, in.OSUser, nil, pgctl, append(args, "start")...); err != nil {
+		return activities.Result{}, fmt.Errorf("rejoin %s: start as a standby: %w (see %s/drctl-rejoin.log)", in.Target, err, in.DataDir)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if t, err := a.connect(ctx, req, in.Target); err == nil {
+			ok, serr := t.streamingFrom(ctx, src)
+			t.Close()
+			if serr == nil && ok {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			return activities.Result{}, fmt.Errorf("rejoin %s: started, but not streaming from %s after a minute", in.Target, in.Source)
+		}
+		select {
+		case <-ctx.Done():
+			return activities.Result{}, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return activities.Result{Changed: true, Summary: fmt.Sprintf("%s rewound and streaming from %s (timeline %d)", in.Target, in.Source, ss.Timeline), Outputs: map[string]any{"timeline": ss.Timeline}}, nil
+}
+
+func (p *Provider) secrets() Secrets {
+	if p.Secrets != nil {
+		return p.Secrets
+	}
+	return CredentialSecrets{}
+}
+
+func mustTarget(req activities.Request, name string) runbooks.Target {
+	t, _ := req.Target(name)
+	return t
+}
+
+// writeStandbyConfig makes the rewound directory start as a standby of the
+// source. The password goes to the node's own postgresql.auto.conf (readable
+// only by its OS user), as PostgreSQL expects; never to a log or history.
+func (a Rejoin) writeStandbyConfig(in rejoinInput, conninfo, password string) error {
+	full := conninfo
+	if password != "" {
+		full += " password=" + password
+	}
+	auto := filepath.Join(in.DataDir, "postgresql.auto.conf")
+	old, err := os.ReadFile(auto)
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("rejoin %s: read postgresql.auto.conf: %w", in.Target, err)
+	}
+	var keep []string
+	for _, l := range strings.Split(string(old), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "primary_conninfo") || strings.TrimSpace(l) == "" {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	keep = append(keep, "primary_conninfo = '"+strings.ReplaceAll(full, "'", "''")+"'")
+	if err := writeOwned(auto, strings.Join(keep, "\n")+"\n", in.OSUser, 0o600); err != nil {
+		return fmt.Errorf("rejoin %s: write postgresql.auto.conf: %w", in.Target, err)
+	}
+	if err := writeOwned(filepath.Join(in.DataDir, "standby.signal"), "", in.OSUser, 0o600); err != nil {
+		return fmt.Errorf("rejoin %s: write standby.signal: %w", in.Target, err)
+	}
+	return nil
+}
+
+func writeOwned(path, text, osUser string, mode os.FileMode) error {
+	if err := os.WriteFile(path, []byte(text), mode); err != nil {
+		return err
+	}
+	u, err := user.Lookup(osUser)
+	if err != nil {
+		return err
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if os.Geteuid() == 0 {
+		return os.Chown(path, uid, gid)
+	}
+	return nil
+}
+
+func running(ctx context.Context, in rejoinInput, pgctl string) bool {
+	return runAs(ctx, in.OSUser, nil, pgctl, "-D", in.DataDir, "status") == nil
+}
+
+// runAs runs a PostgreSQL tool as the server's OS user (the server refuses
+// root). Its output is returned in the error, which names the tool.
+func runAs(ctx context.Context, osUser string, env []string, bin string, args ...string) error {
+	cmdArgs := append([]string{bin}, args...)
+	if cur, err := user.Current(); err == nil && cur.Username != osUser {
+		if os.Geteuid() != 0 {
+			return activities.Permanentf("%s must run as %s; run this worker as %s or as root", filepath.Base(bin), osUser, osUser)
+		}
+		cmdArgs = append([]string{"runuser", "-u", osUser, "--"}, cmdArgs...)
+	}
+	cmd := exec.CommandContext(ctx, cmdArgs[0], cmdArgs[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Dir = "/"
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(out.String())
+		if len(msg) > 2000 {
+			msg = msg[len(msg)-2000:]
+		}
+		return fmt.Errorf("%s: %v: %s", filepath.Base(bin), err, msg)
+	}
+	return nil
+}
