@@ -8,15 +8,15 @@ STATICCHECK_VERSION := v0.8.2
 WORKFLOWCHECK_VERSION := v0.6.0
 export DRCTL_TEMPORAL_BIN := $(BIN)/temporal
 
-.PHONY: demo test check lint bench histories fuzz build temporal tools clean
+.PHONY: demo test check lint bench histories fuzz build temporal tools deps clean
 
 ## demo: run the demo runbook end to end on a throwaway local dev server
 demo: temporal
 	$(GO) run ./cmd/drctl demo
 
-## test: every test (unit, workflow, real dev server, replay), then lint
-test: temporal tools
-	$(GO) test -count=1 ./...
+## test: every test (unit, workflow, real dev server and PostgreSQL, replay), then lint
+test: deps temporal tools
+	$(GO) test -count=1 -timeout 15m ./...
 	$(MAKE) --no-print-directory check
 
 ## check: gofmt, go vet, staticcheck, workflowcheck
@@ -40,6 +40,10 @@ fuzz:
 
 build:
 	$(GO) build -o $(BIN)/drctl ./cmd/drctl
+
+## deps: system packages the tests need (PostgreSQL 15; apt when root)
+deps:
+	@scripts/install-deps.sh
 
 ## temporal: the Temporal CLI (dev server), built from source into bin/
 temporal: $(BIN)/temporal

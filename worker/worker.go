@@ -22,6 +22,7 @@ import (
 	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/activities/httpcheck"
 	"github.com/drctl/drctl/activities/note"
+	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/telemetry"
 	"github.com/drctl/drctl/workflows"
@@ -31,7 +32,12 @@ import (
 // from cfg.
 func Actions(cfg config.Config) (*activities.Registry, error) {
 	reg := activities.NewRegistry()
-	if err := reg.Add(&httpcheck.Check{}, note.Note{}); err != nil {
+	pg := &postgres.Provider{}
+	if err := reg.Add(
+		&httpcheck.Check{}, note.Note{},
+		postgres.Status{Provider: pg}, postgres.Fence{Provider: pg}, postgres.Unfence{Provider: pg},
+		postgres.WaitCaughtUp{Provider: pg}, postgres.Promote{Provider: pg}, postgres.Rejoin{Provider: pg},
+	); err != nil {
 		return nil, err
 	}
 	return reg, nil

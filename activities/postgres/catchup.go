@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/activity"
-
 	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/runbooks"
 )
@@ -123,9 +121,7 @@ func (a WaitCaughtUp) Apply(ctx context.Context, req activities.Request) (activi
 				Outputs: map[string]any{"lsn": f.String(), "waited": runbooks.Duration(waited).String()},
 			}, nil
 		}
-		if activity.IsActivity(ctx) {
-			activity.RecordHeartbeat(ctx, lagBytes(f, r))
-		}
+		activities.Heartbeat(ctx, lagBytes(f, r))
 		select {
 		case <-ctx.Done():
 			return activities.Result{}, fmt.Errorf("%s still %d bytes behind %s: %w", s.name, lagBytes(f, r), p.name, ctx.Err())

@@ -26,6 +26,15 @@ type promoteInput struct {
 	MaxLag         runbooks.Duration `json:"max_lag"`
 	AcceptDataLoss bool              `json:"accept_data_loss"`
 	ApprovedBy     string            `json:"approved_by"`
+	AlreadyPrimary bool              `json:"already_primary_ok"`
+}
+
+// promoteIntent is heartbeated right before pg_promote, so a retry after
+// the worker died knows that this step promoted the node, and from which
+// timeline.
+type promoteIntent struct {
+	Timeline  int       `json:"timeline"`
+	Promotion promotion `json:"promotion"`
 }
 
 // Spec implements activities.Action.
@@ -42,6 +51,7 @@ func (Promote) Spec() runbooks.ActionSpec {
 			{Name: "max_lag", Type: runbooks.TypeDuration, Doc: "the most data loss (by commit time) to accept without approval (default 0: none)"},
 			{Name: "accept_data_loss", Type: runbooks.TypeBool, Doc: "promote even when the lag exceeds max_lag; needs approved_by"},
 			{Name: "approved_by", Type: runbooks.TypeString, Doc: "who accepted the data loss, e.g. ${{ steps.GATE.outputs.decided_by }}"},
+			{Name: "already_primary_ok", Type: runbooks.TypeBool, Doc: "a target that is already a primary (promoted by an earlier run) counts as done instead of an error (default false)"},
 		},
 		Outputs: []string{"timeline", "lsn", "lag_bytes", "rpo", "promoted_at"},
 	}
@@ -98,6 +108,9 @@ func (a Promote) Apply(ctx context.Context, req activities.Request) (activities.
 	if err := activities.Decode(a.Spec(), req.With, &in); err != nil {
 		return activities.Result{}, err
 	}
+	if in.Target == in.OldPrimary {
+		return activities.Result{}, activities.Permanentf("target and old_primary are both %s; name the standby to promote and the primary it replaces", in.Target)
+	}
 	if in.AcceptDataLoss && strings.TrimSpace(in.ApprovedBy) == "" {
 		return activities.Result{}, activities.Permanentf("accept_data_loss needs approved_by naming who accepted it; put an approval step before this one and write approved_by: ${{ steps.GATE.outputs.decided_by }}")
 	}
@@ -126,6 +139,7 @@ func (a Promote) Apply(ctx context.Context, req activities.Request) (activities.
 	}
 	pr.ApprovedBy = in.ApprovedBy
 
+	activities.Heartbeat(ctx, promoteIntent{Timeline: st.Timeline, Promotion: pr})
 	if _, err := s.conn.Exec(ctx, `SELECT pg_promote(wait => false)`); err != nil {
 		return activities.Result{}, s.queryErr("pg_promote", err)
 	}
@@ -145,33 +159,47 @@ func (a Promote) Apply(ctx context.Context, req activities.Request) (activities.
 	}, nil
 }
 
-// alreadyPrimary handles a target that is no longer a standby: promoted by
-// an earlier attempt of this step (which may have died before recording
-// it), or by someone else. It never promotes again; it refuses if the old
-// primary is a writable primary too.
+// alreadyPrimary handles a target that is no longer a standby. It never
+// promotes again. The target counts as promoted by this step when the step
+// recorded it, or when an earlier attempt heartbeated its intent from an
+// older timeline and died before recording; with already_primary_ok an
+// earlier run's promotion counts too. Anything else is refused: a primary
+// this step did not promote is the wrong target. A writable, unfenced old
+// primary beside it is split brain and always refused.
 func (a Promote) alreadyPrimary(ctx context.Context, req activities.Request, in promoteInput, s *node, st NodeStatus, key string) (activities.Result, error) {
 	if pr, ok, err := s.recorded(ctx, key); err != nil {
 		return activities.Result{}, err
 	} else if ok {
 		return activities.Result{Summary: fmt.Sprintf("%s was already promoted by this step (timeline %d)", in.Target, pr.Timeline), Outputs: pr.outputs()}, nil
 	}
+	var intent promoteIntent
+	byUs := activities.PreviousHeartbeat(ctx, &intent) && intent.Timeline > 0 && st.Timeline > intent.Timeline
+	if !byUs && !in.AlreadyPrimary {
+		return activities.Result{}, activities.Permanentf("%s is not a standby: it is a primary on timeline %d and this step did not promote it; check target and old_primary, or, if an earlier run promoted it, set already_primary_ok: true", in.Target, st.Timeline)
+	}
 	old, err := a.probe(ctx, req, in.OldPrimary)
-	if err == nil && old != nil && old.Role == RolePrimary && !old.Fenced {
-		return activities.Result{}, activities.Permanentf("SPLIT BRAIN: %s and %s are both writable primaries; fence %s now (postgres.fence) and reconcile its writes", in.Target, in.OldPrimary, in.OldPrimary)
-	}
-	if err == nil && old != nil && old.Role == RolePrimary && old.Timeline >= st.Timeline {
-		return activities.Result{}, activities.Permanentf("%s is a primary on timeline %d, not newer than %s's timeline %d; refusing to treat it as promoted", in.Target, st.Timeline, in.OldPrimary, old.Timeline)
-	}
-	pr, err := s.measurePromoted(ctx, st, old)
 	if err != nil {
 		return activities.Result{}, err
+	}
+	if old != nil && old.Role == RolePrimary && !old.Fenced {
+		return activities.Result{}, activities.Permanentf("SPLIT BRAIN: %s and %s are both writable primaries; fence %s now (postgres.fence) and reconcile its writes", in.Target, in.OldPrimary, in.OldPrimary)
+	}
+	pr := intent.Promotion
+	if !byUs {
+		if pr, err = s.measurePromoted(ctx, st, old); err != nil {
+			return activities.Result{}, err
+		}
 	}
 	pr.ApprovedBy = in.ApprovedBy
 	if err := s.record(ctx, key, &pr); err != nil {
 		return activities.Result{}, err
 	}
+	how := "promoted by an earlier attempt of this step, which stopped before reporting"
+	if !byUs {
+		how = "promoted before this run (already_primary_ok)"
+	}
 	return activities.Result{
-		Summary: fmt.Sprintf("%s is already a primary on timeline %d (promoted before this attempt); recorded RPO %s", in.Target, pr.Timeline, pr.outputs()["rpo"]),
+		Summary: fmt.Sprintf("%s is already a primary on timeline %d, %s; RPO %s", in.Target, pr.Timeline, how, pr.outputs()["rpo"]),
 		Outputs: pr.outputs(),
 	}, nil
 }

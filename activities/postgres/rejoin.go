@@ -3,7 +3,9 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -33,6 +35,7 @@ type rejoinInput struct {
 	BinDir       string `json:"bin_dir"`
 	OSUser       string `json:"os_user"`
 	StartOptions string `json:"start_options"`
+	Replication  string `json:"replication"`
 }
 
 // Spec implements activities.Action.
@@ -48,6 +51,7 @@ func (Rejoin) Spec() runbooks.ActionSpec {
 			{Name: "bin_dir", Type: runbooks.TypeString, Doc: "PostgreSQL binaries (default /usr/lib/postgresql/15/bin)"},
 			{Name: "os_user", Type: runbooks.TypeString, Doc: "the server's OS user (default postgres)"},
 			{Name: "start_options", Type: runbooks.TypeString, Doc: "options for the server (pg_ctl -o), e.g. \"-c port=5433\""},
+			{Name: "replication", Type: runbooks.TypeTarget, Doc: "target whose credentials the standby streams with (a REPLICATION role's DSN to the new primary); default: source"},
 		},
 		Outputs: []string{"timeline"},
 	}
@@ -70,18 +74,22 @@ func (in *rejoinInput) defaults() error {
 }
 
 // streamingFrom reports whether the node is a standby whose WAL receiver
-// streams from the given source address.
-func (n *node) streamingFrom(ctx context.Context, src *node) (bool, error) {
-	var status, host string
-	var port int32
-	err := n.conn.QueryRow(ctx, `SELECT status, coalesce(sender_host, ''), coalesce(sender_port, 0) FROM pg_stat_wal_receiver`).Scan(&status, &host, &port)
-	if err == pgx.ErrNoRows {
+// streams the source's current timeline from the source's address. A
+// receiver that is "streaming" an older timeline is a standby that cannot
+// follow (it diverged); it is not rejoined.
+func (n *node) streamingFrom(ctx context.Context, src *node, srcTimeline int) (bool, error) {
+	var (
+		status, host string
+		port, tli    int32
+	)
+	err := n.conn.QueryRow(ctx, `SELECT status, coalesce(sender_host, ''), coalesce(sender_port, 0), coalesce(received_tli, 0) FROM pg_stat_wal_receiver`).Scan(&status, &host, &port, &tli)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {
 		return false, n.queryErr("read WAL receiver", err)
 	}
-	return status == "streaming" && (host+":"+strconv.Itoa(int(port)) == src.addr || strings.HasSuffix(src.addr, ":"+strconv.Itoa(int(port))) && host == strings.Split(src.addr, ":")[0]), nil
+	return status == "streaming" && int(tli) == srcTimeline && net.JoinHostPort(host, strconv.Itoa(int(port))) == src.addr, nil
 }
 
 // Observe implements activities.Action.
@@ -95,12 +103,16 @@ func (a Rejoin) Observe(ctx context.Context, req activities.Request) (activities
 		return activities.Observation{}, err
 	}
 	defer src.Close()
+	ss, err := src.status(ctx)
+	if err != nil {
+		return activities.Observation{}, err
+	}
 	t, err := a.connect(ctx, req, in.Target)
 	if err != nil {
 		return activities.Observation{Current: in.Target + " is not reachable", Changes: []string{"pg_rewind " + in.Target + " from " + in.Source + ", start it as a standby"}}, nil
 	}
 	defer t.Close()
-	ok, err := t.streamingFrom(ctx, src)
+	ok, err := t.streamingFrom(ctx, src, ss.Timeline)
 	if err != nil {
 		return activities.Observation{}, err
 	}
@@ -136,7 +148,7 @@ func (a Rejoin) Apply(ctx context.Context, req activities.Request) (activities.R
 		return activities.Result{}, fmt.Errorf("rejoin %s: source %s is not a primary (it is a %s); promote it first", in.Target, in.Source, ss.Role)
 	}
 	if t, err := a.connect(ctx, req, in.Target); err == nil {
-		ok, serr := t.streamingFrom(ctx, src)
+		ok, serr := t.streamingFrom(ctx, src, ss.Timeline)
 		t.Close()
 		if serr != nil {
 			return activities.Result{}, serr
@@ -145,16 +157,19 @@ func (a Rejoin) Apply(ctx context.Context, req activities.Request) (activities.R
 			return activities.Result{Summary: in.Target + " already streams from " + in.Source, Outputs: map[string]any{"timeline": ss.Timeline}}, nil
 		}
 	}
-	srcDSN, err := a.secrets().DSN(mustTarget(req, in.Source))
+	cfg, err := a.dsnConfig(req, in.Source)
 	if err != nil {
 		return activities.Result{}, err
 	}
-	cfg, err := pgx.ParseConfig(srcDSN)
-	if err != nil {
-		return activities.Result{}, activities.Permanentf("target %s: its DSN does not parse", in.Source)
-	}
-	conninfo := fmt.Sprintf("host=%s port=%d user=%s dbname=%s application_name=%s", cfg.Host, cfg.Port, cfg.User, cfg.Database, in.Target)
+	conninfo := fmt.Sprintf("host=%s port=%d user=%s dbname=%s", cfg.Host, cfg.Port, cfg.User, cfg.Database)
 	env := []string{"PGPASSWORD=" + cfg.Password, "PGCONNECT_TIMEOUT=10"}
+	repl := cfg
+	if in.Replication != "" {
+		if repl, err = a.dsnConfig(req, in.Replication); err != nil {
+			return activities.Result{}, err
+		}
+	}
+	streamInfo := fmt.Sprintf("host=%s port=%d user=%s application_name=%s", repl.Host, repl.Port, repl.User, in.Target)
 
 	pgctl := filepath.Join(in.BinDir, "pg_ctl")
 	if running(ctx, in, pgctl) {
@@ -162,12 +177,18 @@ func (a Rejoin) Apply(ctx context.Context, req activities.Request) (activities.R
 			return activities.Result{}, fmt.Errorf("rejoin %s: stop the old primary: %w", in.Target, err)
 		}
 	}
+	// pg_rewind reads the source's timeline from its control file, which a
+	// fresh promotion updates only at its first checkpoint; without this it
+	// says "no rewind required" and the node can never follow.
+	if _, err := src.conn.Exec(ctx, `CHECKPOINT`); err != nil {
+		return activities.Result{}, src.queryErr("checkpoint before pg_rewind", err)
+	}
 	// pg_rewind runs crash recovery itself when the target was not shut
 	// down cleanly (killed), in single-user mode, so no client can reach it.
 	if err := runAs(ctx, in.OSUser, env, filepath.Join(in.BinDir, "pg_rewind"), "--target-pgdata="+in.DataDir, "--source-server="+conninfo, "--no-sync"); err != nil {
 		return activities.Result{}, fmt.Errorf("rejoin %s: pg_rewind from %s: %w", in.Target, in.Source, err)
 	}
-	if err := a.writeStandbyConfig(in, conninfo, cfg.Password); err != nil {
+	if err := a.writeStandbyConfig(in, streamInfo, repl.Password); err != nil {
 		return activities.Result{}, err
 	}
 	args := []string{"-D", in.DataDir, "-l", filepath.Join(in.DataDir, "drctl-rejoin.log"), "-w", "-t", "60"}
@@ -180,7 +201,7 @@ func (a Rejoin) Apply(ctx context.Context, req activities.Request) (activities.R
 	deadline := time.Now().Add(time.Minute)
 	for {
 		if t, err := a.connect(ctx, req, in.Target); err == nil {
-			ok, serr := t.streamingFrom(ctx, src)
+			ok, serr := t.streamingFrom(ctx, src, ss.Timeline)
 			t.Close()
 			if serr == nil && ok {
 				break
@@ -205,9 +226,21 @@ func (p *Provider) secrets() Secrets {
 	return CredentialSecrets{}
 }
 
-func mustTarget(req activities.Request, name string) runbooks.Target {
-	t, _ := req.Target(name)
-	return t
+// dsnConfig reads and parses a target's DSN.
+func (p *Provider) dsnConfig(req activities.Request, name string) (*pgx.ConnConfig, error) {
+	t, ok := req.Target(name)
+	if !ok {
+		return nil, activities.Permanentf("no target %q in the runbook", name)
+	}
+	dsn, err := p.secrets().DSN(t)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, activities.Permanentf("target %s: its DSN does not parse (check the value of its credentials; it is not shown here)", name)
+	}
+	return cfg, nil
 }
 
 // writeStandbyConfig makes the rewound directory start as a standby of the

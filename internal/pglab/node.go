@@ -614,3 +614,10 @@ func (t *tailBuffer) lastLines(n int) string {
 	}
 	return strings.TrimSpace(strings.Join(lines, "\n"))
 }
+
+// StartOptions are the server options this node is started with, in the
+// form `pg_ctl -o` takes, for starting its data directory by other means
+// (postgres.rejoin does).
+func (n *Node) StartOptions() string {
+	return fmt.Sprintf("-c port=%d -c unix_socket_directories='%s' -c cluster_name=%s", n.Port, n.Dir, n.Name)
+}

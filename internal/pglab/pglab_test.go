@@ -24,8 +24,8 @@ func newPair(t *testing.T, ctx context.Context) *Pair {
 	t.Helper()
 	start := time.Now()
 	p, err := NewPair(ctx, Options{})
-	if errors.Is(err, ErrNotInstalled) {
-		t.Skip(err)
+	if errors.Is(err, ErrNotInstalled) && os.Getenv("DRCTL_CI") == "" {
+		t.Skip("PostgreSQL 15 is needed (apt-get install postgresql-15); CI sets DRCTL_CI=1 and fails instead: ", err)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -273,8 +273,8 @@ func TestCloseStopsEverythingAndRemovesDirs(t *testing.T) {
 	defer cancel()
 	var log strings.Builder // Close returns only after the last write
 	p, err := NewPair(ctx, Options{Log: &log})
-	if errors.Is(err, ErrNotInstalled) {
-		t.Skip(err)
+	if errors.Is(err, ErrNotInstalled) && os.Getenv("DRCTL_CI") == "" {
+		t.Skip("PostgreSQL 15 is needed (apt-get install postgresql-15); CI sets DRCTL_CI=1 and fails instead: ", err)
 	}
 	if err != nil {
 		t.Fatal(err)
