@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -114,7 +115,7 @@ func applyActivity(a Action) func(context.Context, Request) (Result, error) {
 	spec := a.Spec()
 	return func(ctx context.Context, req Request) (Result, error) {
 		info := activity.GetInfo(ctx)
-		stop := keepAlive(ctx, info.HeartbeatTimeout)
+		ctx, stop := keepAlive(ctx, info.HeartbeatTimeout)
 		defer stop()
 		if err := checkInputs(spec, req.With); err != nil {
 			return Result{}, boundaryError(ctx, err)
@@ -144,13 +145,15 @@ func observeActivity(a Action) func(context.Context, Request) (Observation, erro
 
 // keepAlive heartbeats while the action runs, so a worker that dies is
 // noticed within the heartbeat timeout even when the action itself does not
-// report progress. Actions that do report progress heartbeat on their own
-// as well.
-func keepAlive(ctx context.Context, timeout time.Duration) (stop func()) {
+// report progress. It repeats the last details an action recorded with
+// Heartbeat, so its beats never erase them.
+func keepAlive(ctx context.Context, timeout time.Duration) (context.Context, func()) {
+	hb := &heartbeat{}
+	ctx = context.WithValue(ctx, heartbeatKey{}, hb)
 	if timeout <= 0 {
-		return func() {}
+		return ctx, func() {}
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	tctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -158,14 +161,53 @@ func keepAlive(ctx context.Context, timeout time.Duration) (stop func()) {
 		defer t.Stop()
 		for {
 			select {
-			case <-ctx.Done():
+			case <-tctx.Done():
 				return
 			case <-t.C:
-				activity.RecordHeartbeat(ctx)
+				hb.beat(ctx)
 			}
 		}
 	}()
-	return func() { cancel(); <-done }
+	return ctx, func() { cancel(); <-done }
+}
+
+type heartbeatKey struct{}
+
+type heartbeat struct {
+	mu      sync.Mutex
+	details []any
+}
+
+func (h *heartbeat) beat(ctx context.Context) {
+	h.mu.Lock()
+	d := h.details
+	h.mu.Unlock()
+	activity.RecordHeartbeat(ctx, d...)
+}
+
+// Heartbeat records progress details for the running attempt. A retry of
+// the same step reads the last details with PreviousHeartbeat; actions use
+// it to know what an attempt that died was doing. Outside an activity it
+// does nothing.
+func Heartbeat(ctx context.Context, details ...any) {
+	if !activity.IsActivity(ctx) {
+		return
+	}
+	if hb, ok := ctx.Value(heartbeatKey{}).(*heartbeat); ok {
+		hb.mu.Lock()
+		hb.details = details
+		hb.mu.Unlock()
+	}
+	activity.RecordHeartbeat(ctx, details...)
+}
+
+// PreviousHeartbeat decodes the details the previous attempt of this step
+// last recorded; it reports false when there are none.
+func PreviousHeartbeat(ctx context.Context, out any) bool {
+	if !activity.IsActivity(ctx) || !activity.HasHeartbeatDetails(ctx) {
+		return false
+	}
+	return activity.GetHeartbeatDetails(ctx, out) == nil
 }
 
 // boundaryError turns an action error into the Temporal error the workflow

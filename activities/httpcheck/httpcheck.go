@@ -13,8 +13,6 @@ import (
 	"net/url"
 	"time"
 
-	"go.temporal.io/sdk/activity"
-
 	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/runbooks"
 )
@@ -139,9 +137,7 @@ func (c *Check) Apply(ctx context.Context, req activities.Request) (activities.R
 				}, nil
 			}
 		}
-		if activity.IsActivity(ctx) {
-			activity.RecordHeartbeat(ctx, tries)
-		}
+		activities.Heartbeat(ctx, tries)
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
