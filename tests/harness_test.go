@@ -93,11 +93,12 @@ type workerProcess struct {
 	out *syncBuffer
 }
 
-func startWorkerProcess(t *testing.T, c config.Config, identity string) *workerProcess {
+func startWorkerProcess(t *testing.T, c config.Config, identity string, env ...string) *workerProcess {
 	t.Helper()
 	out := &syncBuffer{}
 	cmd := exec.Command(filepath.Join(binDir, "testworker"), "-address", c.Temporal.Address, "-task-queue", c.Temporal.TaskQueue, "-identity", identity)
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

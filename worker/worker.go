@@ -28,11 +28,26 @@ import (
 	"github.com/drctl/drctl/workflows"
 )
 
+// Providers are the configured providers the actions use.
+type Providers struct {
+	Postgres *postgres.Provider
+}
+
+// DefaultProviders configures the providers from cfg.
+func DefaultProviders(cfg config.Config) Providers {
+	return Providers{Postgres: &postgres.Provider{}}
+}
+
 // Actions returns the registry of every action this build ships, configured
 // from cfg.
 func Actions(cfg config.Config) (*activities.Registry, error) {
+	return NewRegistry(DefaultProviders(cfg))
+}
+
+// NewRegistry registers every action this build ships on the given providers.
+func NewRegistry(p Providers) (*activities.Registry, error) {
 	reg := activities.NewRegistry()
-	pg := &postgres.Provider{}
+	pg := p.Postgres
 	if err := reg.Add(
 		&httpcheck.Check{}, note.Note{},
 		postgres.Status{Provider: pg}, postgres.Fence{Provider: pg}, postgres.Unfence{Provider: pg},

@@ -433,3 +433,37 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("unknown target: %v", err)
 	}
 }
+
+// TestPromoteRetryAfterCrashDoesNotActAgain stops an attempt right after
+// pg_promote (before it verified and recorded the promotion), as a worker
+// crash would; the next attempt finds the node promoted by this step and
+// does not promote again.
+func TestPromoteRetryAfterCrashDoesNotActAgain(t *testing.T) {
+	ctx := ctxT(t)
+	l := newLab(t)
+	apply(t, ctx, postgres.Fence{Provider: l.p}, l.req("fence", map[string]any{"target": "east"}))
+	crashing := *l.p
+	attemptCtx, crash := context.WithCancel(ctx)
+	crashing.AfterPromote = func(context.Context) { crash() }
+	with := map[string]any{"target": "west", "old_primary": "east"}
+	if _, err := (postgres.Promote{Provider: &crashing}).Apply(attemptCtx, l.req("promote", with)); err == nil {
+		t.Fatal("the crashed attempt reported success")
+	}
+	if rec, _ := l.west.InRecovery(ctx); rec {
+		t.Fatal("the crashed attempt did not promote; the test proves nothing")
+	}
+	res := apply(t, ctx, postgres.Promote{Provider: l.p}, l.req("promote", with))
+	if res.Changed || !strings.Contains(res.Summary, "promoted by an earlier attempt of this step") || res.Outputs["timeline"] != 2 || res.Outputs["rpo"] != "0s" {
+		t.Fatalf("retry: %+v", res)
+	}
+	// A different step (another run) may not claim the promotion.
+	other := l.req("promote", with)
+	other.Run.RunID = "run-2"
+	if _, err := (postgres.Promote{Provider: l.p}).Apply(ctx, other); err == nil || !strings.Contains(err.Error(), "west is not a standby") {
+		t.Fatalf("another run's promote of the promoted node: %v", err)
+	}
+	other.With = map[string]any{"target": "west", "old_primary": "east", "already_primary_ok": true}
+	if res := apply(t, ctx, postgres.Promote{Provider: l.p}, other); res.Changed {
+		t.Fatalf("already_primary_ok: %+v", res)
+	}
+}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -29,13 +30,19 @@ type promoteInput struct {
 	AlreadyPrimary bool              `json:"already_primary_ok"`
 }
 
-// promoteIntent is heartbeated right before pg_promote, so a retry after
-// the worker died knows that this step promoted the node, and from which
-// timeline.
+// promoteIntent is written into the standby's data directory right before
+// pg_promote (COPY TO a file works on a hot standby), so a retry after the
+// worker died knows that this step promoted the node, from which timeline,
+// and what it measured. It lives on the node itself: durable exactly where
+// it matters, whatever happened to the worker.
 type promoteIntent struct {
+	Key       string    `json:"key"`
 	Timeline  int       `json:"timeline"`
 	Promotion promotion `json:"promotion"`
 }
+
+// intentFile is the intent's name in the data directory.
+const intentFile = "drctl-promote.intent"
 
 // Spec implements activities.Action.
 func (Promote) Spec() runbooks.ActionSpec {
@@ -139,7 +146,9 @@ func (a Promote) Apply(ctx context.Context, req activities.Request) (activities.
 	}
 	pr.ApprovedBy = in.ApprovedBy
 
-	activities.Heartbeat(ctx, promoteIntent{Timeline: st.Timeline, Promotion: pr})
+	if err := s.writeIntent(ctx, promoteIntent{Key: key, Timeline: st.Timeline, Promotion: pr}); err != nil {
+		return activities.Result{}, err
+	}
 	if _, err := s.conn.Exec(ctx, `SELECT pg_promote(wait => false)`); err != nil {
 		return activities.Result{}, s.queryErr("pg_promote", err)
 	}
@@ -172,8 +181,11 @@ func (a Promote) alreadyPrimary(ctx context.Context, req activities.Request, in 
 	} else if ok {
 		return activities.Result{Summary: fmt.Sprintf("%s was already promoted by this step (timeline %d)", in.Target, pr.Timeline), Outputs: pr.outputs()}, nil
 	}
-	var intent promoteIntent
-	byUs := activities.PreviousHeartbeat(ctx, &intent) && intent.Timeline > 0 && st.Timeline > intent.Timeline
+	intent, ok, err := s.readIntent(ctx)
+	if err != nil {
+		return activities.Result{}, err
+	}
+	byUs := ok && intent.Key == key && st.Timeline > intent.Timeline
 	if !byUs && !in.AlreadyPrimary {
 		return activities.Result{}, activities.Permanentf("%s is not a standby: it is a primary on timeline %d and this step did not promote it; check target and old_primary, or, if an earlier run promoted it, set already_primary_ok: true", in.Target, st.Timeline)
 	}
@@ -202,6 +214,42 @@ func (a Promote) alreadyPrimary(ctx context.Context, req activities.Request, in 
 		Summary: fmt.Sprintf("%s is already a primary on timeline %d, %s; RPO %s", in.Target, pr.Timeline, how, pr.outputs()["rpo"]),
 		Outputs: pr.outputs(),
 	}, nil
+}
+
+func (n *node) intentPath(ctx context.Context) (string, error) {
+	var dir string
+	if err := n.conn.QueryRow(ctx, `SELECT current_setting('data_directory')`).Scan(&dir); err != nil {
+		return "", n.queryErr("read data_directory", err)
+	}
+	return dir + "/" + intentFile, nil
+}
+
+func (n *node) writeIntent(ctx context.Context, in promoteIntent) error {
+	path, err := n.intentPath(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return n.writeFile(ctx, path, string(b))
+}
+
+func (n *node) readIntent(ctx context.Context) (promoteIntent, bool, error) {
+	var in promoteIntent
+	path, err := n.intentPath(ctx)
+	if err != nil {
+		return in, false, err
+	}
+	text, ok, err := n.readFileIfExists(ctx, path)
+	if err != nil || !ok {
+		return in, false, err
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(text)), &in); err != nil {
+		return in, false, nil // not ours to interpret; treated as no intent
+	}
+	return in, true, nil
 }
 
 // probe connects to a node and reads its status; a nil status with a nil

@@ -1,7 +1,9 @@
-// Command testworker is a drctl worker with one extra action, used by the
-// crash tests: marker.write appends a key to a file exactly once (observe,
-// act, verify), then holds the step open while heartbeating, which is where
-// the tests kill the process. It is a test fixture, not shipped.
+// Command testworker is a drctl worker for the crash tests, not shipped. It
+// adds one action, marker.write, which appends a key to a file exactly once
+// (observe, act, verify) and then holds the step open while heartbeating;
+// and with DRCTL_TEST_HOLD_AFTER_PROMOTE=DIR its postgres.promote stops
+// right after pg_promote and writes DIR/promoted. The tests kill the
+// process at those points.
 package main
 
 import (
@@ -133,7 +135,16 @@ func main() {
 	defer stop()
 	cfg := config.Defaults()
 	cfg.Temporal.Address, cfg.Temporal.TaskQueue, cfg.Identity = *address, *queue, *identity
-	reg, err := worker.Actions(cfg)
+	providers := worker.DefaultProviders(cfg)
+	if dir := os.Getenv("DRCTL_TEST_HOLD_AFTER_PROMOTE"); dir != "" {
+		// Stop dead right after pg_promote, before the promotion is verified
+		// and recorded: the test kills this process here.
+		providers.Postgres.AfterPromote = func(ctx context.Context) {
+			_ = os.WriteFile(dir+"/promoted", []byte(fmt.Sprint(os.Getpid())), 0o644)
+			<-ctx.Done()
+		}
+	}
+	reg, err := worker.NewRegistry(providers)
 	if err == nil {
 		err = reg.Add(Marker{})
 	}
