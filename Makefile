@@ -41,7 +41,7 @@ fuzz:
 build:
 	$(GO) build -o $(BIN)/drctl ./cmd/drctl
 
-## deps: system packages the tests need (PostgreSQL 15; apt when root)
+## deps: system packages the tests need (PostgreSQL 15, BIND 9, HAProxy; apt when root)
 deps:
 	@scripts/install-deps.sh
 
