@@ -10,6 +10,6 @@
 // histories and the UI; its Observe is registered as `NAME.observe` for
 // `drctl plan`. Errors that retrying cannot fix are marked with Permanent;
 // they become non-retryable Temporal errors here, at the activity boundary,
-// and nowhere else. Provider packages (activities/httpcheck, ...) implement
+// and nowhere else. Provider packages (activities/web, activities/postgres, ...) implement
 // Action; the worker package wires them into a Registry.
 package activities

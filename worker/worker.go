@@ -20,9 +20,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/drctl/drctl/activities"
-	"github.com/drctl/drctl/activities/httpcheck"
 	"github.com/drctl/drctl/activities/note"
 	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/activities/web"
 	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/telemetry"
 	"github.com/drctl/drctl/workflows"
@@ -49,7 +49,7 @@ func NewRegistry(p Providers) (*activities.Registry, error) {
 	reg := activities.NewRegistry()
 	pg := p.Postgres
 	if err := reg.Add(
-		&httpcheck.Check{}, note.Note{},
+		&web.Check{}, &web.Call{}, note.Note{},
 		postgres.Status{Provider: pg}, postgres.Fence{Provider: pg}, postgres.Unfence{Provider: pg},
 		postgres.WaitCaughtUp{Provider: pg}, postgres.Promote{Provider: pg}, postgres.Rejoin{Provider: pg},
 	); err != nil {

@@ -1,4 +1,4 @@
-package httpcheck_test
+package web_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/drctl/drctl/activities"
-	"github.com/drctl/drctl/activities/httpcheck"
+	"github.com/drctl/drctl/activities/web"
 )
 
 // statusServer answers the i-th request (0-based) with statuses[i], and
@@ -32,7 +32,7 @@ func newStatusServer(t *testing.T, statuses ...int) *statusServer {
 }
 
 func request(with map[string]any) activities.Request {
-	return activities.Request{Step: "check", Action: httpcheck.Name, With: with}
+	return activities.Request{Step: "check", Action: web.Name, With: with}
 }
 
 func TestApplyPasses(t *testing.T) {
@@ -59,7 +59,7 @@ func TestApplyPasses(t *testing.T) {
 			for k, v := range tc.with {
 				with[k] = v
 			}
-			res, err := (&httpcheck.Check{}).Apply(context.Background(), request(with))
+			res, err := (&web.Check{}).Apply(context.Background(), request(with))
 			if err != nil {
 				t.Fatalf("Apply: %v", err)
 			}
@@ -87,7 +87,7 @@ func TestApplyPasses(t *testing.T) {
 func TestApplyDeadlineRetries(t *testing.T) {
 	srv := newStatusServer(t, http.StatusServiceUnavailable)
 	url := srv.URL + "/healthz"
-	_, err := (&httpcheck.Check{}).Apply(context.Background(), request(map[string]any{
+	_, err := (&web.Check{}).Apply(context.Background(), request(map[string]any{
 		"url": url, "interval": "20ms", "deadline": "300ms",
 	}))
 	if err == nil {
@@ -112,7 +112,7 @@ func TestApplyDeadlineRetries(t *testing.T) {
 func TestApplyDeadlineNamesLastStatus(t *testing.T) {
 	srv := newStatusServer(t, http.StatusBadGateway)
 	url := srv.URL + "/healthz"
-	_, err := (&httpcheck.Check{}).Apply(context.Background(), request(map[string]any{
+	_, err := (&web.Check{}).Apply(context.Background(), request(map[string]any{
 		"url": url, "interval": "1h", "deadline": "300ms",
 	}))
 	if err == nil {
@@ -121,7 +121,7 @@ func TestApplyDeadlineNamesLastStatus(t *testing.T) {
 	if activities.IsPermanent(err) {
 		t.Errorf("error %q is permanent, want retryable", err)
 	}
-	for _, want := range []string{url, "1 tries", "last: status 502"} {
+	for _, want := range []string{url, "1 tries", ": 502 (want 200))"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
@@ -132,7 +132,7 @@ func TestApplyStopsWhenCancelled(t *testing.T) {
 	srv := newStatusServer(t, http.StatusServiceUnavailable)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := (&httpcheck.Check{}).Apply(ctx, request(map[string]any{"url": srv.URL, "interval": "1h", "deadline": "1h"}))
+	_, err := (&web.Check{}).Apply(ctx, request(map[string]any{"url": srv.URL, "interval": "1h", "deadline": "1h"}))
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Apply with a cancelled context = %v, want context.Canceled", err)
 	}
@@ -150,7 +150,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	url := srv.URL + "/healthz"
-	check := &httpcheck.Check{}
+	check := &web.Check{}
 
 	res, err := check.Apply(context.Background(), request(map[string]any{"url": url, "expect_status": 302, "deadline": "10s"}))
 	if err != nil {
@@ -161,7 +161,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	}
 
 	_, err = check.Apply(context.Background(), request(map[string]any{"url": url, "interval": "1h", "deadline": "200ms"}))
-	if err == nil || !strings.Contains(err.Error(), "status 302") {
+	if err == nil || !strings.Contains(err.Error(), ": 302 (want 200)") {
 		t.Errorf("Apply expecting 200 from a redirect = %v, want a failure naming status 302", err)
 	}
 
@@ -180,7 +180,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 func TestObserve(t *testing.T) {
 	srv := newStatusServer(t, http.StatusServiceUnavailable, http.StatusOK)
 	url := srv.URL + "/healthz"
-	obs, err := (&httpcheck.Check{}).Observe(context.Background(), request(map[string]any{"url": url, "successes": 3}))
+	obs, err := (&web.Check{}).Observe(context.Background(), request(map[string]any{"url": url, "successes": 3}))
 	if err != nil {
 		t.Fatalf("Observe: %v", err)
 	}
@@ -201,7 +201,7 @@ func TestObserveUnreachable(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL + "/healthz"
 	srv.Close()
-	obs, err := (&httpcheck.Check{}).Observe(context.Background(), request(map[string]any{"url": url}))
+	obs, err := (&web.Check{}).Observe(context.Background(), request(map[string]any{"url": url}))
 	if err != nil {
 		t.Fatalf("Observe: %v", err)
 	}
@@ -216,7 +216,9 @@ func TestBadInputIsPermanent(t *testing.T) {
 		with map[string]any
 		say  string
 	}{
-		{"no url", map[string]any{}, `url ""`},
+		{"no url", map[string]any{}, `needs url or urls`},
+		{"credentials in the url", map[string]any{"url": "http://user:hunter2@127.0.0.1:1/"}, `carries credentials`},
+		{"json field without value", map[string]any{"url": "http://127.0.0.1:1", "json_field": "status"}, `json_field and json_value go together`},
 		{"not a url", map[string]any{"url": "not a url"}, `url "not a url" is not an http(s) URL`},
 		{"other scheme", map[string]any{"url": "ftp://example.com/x"}, `url "ftp://example.com/x"`},
 		{"no host", map[string]any{"url": "http://"}, `url "http://"`},
@@ -225,7 +227,7 @@ func TestBadInputIsPermanent(t *testing.T) {
 		{"bad deadline", map[string]any{"url": "http://127.0.0.1:1", "deadline": "soon"}, `input "deadline"`},
 		{"unknown input", map[string]any{"url": "http://127.0.0.1:1", "method": "POST"}, `unknown input "method"`},
 	}
-	check := &httpcheck.Check{}
+	check := &web.Check{}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, applyErr := check.Apply(context.Background(), request(tc.with))
@@ -247,16 +249,16 @@ func TestBadInputIsPermanent(t *testing.T) {
 }
 
 func TestSpecDeclaresEveryInput(t *testing.T) {
-	spec := (&httpcheck.Check{}).Spec()
-	if spec.Name != httpcheck.Name {
-		t.Errorf("spec name %q, want %q", spec.Name, httpcheck.Name)
+	spec := (&web.Check{}).Spec()
+	if spec.Name != web.Name {
+		t.Errorf("spec name %q, want %q", spec.Name, web.Name)
 	}
 	for _, name := range []string{"url", "expect_status", "successes", "interval", "timeout", "deadline"} {
 		if _, ok := spec.Input(name); !ok {
 			t.Errorf("spec lacks input %q", name)
 		}
 	}
-	if in, _ := spec.Input("url"); !in.Required {
-		t.Error("url is not required")
+	if in, _ := spec.Input("urls"); in.Type != "list" {
+		t.Error("urls is not a list input")
 	}
 }

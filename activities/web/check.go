@@ -1,0 +1,258 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/runbooks"
+)
+
+// Name is the health gate's name in runbooks.
+const Name = "http.check"
+
+// Input is http.check's input; zero fields take the documented defaults.
+type Input struct {
+	URL          string            `json:"url"`
+	URLs         []string          `json:"urls"`
+	ExpectStatus int               `json:"expect_status"` // default 200
+	BodyContains string            `json:"body_contains"`
+	JSONField    string            `json:"json_field"` // dot path into a JSON body, e.g. "checks.db.status"
+	JSONValue    string            `json:"json_value"` // its expected value, as text
+	Successes    int               `json:"successes"`  // consecutive; default 1
+	Interval     runbooks.Duration `json:"interval"`   // between tries; default 1s
+	Timeout      runbooks.Duration `json:"timeout"`    // per request; default 5s
+	Deadline     runbooks.Duration `json:"deadline"`   // for the whole gate; default 1m
+}
+
+func (in *Input) defaults() error {
+	if in.URL != "" {
+		in.URLs = append([]string{in.URL}, in.URLs...)
+	}
+	if len(in.URLs) == 0 {
+		return activities.Permanentf("http.check needs url or urls; write url: https://app.example.com/healthz")
+	}
+	for _, raw := range in.URLs {
+		if err := checkURL(raw); err != nil {
+			return err
+		}
+	}
+	if (in.JSONField == "") != (in.JSONValue == "") {
+		return activities.Permanentf("json_field and json_value go together: name the field and the value it must have")
+	}
+	if in.ExpectStatus == 0 {
+		in.ExpectStatus = http.StatusOK
+	}
+	if in.Successes <= 0 {
+		in.Successes = 1
+	}
+	if in.Interval == 0 {
+		in.Interval = runbooks.Duration(time.Second)
+	}
+	if in.Timeout == 0 {
+		in.Timeout = runbooks.Duration(5 * time.Second)
+	}
+	if in.Deadline == 0 {
+		in.Deadline = runbooks.Duration(time.Minute)
+	}
+	return nil
+}
+
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return activities.Permanentf("url %q is not an http(s) URL; write e.g. https://app.example.com/healthz", raw)
+	}
+	if u.User != nil {
+		return activities.Permanentf("url %s carries credentials; a runbook must not hold secrets", u.Redacted())
+	}
+	return nil
+}
+
+// Check is the http.check action.
+type Check struct {
+	Client   *http.Client // nil: a client that follows no redirects
+	Breakers *Breakers    // nil: the worker-wide breakers
+}
+
+var _ activities.Action = (*Check)(nil)
+
+// Spec implements activities.Action.
+func (c *Check) Spec() runbooks.ActionSpec {
+	return runbooks.ActionSpec{
+		Name: Name,
+		Doc: "Pass once every URL answers as expected (status, body substring, JSON field) `successes` times in a row, " +
+			"asking every `interval`, failing after `deadline`. An endpoint that keeps failing is not asked for a while (circuit breaker).",
+		Inputs: []runbooks.InputSpec{
+			{Name: "url", Type: runbooks.TypeString, Doc: "http(s) URL to GET"},
+			{Name: "urls", Type: runbooks.TypeList, Doc: "several URLs; all must pass on the same try"},
+			{Name: "expect_status", Type: runbooks.TypeInt, Doc: "status that counts as healthy (default 200)"},
+			{Name: "body_contains", Type: runbooks.TypeString, Doc: "text the body must contain"},
+			{Name: "json_field", Type: runbooks.TypeString, Doc: "dot path of a field in a JSON body, e.g. status or checks.db"},
+			{Name: "json_value", Type: runbooks.TypeString, Doc: "the value json_field must have, as text"},
+			{Name: "successes", Type: runbooks.TypeInt, Doc: "consecutive healthy tries needed (default 1)"},
+			{Name: "interval", Type: runbooks.TypeDuration, Doc: "pause between tries (default 1s)"},
+			{Name: "timeout", Type: runbooks.TypeDuration, Doc: "timeout of one request (default 5s)"},
+			{Name: "deadline", Type: runbooks.TypeDuration, Doc: "give up after this long (default 1m)"},
+		},
+		Outputs: []string{"status", "tries"},
+	}
+}
+
+func (c *Check) client() *http.Client {
+	if c.Client != nil {
+		return c.Client
+	}
+	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func (c *Check) breakers() *Breakers {
+	if c.Breakers != nil {
+		return c.Breakers
+	}
+	return shared
+}
+
+func (c *Check) input(req activities.Request) (Input, error) {
+	var in Input
+	if err := activities.Decode(c.Spec(), req.With, &in); err != nil {
+		return in, err
+	}
+	return in, in.defaults()
+}
+
+// Observe asks each URL once and reports whether the gate would pass now.
+func (c *Check) Observe(ctx context.Context, req activities.Request) (activities.Observation, error) {
+	in, err := c.input(req)
+	if err != nil {
+		return activities.Observation{}, err
+	}
+	_, verdicts := c.try(ctx, in)
+	return activities.Observation{Current: strings.Join(verdicts, "; ")}, nil
+}
+
+// Apply asks until every URL has answered as expected Successes times in a
+// row. A failing gate is retryable: the endpoint may come back.
+func (c *Check) Apply(ctx context.Context, req activities.Request) (activities.Result, error) {
+	in, err := c.input(req)
+	if err != nil {
+		return activities.Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, in.Deadline.D())
+	defer cancel()
+	var (
+		streak, tries, status int
+		last                  string
+	)
+	for {
+		tries++
+		ok, verdicts := c.try(ctx, in)
+		switch {
+		case ok:
+			streak++
+			status = in.ExpectStatus
+			if streak >= in.Successes {
+				return activities.Result{
+					Summary: fmt.Sprintf("%s healthy %d time(s) in a row", strings.Join(in.URLs, ", "), streak),
+					Outputs: map[string]any{"status": status, "tries": tries},
+				}, nil
+			}
+		case ctx.Err() != nil && last != "":
+			// The gate's deadline cut this try short; keep the last real answer.
+			streak = 0
+		default:
+			streak, last = 0, strings.Join(verdicts, "; ")
+		}
+		activities.Heartbeat(ctx, tries)
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return activities.Result{}, fmt.Errorf("check %s: not healthy within %s (%d tries, last: %s)", strings.Join(in.URLs, ", "), in.Deadline, tries, last)
+			}
+			return activities.Result{}, ctx.Err()
+		case <-time.After(in.Interval.D()):
+		}
+	}
+}
+
+// try asks every URL once; ok when all answered as expected.
+func (c *Check) try(ctx context.Context, in Input) (bool, []string) {
+	ok := true
+	verdicts := make([]string, 0, len(in.URLs))
+	for _, raw := range in.URLs {
+		good, verdict := c.tryOne(ctx, in, raw)
+		ok = ok && good
+		verdicts = append(verdicts, verdict)
+	}
+	return ok, verdicts
+}
+
+func (c *Check) tryOne(ctx context.Context, in Input, raw string) (bool, string) {
+	u, _ := url.Parse(raw)
+	var body []byte
+	status, err := c.breakers().do(u, func() (int, error) {
+		rctx, cancel := context.WithTimeout(ctx, in.Timeout.D())
+		defer cancel()
+		r, err := http.NewRequestWithContext(rctx, http.MethodGet, raw, nil)
+		if err != nil {
+			return 0, err
+		}
+		resp, err := c.client().Do(r)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		body, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return resp.StatusCode, err
+	})
+	switch {
+	case err != nil:
+		return false, fmt.Sprintf("GET %s: %v", raw, err)
+	case status != in.ExpectStatus:
+		return false, fmt.Sprintf("GET %s: %d (want %d)", raw, status, in.ExpectStatus)
+	case in.BodyContains != "" && !strings.Contains(string(body), in.BodyContains):
+		return false, fmt.Sprintf("GET %s: %d, body lacks %q", raw, status, in.BodyContains)
+	case in.JSONField != "":
+		got, err := jsonField(body, in.JSONField)
+		if err != nil {
+			return false, fmt.Sprintf("GET %s: %d, %v", raw, status, err)
+		}
+		if got != in.JSONValue {
+			return false, fmt.Sprintf("GET %s: %d, %s is %q (want %q)", raw, status, in.JSONField, got, in.JSONValue)
+		}
+	}
+	return true, fmt.Sprintf("GET %s: %d", raw, status)
+}
+
+// jsonField returns the text of the field at a dot path in a JSON body.
+func jsonField(body []byte, path string) (string, error) {
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return "", fmt.Errorf("body is not JSON")
+	}
+	for _, part := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return "", fmt.Errorf("no field %s in the body", path)
+		}
+		if v, ok = m[part]; !ok {
+			return "", fmt.Errorf("no field %s in the body", path)
+		}
+	}
+	switch t := v.(type) {
+	case string:
+		return t, nil
+	case nil:
+		return "null", nil
+	default:
+		b, _ := json.Marshal(t)
+		return string(b), nil
+	}
+}

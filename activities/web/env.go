@@ -1,0 +1,8 @@
+package web
+
+import "os"
+
+var (
+	getenv   = os.Getenv
+	readFile = os.ReadFile
+)
