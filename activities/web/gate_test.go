@@ -106,10 +106,10 @@ func TestBreakerClosesWhenTheEndpointRecovers(t *testing.T) {
 }
 
 type recorded struct {
-	mu       sync.Mutex
-	keys     []string
-	auth     []string
-	bodies   []string
+	mu     sync.Mutex
+	keys   []string
+	auth   []string
+	bodies []string
 }
 
 func callServer(t *testing.T, statuses ...int) (*httptest.Server, *recorded) {
