@@ -1,0 +1,47 @@
+package worker_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/drctl/drctl/internal/config"
+	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/worker"
+)
+
+// TestShippedRunbooksValidate loads every runbook in runbooks/ against the
+// actions this build registers: a shipped runbook that does not validate is
+// a broken promise.
+func TestShippedRunbooksValidate(t *testing.T) {
+	reg, err := worker.Actions(config.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob("../runbooks/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no shipped runbooks found (%v)", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			rb, err := runbooks.Load(f, reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rb.Description == "" {
+				t.Errorf("%s has no description", f)
+			}
+		})
+	}
+}
+
+func TestRegistryHasEveryProvider(t *testing.T) {
+	reg, err := worker.Actions(config.Defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"http.check", "http.call", "note", "wait", "postgres.status", "postgres.fence", "postgres.unfence", "postgres.wait_caught_up", "postgres.promote", "postgres.rejoin"} {
+		if _, ok := reg.Lookup(name); !ok {
+			t.Errorf("action %s is not registered", name)
+		}
+	}
+}
