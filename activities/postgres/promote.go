@@ -140,6 +140,14 @@ func (a Promote) Apply(ctx context.Context, req activities.Request) (activities.
 	if err != nil {
 		return activities.Result{}, err
 	}
+	if old != nil && old.Role == RolePrimary && old.Fenced {
+		// A fenced primary still writes a little WAL of its own (checkpoints,
+		// running-transaction snapshots, autovacuum). Let the standby replay
+		// it before measuring, so a lossless switchover is not refused.
+		if st, old, err = a.settle(ctx, req, in, s, st, old); err != nil {
+			return activities.Result{}, err
+		}
+	}
 	pr := measure(st, old)
 	if err := checkLag(in, pr); err != nil {
 		return activities.Result{}, err
@@ -250,6 +258,33 @@ func (n *node) readIntent(ctx context.Context) (promoteIntent, bool, error) {
 		return in, false, nil // not ours to interpret; treated as no intent
 	}
 	return in, true, nil
+}
+
+// settleFor bounds how long promote waits for a standby to replay the WAL
+// a fenced primary writes by itself.
+const settleFor = 10 * time.Second
+
+// settle re-reads both nodes until the standby has replayed everything the
+// fenced old primary flushed, or settleFor passes; it returns the last
+// readings.
+func (a Promote) settle(ctx context.Context, req activities.Request, in promoteInput, s *node, st NodeStatus, old *NodeStatus) (NodeStatus, *NodeStatus, error) {
+	deadline := time.Now().Add(settleFor)
+	for lagBytes(old.CurrentLSN, st.ReplayLSN) > 0 && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return st, old, ctx.Err()
+		case <-time.After(a.poll()):
+		}
+		o, err := a.probe(ctx, req, in.OldPrimary)
+		if err != nil || o == nil {
+			return st, old, err // unreachable now: keep the last reading
+		}
+		if st, err = s.status(ctx); err != nil {
+			return st, old, err
+		}
+		old = o
+	}
+	return st, old, nil
 }
 
 // probe connects to a node and reads its status; a nil status with a nil
