@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 WORKFLOWCHECK_VERSION := v0.6.0
 export DRCTL_TEMPORAL_BIN := $(BIN)/temporal
 
-.PHONY: demo test check lint bench histories fuzz build temporal tools deps clean
+.PHONY: demo test check lint bench bench-pg histories fuzz build temporal tools deps clean
 
 ## demo: run the demo runbook end to end on a throwaway local dev server
 demo: temporal
@@ -29,6 +29,10 @@ check: tools
 ## bench: per-step overhead table (tuned vs default dev server)
 bench: temporal
 	$(GO) run ./tests/bench
+
+## bench-pg: planned PostgreSQL switchover, drctl vs a bare psql script
+bench-pg: deps temporal
+	$(GO) run ./tests/pgbench
 
 ## histories: re-record the replay histories in tests/histories/
 histories: temporal
