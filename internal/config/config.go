@@ -26,7 +26,40 @@ type Config struct {
 	Identity  string    `mapstructure:"identity"`
 	Worker    Worker    `mapstructure:"worker"`
 	Telemetry Telemetry `mapstructure:"telemetry"`
+	Slack     Slack     `mapstructure:"slack"`
 }
+
+// Slack configures approvals and progress in Slack. Off unless a bot token
+// is configured; Slack being down or off never blocks a run (the CLI path
+// keeps working).
+type Slack struct {
+	// Channel is where runs post when their runbook names none (ID or #name).
+	Channel string `mapstructure:"channel"`
+	// BotToken (xoxb-), AppToken (xapp-, Socket Mode) and SigningSecret
+	// (HTTP interactivity) are references to secrets, never the secrets.
+	BotToken      SecretRef `mapstructure:"bot_token"`
+	AppToken      SecretRef `mapstructure:"app_token"`
+	SigningSecret SecretRef `mapstructure:"signing_secret"`
+	// Mode receives button clicks: "http" (an interactivity endpoint on
+	// Listen) or "socket" (Socket Mode, no public endpoint). Default http.
+	Mode   string `mapstructure:"mode"`
+	Listen string `mapstructure:"listen"` // default 127.0.0.1:8089
+	// Users maps Slack user IDs to drctl identities (the names runbooks
+	// list as approvers). A click by an unmapped user is refused.
+	Users map[string]string `mapstructure:"users"`
+	// Groups maps Slack user group IDs to approver group names: a runbook's
+	// "group:NAME" approver matches members of the mapped user group.
+	Groups map[string]string `mapstructure:"groups"`
+	// GroupTTL is how long a user group's membership is trusted before it
+	// is read again. A user removed from a group can approve for at most
+	// this long afterwards. Default 1m.
+	GroupTTL time.Duration `mapstructure:"group_ttl"`
+	// APIURL overrides Slack's API base URL (tests use slacktest).
+	APIURL string `mapstructure:"api_url"`
+}
+
+// Enabled reports whether Slack is configured.
+func (s Slack) Enabled() bool { return s.BotToken.IsSet() }
 
 // Temporal says where the durable engine is.
 type Temporal struct {
@@ -111,6 +144,7 @@ func Defaults() Config {
 			Traces:  "none",
 			Metrics: "none",
 		},
+		Slack: Slack{Mode: "http", Listen: "127.0.0.1:8089", GroupTTL: time.Minute},
 	}
 }
 
@@ -163,6 +197,17 @@ func Load(path string, flags *pflag.FlagSet) (Config, error) {
 	v.SetDefault("telemetry.metrics", d.Telemetry.Metrics)
 	v.SetDefault("telemetry.otlp_endpoint", "")
 	v.SetDefault("telemetry.insecure", false)
+	v.SetDefault("slack.channel", "")
+	v.SetDefault("slack.bot_token.env", "")
+	v.SetDefault("slack.bot_token.file", "")
+	v.SetDefault("slack.app_token.env", "")
+	v.SetDefault("slack.app_token.file", "")
+	v.SetDefault("slack.signing_secret.env", "")
+	v.SetDefault("slack.signing_secret.file", "")
+	v.SetDefault("slack.mode", "http")
+	v.SetDefault("slack.listen", "127.0.0.1:8089")
+	v.SetDefault("slack.group_ttl", time.Minute)
+	v.SetDefault("slack.api_url", "")
 
 	v.SetEnvPrefix("DRCTL")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
@@ -233,6 +278,11 @@ func (c Config) Validate() error {
 		default:
 			problems = append(problems, fmt.Sprintf("%s is %q; use none, stdout or otlp", kv[0], kv[1]))
 		}
+	}
+	switch c.Slack.Mode {
+	case "", "http", "socket":
+	default:
+		problems = append(problems, fmt.Sprintf("slack.mode is %q; use http or socket", c.Slack.Mode))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("config: %s", strings.Join(problems, "; "))

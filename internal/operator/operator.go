@@ -197,6 +197,36 @@ func (o *Operator) Decide(ctx context.Context, run, step string, approve bool, r
 	return o.send(ctx, run, workflows.UpdateDecide, workflows.SignalDecide, d, nil)
 }
 
+// DecideAs sends a decision made through another front end (Slack), which
+// has already established who decided and their groups. updateID makes the
+// decision idempotent: the same ID twice (a double click) is one decision.
+// It waits for a worker like Decide, but never falls back to a signal: the
+// front end must be able to tell the clicker the outcome.
+func (o *Operator) DecideAs(ctx context.Context, run string, d workflows.Decision, updateID string) (workflows.DecisionResult, error) {
+	var res workflows.DecisionResult
+	st, err := o.Status(ctx, run)
+	if err != nil {
+		return res, err
+	}
+	if st.Closed {
+		return res, fmt.Errorf("run %s has ended (%s); it takes no more decisions", st.WorkflowID, st.State)
+	}
+	h, err := o.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   st.WorkflowID,
+		UpdateID:     updateID,
+		UpdateName:   workflows.UpdateDecide,
+		Args:         []any{d},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, &res)
+	}
+	if err != nil {
+		return res, refused(err)
+	}
+	return res, nil
+}
+
 // Control pauses, resumes or aborts a run.
 func (o *Operator) Control(ctx context.Context, run, op, reason string) (Delivery, error) {
 	c := workflows.Control{Op: op, By: o.Identity, Reason: reason}
