@@ -22,6 +22,7 @@ import (
 	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/activities/note"
 	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/activities/traffic"
 	"github.com/drctl/drctl/activities/web"
 	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/telemetry"
@@ -31,11 +32,12 @@ import (
 // Providers are the configured providers the actions use.
 type Providers struct {
 	Postgres *postgres.Provider
+	Traffic  *traffic.Provider
 }
 
 // DefaultProviders configures the providers from cfg.
 func DefaultProviders(cfg config.Config) Providers {
-	return Providers{Postgres: &postgres.Provider{}}
+	return Providers{Postgres: &postgres.Provider{}, Traffic: &traffic.Provider{}}
 }
 
 // Actions returns the registry of every action this build ships, configured
@@ -53,6 +55,9 @@ func NewRegistry(p Providers) (*activities.Registry, error) {
 		postgres.Status{Provider: pg}, postgres.Fence{Provider: pg}, postgres.Unfence{Provider: pg},
 		postgres.WaitCaughtUp{Provider: pg}, postgres.Promote{Provider: pg}, postgres.Rejoin{Provider: pg},
 	); err != nil {
+		return nil, err
+	}
+	if err := reg.Add(traffic.Actions(p.Traffic)...); err != nil {
 		return nil, err
 	}
 	return reg, nil
