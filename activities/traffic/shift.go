@@ -171,7 +171,32 @@ func (a Shift) prepare(ctx context.Context, req activities.Request) (*shiftInput
 	if err := r.check(snap, in.backends, in.To, in.From); err != nil {
 		return nil, nil, nil, err
 	}
+	if err := in.keepsServing(snap); err != nil {
+		return nil, nil, nil, err
+	}
 	return in, r, snap, nil
+}
+
+// keepsServing refuses a shift that would leave a backend with no server
+// in ready mode: taking servers out without bringing any in is an outage,
+// not a failover.
+func (in *shiftInput) keepsServing(snap Snapshot) error {
+	out := map[string]bool{}
+	for _, f := range in.From {
+		out[f] = true
+	}
+	for _, b := range in.backends {
+		serving := len(in.To) > 0
+		for _, srv := range snap[b] {
+			if !out[srv.Name] && srv.Mode() == ModeReady {
+				serving = true
+			}
+		}
+		if !serving {
+			return activities.Permanentf("shifting %s would leave backend %s with no server in ready mode; name the servers to bring in with to:", in.Target, b)
+		}
+	}
+	return nil
 }
 
 // Observe implements activities.Action.

@@ -528,3 +528,18 @@ func TestRuntimeLatency(t *testing.T) {
 	}
 	t.Logf("shift + verify: %v mean over %d shifts; already-done shift: %v", total/rounds, rounds, time.Since(start))
 }
+
+func TestShiftRefusesToEmptyABackend(t *testing.T) {
+	f := newFixture(t, haproxylab.Options{})
+	ctx := ctxT(t)
+	_, err := traffic.Shift{Provider: f.p}.Apply(ctx, f.req(map[string]any{"target": "lb", "backend": "app", "from": []any{"east1"}}))
+	if err == nil || !activities.IsPermanent(err) || !strings.Contains(err.Error(), "would leave backend app with no server in ready mode") {
+		t.Fatalf("shift out the only ready server: %v", err)
+	}
+	if sent := f.rec.sets(); len(sent) != 0 {
+		t.Fatalf("commands sent: %v", sent)
+	}
+	if site, err := f.lab.Get(ctx, "app", "/"); err != nil || site != "east" {
+		t.Fatalf("after the refused shift: %q %v; east must still serve", site, err)
+	}
+}
