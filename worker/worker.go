@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/activities/dns"
 	"github.com/drctl/drctl/activities/note"
 	"github.com/drctl/drctl/activities/postgres"
 	"github.com/drctl/drctl/activities/traffic"
@@ -33,11 +34,12 @@ import (
 type Providers struct {
 	Postgres *postgres.Provider
 	Traffic  *traffic.Provider
+	DNS      *dns.Provider
 }
 
 // DefaultProviders configures the providers from cfg.
 func DefaultProviders(cfg config.Config) Providers {
-	return Providers{Postgres: &postgres.Provider{}, Traffic: &traffic.Provider{}}
+	return Providers{Postgres: &postgres.Provider{}, Traffic: &traffic.Provider{}, DNS: &dns.Provider{}}
 }
 
 // Actions returns the registry of every action this build ships, configured
@@ -58,6 +60,9 @@ func NewRegistry(p Providers) (*activities.Registry, error) {
 		return nil, err
 	}
 	if err := reg.Add(traffic.Actions(p.Traffic)...); err != nil {
+		return nil, err
+	}
+	if err := reg.Add(dns.Actions(p.DNS)...); err != nil {
 		return nil, err
 	}
 	return reg, nil

@@ -39,7 +39,7 @@ func TestRegistryHasEveryProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"http.check", "http.call", "note", "wait", "postgres.status", "postgres.fence", "postgres.unfence", "postgres.wait_caught_up", "postgres.promote", "postgres.rejoin", "traffic.shift", "traffic.drain", "traffic.status"} {
+	for _, name := range []string{"http.check", "http.call", "note", "wait", "postgres.status", "postgres.fence", "postgres.unfence", "postgres.wait_caught_up", "postgres.promote", "postgres.rejoin", "traffic.shift", "traffic.drain", "traffic.status", "dns.set", "dns.check", "dns.set_ttl"} {
 		if _, ok := reg.Lookup(name); !ok {
 			t.Errorf("action %s is not registered", name)
 		}

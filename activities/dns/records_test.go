@@ -1,0 +1,170 @@
+package dns
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libdns/libdns"
+	mdns "github.com/miekg/dns"
+)
+
+const zone = "example.test."
+
+func TestOwnerName(t *testing.T) {
+	for _, tc := range []struct {
+		in, want, err string
+	}{
+		{in: "www", want: "www.example.test."},
+		{in: "WWW.Api", want: "www.api.example.test."},
+		{in: "@", want: "example.test."},
+		{in: "", want: "example.test."},
+		{in: "www.example.test.", want: "www.example.test."},
+		{in: "Example.Test.", want: "example.test."},
+		{in: " db ", want: "db.example.test."},
+		{in: "www.example.test", err: `write "www" (relative to the zone) or "www.example.test." (with the trailing dot)`},
+		{in: "example.test", err: `write "@"`},
+		{in: "www.other.test.", err: "not in zone example.test."},
+		{in: "a..b", err: "not a valid domain name"},
+	} {
+		got, err := ownerName(tc.in, zone)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ownerName(%q) = %q, %v; want error containing %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ownerName(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestNormalizeValues(t *testing.T) {
+	long := strings.Repeat("x", 300) + `"quoted" \ back`
+	for _, tc := range []struct {
+		typ  string
+		in   []string
+		want []string
+		err  string
+	}{
+		{typ: "A", in: []string{" 192.0.2.2", "192.0.2.1", "192.0.2.2"}, want: []string{"192.0.2.1", "192.0.2.2"}},
+		{typ: "AAAA", in: []string{"2001:DB8:0::1"}, want: []string{"2001:db8::1"}},
+		{typ: "CNAME", in: []string{"DB-West"}, want: []string{"db-west.example.test."}},
+		{typ: "CNAME", in: []string{"db.other.test."}, want: []string{"db.other.test."}},
+		{typ: "CNAME", in: []string{"a.", "b."}, err: "one value"},
+		{typ: "MX", in: []string{"10 Mail"}, want: []string{"10 mail.example.test."}},
+		{typ: "SRV", in: []string{"0 5 5432 db"}, want: []string{"0 5 5432 db.example.test."}},
+		{typ: "TXT", in: []string{`"v=spf1 -all"`, "hello world"}, want: []string{"hello world", "v=spf1 -all"}},
+		{typ: "TXT", in: []string{long}, want: []string{long}},
+		{typ: "TXT", in: []string{""}, want: []string{""}},
+		{typ: "A", in: []string{"not-an-ip"}, err: `A value "not-an-ip"`},
+		{typ: "A", in: []string{"192.0.2.1; rm"}, err: "newline or ';'"},
+		{typ: "A", in: []string{"192.0.2.1\nevil 1 IN A 1.2.3.4"}, err: "newline"},
+		{typ: "A", in: []string{""}, err: "empty"},
+		{typ: "A", in: nil, want: []string{}},
+	} {
+		got, err := normalizeValues(zone, "x.example.test.", tc.typ, tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s %q: got %q, %v; want error containing %q", tc.typ, tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s %q: got %q, %v; want %q", tc.typ, tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// TestTXTWire checks that raw text survives the trip to wire strings
+// (escaped, split at 255 bytes) and back.
+func TestTXTWire(t *testing.T) {
+	for _, raw := range []string{"", "plain", `a "quote" and \ backslash`, "tab\there\x00\xff", strings.Repeat("é", 200)} {
+		rr, err := toDNS(zone, "t.example.test.", "TXT", time.Minute, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := canonicalValue(rr); got != raw {
+			t.Errorf("%q came back as %q", raw, got)
+		}
+		// The wire form packs and unpacks to the same text.
+		buf := make([]byte, 4096)
+		n, err := mdns.PackRR(rr, buf, 0, nil, false)
+		if err != nil {
+			t.Fatalf("%q: pack: %v", raw, err)
+		}
+		back, _, err := mdns.UnpackRR(buf[:n], 0)
+		if err != nil {
+			t.Fatalf("%q: unpack: %v", raw, err)
+		}
+		if got := canonicalValue(back); got != raw {
+			t.Errorf("%q came back from the wire as %q", raw, got)
+		}
+	}
+}
+
+func TestRecordType(t *testing.T) {
+	for in, want := range map[string]string{"a": "A", " aaaa ": "AAAA", "cname": "CNAME", "TXT": "TXT", "caa": "CAA"} {
+		if got, _, err := recordType(in); err != nil || got != want {
+			t.Errorf("recordType(%q) = %q, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"SOA", "ANY", "AXFR", "bogus", ""} {
+		if _, _, err := recordType(in); err == nil {
+			t.Errorf("recordType(%q) accepted", in)
+		}
+	}
+}
+
+func TestTTLSeconds(t *testing.T) {
+	if s, err := ttlSeconds(90 * time.Second); err != nil || s != 90 {
+		t.Errorf("90s: %d %v", s, err)
+	}
+	if s, err := ttlSeconds(0); err != nil || s != 0 {
+		t.Errorf("0s: %d %v", s, err)
+	}
+	for _, d := range []time.Duration{1500 * time.Millisecond, -time.Second, 100 * 365 * 24 * time.Hour} {
+		if _, err := ttlSeconds(d); err == nil {
+			t.Errorf("%s accepted", d)
+		}
+	}
+}
+
+// TestRecordsRoundTrip: an RRset becomes typed libdns records and back.
+func TestRecordsRoundTrip(t *testing.T) {
+	for _, s := range []rrset{
+		{Name: "www.example.test.", Type: "A", TTL: time.Minute, Values: []string{"192.0.2.1", "192.0.2.2"}},
+		{Name: "example.test.", Type: "TXT", TTL: time.Second, Values: []string{"a b", "v=1"}},
+		{Name: "alias.example.test.", Type: "CNAME", TTL: time.Hour, Values: []string{"www.example.test."}},
+		{Name: "example.test.", Type: "CAA", TTL: time.Hour, Values: []string{`0 issue "letsencrypt.org"`}},
+	} {
+		recs := toRecords(zone, s)
+		if _, ok := recs[0].(libdns.RR); ok && s.Type != "CAA" {
+			t.Errorf("%s: not typed: %T", s, recs[0])
+		}
+		back, err := fromRecords(zone, s.Name, s.Type, recs)
+		if err != nil || back.String() != s.String() {
+			t.Errorf("%s came back as %s (%v)", s, back, err)
+		}
+	}
+}
+
+func TestSecretNotFormatted(t *testing.T) {
+	const secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQ="
+	p := &RFC2136{Server: "127.0.0.1:53", KeyName: "k", Secret: secret}
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		if s := fmt.Sprintf(f, p); strings.Contains(s, secret) {
+			t.Errorf("%s shows the secret: %s", f, s)
+		}
+		if s := fmt.Sprintf(f, *p); strings.Contains(s, secret) {
+			t.Errorf("%s of the value shows the secret: %s", f, s)
+		}
+	}
+	bad := &RFC2136{Server: "127.0.0.1:53", KeyName: "k", Secret: "not base64!" + secret}
+	if err := bad.check(); err == nil || strings.Contains(err.Error(), secret) {
+		t.Errorf("bad secret: %v", err)
+	}
+}
