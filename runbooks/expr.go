@@ -19,6 +19,9 @@ import (
 //	run.id | run.mode | run.started_by | run.lock
 //	targets.NAME.kind | targets.NAME.ATTRIBUTE
 //
+// Target attributes may use params and run fields; they are resolved once,
+// when the run starts (ResolveTargets).
+//
 // There are no operators or function calls: resolution is a pure lookup, so
 // it is deterministic and safe inside workflow code. A value that is exactly
 // one expression keeps the referenced value's type (a step output may be a
@@ -244,6 +247,28 @@ func render(v any) string {
 		}
 		return string(b)
 	}
+}
+
+// ResolveTargets returns the targets with expressions in their attributes
+// resolved against params and run fields.
+func ResolveTargets(ts []Target, sc Scope) ([]Target, error) {
+	out := make([]Target, len(ts))
+	for i, t := range ts {
+		out[i] = t
+		if len(t.Attributes) == 0 {
+			continue
+		}
+		attrs := make(map[string]string, len(t.Attributes))
+		for _, k := range sortedKeys(t.Attributes) {
+			v, err := resolveString(t.Attributes[k], Scope{Params: sc.Params, Run: sc.Run})
+			if err != nil {
+				return nil, fmt.Errorf("target %s attribute %s: %w", t.Name, k, err)
+			}
+			attrs[k] = render(v)
+		}
+		out[i].Attributes = attrs
+	}
+	return out, nil
 }
 
 // TargetScope turns the runbook's targets into the Targets part of a Scope.

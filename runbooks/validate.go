@@ -224,6 +224,28 @@ func (v *validator) targets() {
 			case !idRE.MatchString(name):
 				v.report(aat, "", fmt.Sprintf("attribute name %q cannot be referenced as ${{ targets.NAME.ATTRIBUTE }}", name), "use letters, digits, '_' and '-', starting with a letter or '_'")
 			}
+			v.attributeRefs(t.Name, name, t.Attributes[name], v.at(ap, aat))
+		}
+	}
+}
+
+// attributeRefs checks expressions in a target attribute: they are
+// resolved when the run starts, so only params and run fields exist then.
+func (v *validator) attributeRefs(target, name, value string, at srcPos) {
+	refs, err := ParseRefs(value)
+	if err != nil {
+		v.report(at, "", fmt.Sprintf("attribute %q of target %q: malformed expression %v", name, target, err), "")
+		return
+	}
+	for _, r := range refs {
+		switch r.Kind {
+		case "params":
+			if _, ok := v.rb.Param(r.Name); !ok {
+				v.report(at, "", fmt.Sprintf("attribute %q of target %q uses param %q, which is not declared", name, target, r.Name), fmt.Sprintf("declare %s under params:", r.Name))
+			}
+		case "run":
+		default:
+			v.report(at, "", fmt.Sprintf("attribute %q of target %q uses %s; target attributes are fixed when the run starts", name, target, r.Raw), "use only ${{ params.NAME }} or ${{ run.FIELD }} in target attributes")
 		}
 	}
 }

@@ -48,10 +48,16 @@ func Plan(ctx workflow.Context, in PlanInput) (*PlanResult, error) {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
 	}
 	info := workflow.GetInfo(ctx)
+	run := map[string]string{"id": info.WorkflowExecution.ID, "mode": "plan", "started_by": in.StartedBy, "lock": rb.Lock}
+	targets, err := runbooks.ResolveTargets(rb.Targets, runbooks.Scope{Params: params, Run: run})
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
+	}
+	rb.Targets = targets
 	sc := runbooks.Scope{
 		Params:  params,
 		Outputs: map[string]map[string]any{},
-		Run:     map[string]string{"id": info.WorkflowExecution.ID, "mode": "plan", "started_by": in.StartedBy, "lock": rb.Lock},
+		Run:     run,
 		Targets: runbooks.TargetScope(rb.Targets),
 	}
 	res := &PlanResult{Stages: runbooks.Stages(&rb)}

@@ -107,6 +107,13 @@ func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
 			Objectives: rb.Objectives,
 		},
 	}
+	// Target attributes may use params and run fields; fix them now, so
+	// every step sees the same targets.
+	targets, err := runbooks.ResolveTargets(rb.Targets, runbooks.Scope{Params: params, Run: r.runFields()})
+	if err != nil {
+		return nil, err
+	}
+	r.rb.Targets = targets
 	add := func(s runbooks.Step, kind string) {
 		sr := StepReport{ID: s.ID, Kind: kind, Action: s.Action, State: StepPending}
 		if s.Approval != nil {
@@ -259,16 +266,20 @@ func (r *runner) launch(ctx workflow.Context, s runbooks.Step) {
 	})
 }
 
+func (r *runner) runFields() map[string]string {
+	return map[string]string{
+		"id":         r.rep.WorkflowID,
+		"mode":       r.rep.Mode,
+		"started_by": r.rep.StartedBy,
+		"lock":       r.rep.Lock,
+	}
+}
+
 func (r *runner) scope() runbooks.Scope {
 	return runbooks.Scope{
 		Params:  r.params,
 		Outputs: r.outputs,
-		Run: map[string]string{
-			"id":         r.rep.WorkflowID,
-			"mode":       r.rep.Mode,
-			"started_by": r.rep.StartedBy,
-			"lock":       r.rep.Lock,
-		},
+		Run:     r.runFields(),
 		Targets: runbooks.TargetScope(r.rb.Targets),
 	}
 }
