@@ -88,7 +88,14 @@ func (a Fence) Apply(ctx context.Context, req activities.Request) (activities.Re
 	// Reload even when the file was already fenced: a crash may have come
 	// between the write and the reload.
 	if err := n.reload(ctx, a.poll()); err != nil {
-		return activities.Result{}, err
+		return activities.Result{}, a.undo(ctx, n, hba.path, fmt.Errorf("fence %s: %w", n, err))
+	}
+	// The admin role must still get in, or every later step (catch-up,
+	// promote's guard, unfence) would be locked out of this node.
+	if probe, err := a.connect(ctx, req, in.Target); err != nil {
+		return activities.Result{}, a.undo(ctx, n, hba.path, fmt.Errorf("fence %s: the fenced pg_hba.conf would lock the admin role out (%v); its rules reach %s only through a group or file, give it a rule of its own", n, err, n.user))
+	} else {
+		probe.Close()
 	}
 	terminated, err := n.terminateClients(ctx, a.poll())
 	if err != nil {
@@ -109,23 +116,92 @@ func (a Fence) Apply(ctx context.Context, req activities.Request) (activities.Re
 	return activities.Result{Changed: changed, Summary: summary, Outputs: map[string]any{"lsn": s.CurrentLSN.String(), "terminated": terminated}}, nil
 }
 
+// undo puts the original pg_hba.conf back after a fence that could not be
+// completed safely, and returns cause as a permanent error (with the undo's
+// own failure, if any).
+func (a Fence) undo(ctx context.Context, n *node, path string, cause error) error {
+	original, ok, err := n.readFileIfExists(ctx, path+backupSuffix)
+	if err == nil && ok && !isFenced(original) {
+		if err = n.writeFile(ctx, path, original); err == nil {
+			err = n.reload(ctx, a.poll())
+		}
+	}
+	if err != nil {
+		return activities.Permanent(fmt.Errorf("%w; restoring the original pg_hba.conf also failed: %v", cause, err))
+	}
+	return activities.Permanent(fmt.Errorf("%w; the original pg_hba.conf was restored", cause))
+}
+
 // Unfence is postgres.unfence: restore the pg_hba.conf a fence replaced.
+// It first asks the runbook's other postgres nodes (or unless_primary):
+// when one of them is a primary — a later step promoted it — or cannot be
+// asked, unfencing would risk two writable primaries, so the node is left
+// fenced and the step says why. That makes it safe as the compensation of a
+// fence in a failover that got past its promotion.
 type Unfence struct{ *Provider }
 
 var _ activities.Action = Unfence{}
 
+type unfenceInput struct {
+	Target        string `json:"target"`
+	UnlessPrimary string `json:"unless_primary"`
+	Force         bool   `json:"force"`
+}
+
 // Spec implements activities.Action.
 func (Unfence) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
-		Name:   "postgres.unfence",
-		Doc:    "Undo postgres.fence: restore the original pg_hba.conf and reload, so clients can connect again.",
-		Inputs: targetOnly,
+		Name: "postgres.unfence",
+		Doc: "Undo postgres.fence: restore the original pg_hba.conf and reload, so clients can connect again. " +
+			"With unless_primary, leave the node fenced when that node is (or may be) a primary.",
+		Inputs: []runbooks.InputSpec{
+			targetOnly[0],
+			{Name: "unless_primary", Type: runbooks.TypeTarget, Doc: "leave target fenced if this node is a primary, or cannot be reached to tell (default: every other postgres target of the runbook)"},
+			{Name: "force", Type: runbooks.TypeBool, Doc: "unfence without asking the other nodes (default false)"},
+		},
 	}
+}
+
+// blockedBy reports why unfencing target must not happen: another node is
+// a primary, or cannot be asked. The nodes asked are unless_primary when
+// given, else every other postgres target of the runbook.
+func (a Unfence) blockedBy(ctx context.Context, req activities.Request, in unfenceInput) string {
+	others := []string{in.UnlessPrimary}
+	if in.UnlessPrimary == "" {
+		others = nil
+		for _, t := range req.Targets {
+			if t.Kind == TargetKind && t.Name != in.Target {
+				others = append(others, t.Name)
+			}
+		}
+	}
+	for _, o := range others {
+		if why := a.primaryElsewhere(ctx, req, o); why != "" {
+			return why
+		}
+	}
+	return ""
+}
+
+func (a Unfence) primaryElsewhere(ctx context.Context, req activities.Request, other string) string {
+	n, err := a.connect(ctx, req, other)
+	if err != nil {
+		return fmt.Sprintf("%s cannot be reached to confirm it is not a primary", other)
+	}
+	defer n.Close()
+	st, err := n.status(ctx)
+	if err != nil {
+		return fmt.Sprintf("%s's role cannot be read", other)
+	}
+	if st.Role == RolePrimary {
+		return fmt.Sprintf("%s is a primary (timeline %d); unfencing would give clients two writable primaries", other, st.Timeline)
+	}
+	return ""
 }
 
 // Observe implements activities.Action.
 func (a Unfence) Observe(ctx context.Context, req activities.Request) (activities.Observation, error) {
-	var in targetInput
+	var in unfenceInput
 	if err := activities.Decode(a.Spec(), req.With, &in); err != nil {
 		return activities.Observation{}, err
 	}
@@ -141,12 +217,15 @@ func (a Unfence) Observe(ctx context.Context, req activities.Request) (activitie
 	if !isFenced(hba.text) {
 		return activities.Observation{Current: in.Target + " is not fenced"}, nil
 	}
+	if why := a.blockedBy(ctx, req, in); why != "" && !in.Force {
+		return activities.Observation{Current: in.Target + " is fenced and stays fenced: " + why}, nil
+	}
 	return activities.Observation{Current: in.Target + " is fenced", Changes: []string{"restore pg_hba.conf from " + hba.path + backupSuffix + ", reload"}}, nil
 }
 
 // Apply implements activities.Action.
 func (a Unfence) Apply(ctx context.Context, req activities.Request) (activities.Result, error) {
-	var in targetInput
+	var in unfenceInput
 	if err := activities.Decode(a.Spec(), req.With, &in); err != nil {
 		return activities.Result{}, err
 	}
@@ -161,6 +240,9 @@ func (a Unfence) Apply(ctx context.Context, req activities.Request) (activities.
 	}
 	if !isFenced(hba.text) {
 		return activities.Result{Summary: in.Target + " was not fenced"}, nil
+	}
+	if why := a.blockedBy(ctx, req, in); why != "" && !in.Force {
+		return activities.Result{Summary: in.Target + " left fenced: " + why}, nil
 	}
 	original, ok, err := n.readFileIfExists(ctx, hba.path+backupSuffix)
 	if err != nil {

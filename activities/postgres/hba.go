@@ -43,21 +43,37 @@ func (n *node) readFileIfExists(ctx context.Context, path string) (text string, 
 
 // writeFile replaces a server-side file with text, using COPY so it works
 // on a primary and on a hot standby alike. CSV with control characters as
-// delimiter and quote writes each line exactly as given.
+// delimiter, quote and NULL marker writes each line exactly as given (an
+// empty line is not quoted because it is not the NULL marker); the file is
+// read back and compared, so a write that did not land byte for byte is an
+// error, never a silently altered file.
 func (n *node) writeFile(ctx context.Context, path, text string) error {
-	if strings.ContainsAny(text, "\x01\x02\r") {
+	if strings.ContainsAny(text, "\x01\x02\x03\r") {
 		return fmt.Errorf("write %s on %s: the text holds control characters", path, n)
 	}
 	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	for _, l := range lines {
+		if l == `\.` {
+			return fmt.Errorf("write %s on %s: a line is the COPY end marker (backslash, dot)", path, n)
+		}
+	}
 	var stmt string
 	err := n.conn.QueryRow(ctx, `SELECT format(
-		'COPY (SELECT line FROM unnest(%L::text[]) WITH ORDINALITY AS t(line, n) ORDER BY n) TO %L WITH (FORMAT csv, DELIMITER E''\x01'', QUOTE E''\x02'')',
+		'COPY (SELECT line FROM unnest(%L::text[]) WITH ORDINALITY AS t(line, n) ORDER BY n) TO %L WITH (FORMAT csv, DELIMITER E''\x01'', QUOTE E''\x02'', NULL E''\x03'')',
 		$1::text[], $2::text)`, lines, path).Scan(&stmt)
 	if err != nil {
 		return n.queryErr("prepare write of "+path, err)
 	}
 	if _, err := n.conn.Exec(ctx, stmt); err != nil {
 		return n.queryErr("write "+path, err)
+	}
+	want := strings.Join(lines, "\n") + "\n"
+	got, ok, err := n.readFileIfExists(ctx, path)
+	if err != nil {
+		return err
+	}
+	if !ok || got != want {
+		return fmt.Errorf("write %s on %s: the file read back differs from what was written", path, n)
 	}
 	return nil
 }
@@ -109,40 +125,138 @@ func (n *node) reload(ctx context.Context, poll time.Duration) error {
 	}
 }
 
-// fencedHBA rewrites pg_hba.conf so that only admin may connect (with the
-// methods the file gave it) and replication keeps working; every other
-// connection is rejected. Each non-replication rule is narrowed to admin,
+// fencedHBA rewrites pg_hba.conf so that only admin may connect, with the
+// rules that already applied to it, and replication keeps working; every
+// other connection is rejected. Rules are read in order (first match wins):
+//
+//   - a replication rule (database field exactly the keyword replication) is
+//     kept as it is: replication connections cannot write data;
+//   - a rule whose database list mixes replication with databases is split:
+//     its replication part is kept, the rest treated as below;
+//   - a rule that applies to admin (user "all" or admin itself) is kept,
+//     narrowed to admin — so admin keeps exactly the methods it had, and no
+//     other user's method (trust for an application subnet, say) is ever
+//     granted to it;
+//   - every other rule (other users, +groups, @files) is dropped;
+//
 // then reject rules close the file.
 func fencedHBA(original, admin, why string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s only %s and replication may connect (%s). postgres.unfence restores the original from pg_hba.conf%s.\n", fenceMarker, admin, why, backupSuffix)
 	for _, line := range strings.Split(original, "\n") {
-		trimmed := strings.TrimSpace(line)
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
-			continue
-		}
-		f := strings.Fields(trimmed)
+		f := hbaFields(line)
 		if len(f) < 4 || strings.HasPrefix(f[0], "include") {
 			continue
 		}
-		if hasToken(f[1], "replication") {
-			b.WriteString(strings.Join(f, " ") + "\n")
+		dbs := hbaItems(f[1])
+		var rest []string
+		repl := false
+		for _, d := range dbs {
+			if d.text == "replication" && !d.quoted {
+				repl = true
+			} else {
+				rest = append(rest, d.raw)
+			}
+		}
+		if repl {
+			r := append([]string(nil), f...)
+			r[1] = "replication"
+			b.WriteString(strings.Join(r, " ") + "\n")
+		}
+		if len(rest) == 0 || !appliesTo(f[2], admin) {
 			continue
 		}
-		f[2] = quoteHBA(admin)
-		b.WriteString(strings.Join(f, " ") + "\n")
+		r := append([]string(nil), f...)
+		r[1] = strings.Join(rest, ",")
+		r[2] = quoteHBA(admin)
+		b.WriteString(strings.Join(r, " ") + "\n")
 	}
 	b.WriteString("local all all reject\nhost all all 0.0.0.0/0 reject\nhost all all ::/0 reject\n")
 	return b.String()
 }
 
-func hasToken(field, tok string) bool {
-	for _, t := range strings.Split(field, ",") {
-		if strings.Trim(t, `"`) == tok {
+// appliesTo reports whether a user field names the role: "all" or the role
+// itself. Groups (+name) and files (@name) are not resolved, so a rule that
+// reaches admin only through them is dropped — the fence verifies afterwards
+// that admin can still connect, and undoes itself if not.
+func appliesTo(userField, role string) bool {
+	for _, u := range hbaItems(userField) {
+		if (u.text == "all" && !u.quoted) || u.text == role {
 			return true
 		}
 	}
 	return false
+}
+
+// hbaFields splits a pg_hba.conf line into fields, keeping quoted fields
+// whole and dropping a trailing comment.
+func hbaFields(line string) []string {
+	var (
+		fields []string
+		cur    strings.Builder
+		quoted bool
+	)
+	flush := func() {
+		if cur.Len() > 0 {
+			fields = append(fields, cur.String())
+			cur.Reset()
+		}
+	}
+	for _, r := range line {
+		switch {
+		case r == '"':
+			quoted = !quoted
+			cur.WriteRune(r)
+		case r == '#' && !quoted:
+			flush()
+			return fields
+		case (r == ' ' || r == '\t') && !quoted:
+			flush()
+		default:
+			cur.WriteRune(r)
+		}
+	}
+	flush()
+	return fields
+}
+
+type hbaItem struct {
+	raw, text string
+	quoted    bool
+}
+
+// hbaItems splits a comma-separated field into its items, unquoting them.
+func hbaItems(field string) []hbaItem {
+	var (
+		items  []hbaItem
+		cur    strings.Builder
+		quoted bool
+	)
+	flush := func() {
+		raw := cur.String()
+		cur.Reset()
+		if raw == "" {
+			return
+		}
+		it := hbaItem{raw: raw, text: raw}
+		if strings.HasPrefix(raw, `"`) && strings.HasSuffix(raw, `"`) && len(raw) >= 2 {
+			it.quoted, it.text = true, strings.ReplaceAll(raw[1:len(raw)-1], `""`, `"`)
+		}
+		items = append(items, it)
+	}
+	for _, r := range field {
+		switch {
+		case r == '"':
+			quoted = !quoted
+			cur.WriteRune(r)
+		case r == ',' && !quoted:
+			flush()
+		default:
+			cur.WriteRune(r)
+		}
+	}
+	flush()
+	return items
 }
 
 func quoteHBA(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -61,7 +61,7 @@ func newLab(t *testing.T) *lab {
 		// What a standby of west streams with: the replication role.
 		"west-replication": l.west.DSN(pglab.ReplUser, pair.ReplPassword, "postgres"),
 	}
-	l.targets = []runbooks.Target{{Name: "east", Kind: "postgres"}, {Name: "west", Kind: "postgres"}, {Name: "west-replication", Kind: "postgres"}}
+	l.targets = []runbooks.Target{{Name: "east", Kind: "postgres"}, {Name: "west", Kind: "postgres"}, {Name: "west-replication", Kind: "postgres-replication"}}
 	l.p = &postgres.Provider{Secrets: mapSecrets(l.dsns)}
 	if err := l.appAdminExec(ctx, l.east, `CREATE TABLE writes (id bigint PRIMARY KEY); GRANT ALL ON writes TO `+pglab.AppUser); err != nil {
 		t.Fatal(err)
@@ -465,5 +465,92 @@ func TestPromoteRetryAfterCrashDoesNotActAgain(t *testing.T) {
 	other.With = map[string]any{"target": "west", "old_primary": "east", "already_primary_ok": true}
 	if res := apply(t, ctx, postgres.Promote{Provider: l.p}, other); res.Changed {
 		t.Fatalf("already_primary_ok: %+v", res)
+	}
+}
+
+// TestUnfenceLeavesTheOldPrimaryFencedOnceTheStandbyIsPrimary: the
+// compensation of a fence must not undo it after a promotion, or clients
+// would find two writable primaries.
+func TestUnfenceLeavesTheOldPrimaryFencedOnceTheStandbyIsPrimary(t *testing.T) {
+	ctx := ctxT(t)
+	l := newLab(t)
+	apply(t, ctx, postgres.Fence{Provider: l.p}, l.req("fence", map[string]any{"target": "east"}))
+	guarded := map[string]any{"target": "east", "unless_primary": "west"}
+	unfence := postgres.Unfence{Provider: l.p}
+	apply(t, ctx, postgres.WaitCaughtUp{Provider: l.p}, l.req("catch-up", map[string]any{"primary": "east", "standby": "west"}))
+	apply(t, ctx, postgres.Promote{Provider: l.p}, l.req("promote", map[string]any{"target": "west", "old_primary": "east"}))
+	res := apply(t, ctx, unfence, l.req("fence", guarded))
+	if res.Changed || !strings.Contains(res.Summary, "east left fenced: west is a primary") {
+		t.Fatalf("unfence after promotion: %+v", res)
+	}
+	if _, err := l.appConn(ctx, l.east); err == nil {
+		t.Fatal("a client could connect to the old primary after the guarded unfence")
+	}
+}
+
+func TestUnfenceGuardAllowsWhileTheStandbyIsStandby(t *testing.T) {
+	ctx := ctxT(t)
+	l := newLab(t)
+	apply(t, ctx, postgres.Fence{Provider: l.p}, l.req("fence", map[string]any{"target": "east"}))
+	if res := apply(t, ctx, postgres.Unfence{Provider: l.p}, l.req("fence", map[string]any{"target": "east", "unless_primary": "west"})); !res.Changed {
+		t.Fatalf("guarded unfence while west is a standby: %+v", res)
+	}
+	c, err := l.appConn(ctx, l.east)
+	if err != nil {
+		t.Fatalf("client after unfence: %v", err)
+	}
+	c.Close(ctx)
+}
+
+// TestFenceRoundTripsARealWorldHBA fences and unfences a node whose
+// pg_hba.conf looks like initdb's: comments, blank lines, tabs. Unfence must
+// restore it byte for byte.
+func TestFenceRoundTripsARealWorldHBA(t *testing.T) {
+	ctx := ctxT(t)
+	l := newLab(t)
+	path := l.east.DataDir + "/pg_hba.conf"
+	current, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	original := "# PostgreSQL Client Authentication Configuration File\n#\n\n# TYPE\tDATABASE\tUSER\tADDRESS\tMETHOD\n\n" + string(current) + "\n\n# end\n"
+	if err := os.WriteFile(path, []byte(original), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.east.Exec(ctx, `SELECT pg_reload_conf()`); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, ctx, postgres.Fence{Provider: l.p}, l.req("fence", map[string]any{"target": "east"}))
+	apply(t, ctx, postgres.Unfence{Provider: l.p}, l.req("unfence", map[string]any{"target": "east"}))
+	restored, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(restored) != original {
+		t.Fatalf("restored pg_hba.conf differs:\n%q\nwant:\n%q", restored, original)
+	}
+}
+
+func TestRejoinRefusesUnsafeTargets(t *testing.T) {
+	ctx := ctxT(t)
+	l := newLab(t)
+	apply(t, ctx, postgres.Fence{Provider: l.p}, l.req("fence", map[string]any{"target": "east"}))
+	apply(t, ctx, postgres.WaitCaughtUp{Provider: l.p}, l.req("catch-up", map[string]any{"primary": "east", "standby": "west"}))
+	apply(t, ctx, postgres.Promote{Provider: l.p}, l.req("promote", map[string]any{"target": "west", "old_primary": "east"}))
+	apply(t, ctx, postgres.Unfence{Provider: l.p}, l.req("unfence", map[string]any{"target": "east", "force": true}))
+	rejoin := postgres.Rejoin{Provider: l.p}
+	with := map[string]any{"target": "east", "source": "west", "data_dir": l.east.DataDir, "start_options": l.east.StartOptions(), "replication": "west-replication"}
+	_, err := rejoin.Apply(ctx, l.req("rejoin", with))
+	if err == nil || !activities.IsPermanent(err) || !strings.Contains(err.Error(), "writable, unfenced primary") {
+		t.Fatalf("rejoin of an unfenced primary: %v", err)
+	}
+	apply(t, ctx, postgres.Fence{Provider: l.p}, l.req("fence2", map[string]any{"target": "east"}))
+	with["data_dir"] = l.west.DataDir
+	_, err = rejoin.Apply(ctx, l.req("rejoin", with))
+	if err == nil || !activities.IsPermanent(err) || !strings.Contains(err.Error(), "not data_dir") {
+		t.Fatalf("rejoin naming another node's directory: %v", err)
+	}
+	if rec, _ := l.west.InRecovery(ctx); rec {
+		t.Fatal("the new primary was touched")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,7 +52,7 @@ func (Rejoin) Spec() runbooks.ActionSpec {
 			{Name: "bin_dir", Type: runbooks.TypeString, Doc: "PostgreSQL binaries (default /usr/lib/postgresql/15/bin)"},
 			{Name: "os_user", Type: runbooks.TypeString, Doc: "the server's OS user (default postgres)"},
 			{Name: "start_options", Type: runbooks.TypeString, Doc: "options for the server (pg_ctl -o), e.g. \"-c port=5433\""},
-			{Name: "replication", Type: runbooks.TypeTarget, Doc: "target whose credentials the standby streams with (a REPLICATION role's DSN to the new primary); default: source"},
+			{Name: "replication", Type: runbooks.TypeTarget, Doc: "target (kind postgres-replication) whose credentials the standby streams with: a REPLICATION role's DSN to the new primary; default: source"},
 		},
 		Outputs: []string{"timeline"},
 	}
@@ -149,6 +150,9 @@ func (a Rejoin) Apply(ctx context.Context, req activities.Request) (activities.R
 	}
 	if t, err := a.connect(ctx, req, in.Target); err == nil {
 		ok, serr := t.streamingFrom(ctx, src, ss.Timeline)
+		if serr == nil && !ok {
+			serr = a.safeToRewind(ctx, in, src, t)
+		}
 		t.Close()
 		if serr != nil {
 			return activities.Result{}, serr
@@ -156,12 +160,14 @@ func (a Rejoin) Apply(ctx context.Context, req activities.Request) (activities.R
 		if ok {
 			return activities.Result{Summary: in.Target + " already streams from " + in.Source, Outputs: map[string]any{"timeline": ss.Timeline}}, nil
 		}
+	} else if err := a.sameCluster(ctx, in, src); err != nil {
+		return activities.Result{}, err
 	}
 	cfg, err := a.dsnConfig(req, in.Source)
 	if err != nil {
 		return activities.Result{}, err
 	}
-	conninfo := fmt.Sprintf("host=%s port=%d user=%s dbname=%s", cfg.Host, cfg.Port, cfg.User, cfg.Database)
+	conninfo := connString(cfg, "dbname", cfg.Database)
 	env := []string{"PGPASSWORD=" + cfg.Password, "PGCONNECT_TIMEOUT=10"}
 	repl := cfg
 	if in.Replication != "" {
@@ -169,7 +175,7 @@ func (a Rejoin) Apply(ctx context.Context, req activities.Request) (activities.R
 			return activities.Result{}, err
 		}
 	}
-	streamInfo := fmt.Sprintf("host=%s port=%d user=%s application_name=%s", repl.Host, repl.Port, repl.User, in.Target)
+	streamInfo := connString(repl, "application_name", in.Target)
 
 	pgctl := filepath.Join(in.BinDir, "pg_ctl")
 	if running(ctx, in, pgctl) {
@@ -185,7 +191,11 @@ func (a Rejoin) Apply(ctx context.Context, req activities.Request) (activities.R
 	}
 	// pg_rewind runs crash recovery itself when the target was not shut
 	// down cleanly (killed), in single-user mode, so no client can reach it.
-	if err := runAs(ctx, in.OSUser, env, filepath.Join(in.BinDir, "pg_rewind"), "--target-pgdata="+in.DataDir, "--source-server="+conninfo, "--no-sync"); err != nil {
+	// It is never interrupted by the step's cancellation: a half-done
+	// rewind leaves the directory unusable. It has its own hard deadline.
+	rewindCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Minute)
+	defer cancel()
+	if err := runAs(rewindCtx, in.OSUser, env, filepath.Join(in.BinDir, "pg_rewind"), "--target-pgdata="+in.DataDir, "--source-server="+conninfo, "--no-sync"); err != nil {
 		return activities.Result{}, fmt.Errorf("rejoin %s: pg_rewind from %s: %w", in.Target, in.Source, err)
 	}
 	if err := a.writeStandbyConfig(in, streamInfo, repl.Password); err != nil {
@@ -217,6 +227,88 @@ func (a Rejoin) Apply(ctx context.Context, req activities.Request) (activities.R
 		}
 	}
 	return activities.Result{Changed: true, Summary: fmt.Sprintf("%s rewound and streaming from %s (timeline %d)", in.Target, in.Source, ss.Timeline), Outputs: map[string]any{"timeline": ss.Timeline}}, nil
+}
+
+// safeToRewind refuses to rewind a running target that is an unfenced,
+// writable primary (its writes would be thrown away), that is not the
+// cluster the source belongs to, or whose data directory is not data_dir
+// (the step runs on the wrong host, or names the wrong directory).
+func (a Rejoin) safeToRewind(ctx context.Context, in rejoinInput, src, t *node) error {
+	st, err := t.status(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Role == RolePrimary && !st.Fenced {
+		return activities.Permanentf("refusing to rejoin %s: it is a writable, unfenced primary; rewinding it would discard its writes — fence it first (postgres.fence) if it really is the old primary", in.Target)
+	}
+	var dir string
+	if err := t.conn.QueryRow(ctx, `SELECT current_setting('data_directory')`).Scan(&dir); err != nil {
+		return t.queryErr("read data_directory", err)
+	}
+	if filepath.Clean(dir) != filepath.Clean(in.DataDir) {
+		return activities.Permanentf("refusing to rejoin %s: its data directory is %s, not data_dir %s; run the step on %s's host and name its directory", in.Target, dir, in.DataDir, in.Target)
+	}
+	return a.sameCluster(ctx, in, src)
+}
+
+// sameCluster checks, from the control file on disk, that data_dir holds
+// the cluster the source belongs to (the same system identifier) and is not
+// the source's own directory.
+func (a Rejoin) sameCluster(ctx context.Context, in rejoinInput, src *node) error {
+	var (
+		srcID  int64
+		srcDir string
+	)
+	if err := src.conn.QueryRow(ctx, `SELECT system_identifier, current_setting('data_directory') FROM pg_control_system()`).Scan(&srcID, &srcDir); err != nil {
+		return src.queryErr("read system identifier", err)
+	}
+	if filepath.Clean(srcDir) == filepath.Clean(in.DataDir) {
+		return activities.Permanentf("refusing to rejoin: data_dir %s is the source's own data directory", in.DataDir)
+	}
+	out, err := outputAs(ctx, in.OSUser, filepath.Join(in.BinDir, "pg_controldata"), in.DataDir)
+	if err != nil {
+		return fmt.Errorf("rejoin %s: read the control file of %s: %w", in.Target, in.DataDir, err)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "Database system identifier" {
+			if strings.TrimSpace(v) != strconv.FormatInt(srcID, 10) {
+				return activities.Permanentf("refusing to rejoin: %s holds another cluster (system identifier %s, source %d)", in.DataDir, strings.TrimSpace(v), srcID)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("rejoin %s: pg_controldata printed no system identifier for %s", in.Target, in.DataDir)
+}
+
+// connString builds a libpq connection string from a parsed DSN, quoting
+// every value and keeping its TLS settings; the password is left out (it
+// goes by PGPASSWORD or into primary_conninfo separately).
+func connString(cfg *pgx.ConnConfig, extraKey, extraValue string) string {
+	kv := [][2]string{{"host", cfg.Host}, {"port", strconv.Itoa(int(cfg.Port))}, {"user", cfg.User}}
+	for _, k := range []string{"sslmode", "sslrootcert", "sslcert", "sslkey"} {
+		if v, ok := cfg.RuntimeParams[k]; ok && v != "" {
+			kv = append(kv, [2]string{k, v})
+		}
+	}
+	if cfg.TLSConfig == nil {
+		kv = append(kv, [2]string{"sslmode", "disable"})
+	} else if cfg.TLSConfig.InsecureSkipVerify {
+		kv = append(kv, [2]string{"sslmode", "require"})
+	} else {
+		kv = append(kv, [2]string{"sslmode", "verify-full"})
+	}
+	if extraValue != "" {
+		kv = append(kv, [2]string{extraKey, extraValue})
+	}
+	parts := make([]string, len(kv))
+	for i, p := range kv {
+		parts[i] = p[0] + "=" + quoteConnValue(p[1])
+	}
+	return strings.Join(parts, " ")
+}
+
+func quoteConnValue(v string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }
 
 func (p *Provider) secrets() Secrets {
@@ -304,8 +396,14 @@ func runAs(ctx context.Context, osUser string, env []string, bin string, args ..
 		cmdArgs = append([]string{"runuser", "-u", osUser, "--"}, cmdArgs...)
 	}
 	cmd := exec.CommandContext(ctx, cmdArgs[0], cmdArgs[1:]...)
-	cmd.Env = append(os.Environ(), env...)
+	// Only what the tools need: never the worker's environment, which holds
+	// other targets' credentials.
+	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "HOME=/"}, env...)
 	cmd.Dir = "/"
+	// Its own process group, killed whole at the deadline (runuser's child
+	// included).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -316,4 +414,20 @@ func runAs(ctx context.Context, osUser string, env []string, bin string, args ..
 		return fmt.Errorf("%s: %v: %s", filepath.Base(bin), err, msg)
 	}
 	return nil
+}
+
+// outputAs runs a tool as the server's OS user and returns its output.
+func outputAs(ctx context.Context, osUser, bin string, args ...string) (string, error) {
+	cmdArgs := append([]string{bin}, args...)
+	if cur, err := user.Current(); err == nil && cur.Username != osUser && os.Geteuid() == 0 {
+		cmdArgs = append([]string{"runuser", "-u", osUser, "--"}, cmdArgs...)
+	}
+	cmd := exec.CommandContext(ctx, cmdArgs[0], cmdArgs[1:]...)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", "LC_ALL=C", "HOME=/"}
+	cmd.Dir = "/"
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("%s: %v: %s", filepath.Base(bin), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
 }
