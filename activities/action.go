@@ -10,6 +10,9 @@ import (
 type Run struct {
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
+	// FirstRunID is the run ID the workflow started with; it survives a
+	// reset, so idempotency keys do too.
+	FirstRunID string `json:"first_run_id,omitempty"`
 	Lock       string `json:"lock"`
 	Mode       string `json:"mode"`
 	StartedBy  string `json:"started_by"`
@@ -28,10 +31,15 @@ type Request struct {
 	Compensating bool `json:"compensating,omitempty"`
 }
 
-// IdempotencyKey is stable across retries of one step in one run, and
-// differs between runs and between a step and its compensation.
+// IdempotencyKey is stable across retries of one step in one run (and
+// across a reset of the run), and differs between runs and between a step
+// and its compensation.
 func (r Request) IdempotencyKey() string {
-	k := r.Run.WorkflowID + "/" + r.Run.RunID + "/" + r.Step
+	run := r.Run.FirstRunID
+	if run == "" {
+		run = r.Run.RunID
+	}
+	k := r.Run.WorkflowID + "/" + run + "/" + r.Step
 	if r.Compensating {
 		k += "/compensate"
 	}

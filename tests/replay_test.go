@@ -27,6 +27,11 @@ import (
 // the interpreter that alters its command sequence must be guarded with
 // workflow.GetVersion, or these tests fail.
 //
+// Files named *-v0.json were recorded before the interpreter's first
+// version change (versionCompensateAttempted) and replay down the original
+// path; the others were recorded with the current version. Keep the old
+// ones: they are the runs an upgrade must not strand.
+//
 // Re-record (after a deliberate, versioned change, or to add a scenario):
 //
 //	make histories    # DRCTL_RECORD_HISTORIES=1 go test -run TestRecordHistories ./tests/

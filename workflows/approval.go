@@ -49,6 +49,13 @@ func (r *runner) registerHandlers(ctx workflow.Context) error {
 			sel.AddReceive(decisions, func(ch workflow.ReceiveChannel, _ bool) {
 				var d Decision
 				ch.Receive(ctx, &d)
+				if r.gateNotReached(d.Step) {
+					// Sent while no worker could answer, before the run
+					// reached the gate: keep it for when the gate opens.
+					r.queued[d.Step] = append(r.queued[d.Step], d)
+					r.event("queued", d.Step, d.By, "decision received before the gate opened; it is checked when the gate opens")
+					return
+				}
 				if err := r.checkDecision(d); err != nil {
 					r.event("refused", d.Step, d.By, err.Error())
 					r.publish()
@@ -145,6 +152,13 @@ func (r *runner) applyDecision(d Decision) DecisionResult {
 	return DecisionResult{Step: d.Step, Approved: d.Approve, By: d.By, At: r.now()}
 }
 
+// gateNotReached reports whether id is an approval gate the run has not
+// reached yet.
+func (r *runner) gateNotReached(id string) bool {
+	i, ok := r.index[id]
+	return ok && r.rep.Steps[i].Approval != nil && r.rep.Steps[i].State == StepPending
+}
+
 // awaitApproval blocks the gate until a decision or its timeout.
 func (r *runner) awaitApproval(ctx workflow.Context, s runbooks.Step) {
 	st := r.step(s.ID)
@@ -152,6 +166,19 @@ func (r *runner) awaitApproval(ctx workflow.Context, s runbooks.Step) {
 		st.Approval.Message = fmt.Sprint(msg)
 	}
 	st.State = StepWaiting
+	// Decisions signalled before the gate opened are checked now, in the
+	// order they arrived; the first one the rules accept decides.
+	for _, d := range r.queued[s.ID] {
+		if _, done := r.decisions[s.ID]; done {
+			break
+		}
+		if err := r.checkDecision(d); err != nil {
+			r.event("refused", d.Step, d.By, err.Error())
+			continue
+		}
+		r.applyDecision(d)
+	}
+	delete(r.queued, s.ID)
 	r.publish()
 	decided := func() bool { _, ok := r.decisions[s.ID]; return ok }
 	var err error
@@ -213,7 +240,12 @@ func (r *runner) checkControl(c Control) error {
 	default:
 		return fmt.Errorf("unknown control operation %q; use %s, %s or %s", c.Op, OpPause, OpResume, OpAbort)
 	}
-	if r.stopping() || r.rep.State != StateRunning {
+	switch {
+	case r.rep.State != StateRunning:
+		return fmt.Errorf("run is %s; it no longer takes %s", r.rep.State, c.Op)
+	case c.Op != OpAbort && r.stopping():
+		// After a failure nothing new starts; an abort may still cancel
+		// the actions that are running, pause and resume mean nothing.
 		return fmt.Errorf("run is %s; it no longer takes %s", r.stateWord(), c.Op)
 	}
 	return nil

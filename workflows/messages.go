@@ -134,11 +134,14 @@ type Report struct {
 	RTO *runbooks.Duration `json:"rto,omitempty"`
 	// RPO is the largest "rpo" output any step reported (for example the
 	// replication lag at the moment of promotion).
-	RPO           *runbooks.Duration `json:"rpo,omitempty"`
-	Steps         []StepReport       `json:"steps"`
-	Compensations []StepReport       `json:"compensations,omitempty"`
-	Events        []Event            `json:"events,omitempty"`
-	Paused        bool               `json:"paused,omitempty"`
+	RPO *runbooks.Duration `json:"rpo,omitempty"`
+	// RPOUnknown is set when a step could not measure its data loss (a
+	// dead primary with nothing replayed to compare against).
+	RPOUnknown    bool         `json:"rpo_unknown,omitempty"`
+	Steps         []StepReport `json:"steps"`
+	Compensations []StepReport `json:"compensations,omitempty"`
+	Events        []Event      `json:"events,omitempty"`
+	Paused        bool         `json:"paused,omitempty"`
 }
 
 // StepReport is one step's record.

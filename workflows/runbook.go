@@ -37,12 +37,28 @@ const (
 	ErrRunAborted = "drctl.RunAborted"
 )
 
+// Interpreter versions. Every change to the command sequence of runs is a
+// new version, chosen with workflow.GetVersion when a run starts, so runs
+// recorded by an older build replay unchanged (tests/histories proves it).
+const (
+	versionChange = "drctl-interpreter"
+	// versionOriginal: compensate succeeded steps only; a failing step
+	// leaves gates and waits to run out.
+	versionOriginal = workflow.DefaultVersion
+	// versionCompensateAttempted: compensate failed and cancelled actions
+	// too (they may have acted part-way), skip compensations of steps that
+	// changed nothing, cancel gates and waits as soon as a step fails.
+	versionCompensateAttempted workflow.Version = 1
+)
+
 // Run is the runbook interpreter workflow.
 func Run(ctx workflow.Context, in RunInput) (*Report, error) {
+	version := workflow.GetVersion(ctx, versionChange, versionOriginal, versionCompensateAttempted)
 	r, err := newRunner(ctx, in)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
 	}
+	r.version = version
 	if err := r.registerHandlers(ctx); err != nil {
 		return nil, err
 	}
@@ -69,8 +85,17 @@ type runner struct {
 	aborting  *Control
 	failed    string // first step whose failure stops the run
 	decisions map[string]Decision
-	doneAt    time.Time
-	lastMemo  string
+	// queued holds signalled decisions for gates not reached yet; they are
+	// checked when the gate opens.
+	queued   map[string][]Decision
+	doneAt   time.Time
+	lastMemo string
+	version  workflow.Version
+	// attempted lists action steps whose activity was started, in the
+	// order they ended (succeeded, failed or cancelled).
+	attempted []string
+	// cancelHolds cancels gates and waits; set while steps run.
+	cancelHolds workflow.CancelFunc
 }
 
 func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
@@ -94,6 +119,7 @@ func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
 		index:     map[string]int{},
 		outputs:   map[string]map[string]any{},
 		decisions: map[string]Decision{},
+		queued:    map[string][]Decision{},
 		rep: &Report{
 			WorkflowID: info.WorkflowExecution.ID,
 			RunID:      info.WorkflowExecution.RunID,
@@ -103,7 +129,9 @@ func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
 			StartedBy:  in.StartedBy,
 			Reason:     in.Reason,
 			State:      StateRunning,
-			StartedAt:  workflow.Now(ctx),
+			// The time the run was asked for, not when a worker first took
+			// it: time with no worker up counts against the RTO.
+			StartedAt:  workflow.GetInfo(ctx).WorkflowStartTime,
 			Objectives: rb.Objectives,
 		},
 	}
@@ -146,10 +174,16 @@ func (r *runner) event(kind, step, by, reason string) {
 // all passed. Nothing has changed yet when one fails, so nothing is
 // compensated.
 func (r *runner) runPreflight(ctx workflow.Context) bool {
+	pctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
 	for _, s := range r.rb.Preflight {
-		r.launch(ctx, s)
+		r.launch(pctx, s)
 	}
-	_ = workflow.Await(ctx, func() bool { return r.running == 0 })
+	_ = workflow.Await(ctx, func() bool { return r.running == 0 || r.aborting != nil })
+	if r.aborting != nil {
+		cancel() // an abort during preflight stops the checks
+		_ = workflow.Await(ctx, func() bool { return r.running == 0 })
+	}
 	if r.running > 0 { // the workflow was cancelled while checks ran
 		r.drain()
 	}
@@ -161,15 +195,29 @@ func (r *runner) runPreflight(ctx workflow.Context) bool {
 // new starts; the loop ends when no step is running.
 func (r *runner) runSteps(ctx workflow.Context) {
 	stepCtx, cancelSteps := workflow.WithCancel(ctx)
-	aborted := false
+	// Gates and waits get their own context: from versionCompensateAttempted
+	// on they are cancelled as soon as a step fails, so compensation does
+	// not wait for a decision or a timer that no longer matters.
+	holdCtx, cancelHolds := workflow.WithCancel(stepCtx)
+	r.cancelHolds = cancelHolds
+	aborted, held := false, false
 	for {
 		if r.aborting != nil && !aborted {
 			aborted = true
 			cancelSteps() // an operator abort stops running steps too
 		}
+		if r.failed != "" && !held && r.version >= versionCompensateAttempted {
+			held = true
+			cancelHolds()
+		}
 		if !r.paused && !r.stopping() {
 			for _, s := range r.rb.Steps {
-				if r.ready(s) {
+				if !r.ready(s) {
+					continue
+				}
+				if s.Approval != nil || s.Action == activities.ActionWait {
+					r.launch(holdCtx, s)
+				} else {
 					r.launch(stepCtx, s)
 				}
 			}
@@ -190,6 +238,10 @@ func (r *runner) runSteps(ctx workflow.Context) {
 		}
 	}
 	cancelSteps()
+	r.skipPending()
+}
+
+func (r *runner) skipPending() {
 	for i := range r.rep.Steps {
 		if r.rep.Steps[i].State == StepPending {
 			r.rep.Steps[i].State = StepSkipped
@@ -287,8 +339,8 @@ func (r *runner) scope() runbooks.Scope {
 func (r *runner) request(step, action string, with map[string]any, compensating bool) activities.Request {
 	return activities.Request{
 		Run: activities.Run{
-			WorkflowID: r.rep.WorkflowID, RunID: r.rep.RunID, Lock: r.rep.Lock,
-			Mode: r.rep.Mode, StartedBy: r.rep.StartedBy,
+			WorkflowID: r.rep.WorkflowID, RunID: r.rep.RunID, FirstRunID: workflow.GetInfo(r.ctx).FirstRunID,
+			Lock: r.rep.Lock, Mode: r.rep.Mode, StartedBy: r.rep.StartedBy,
 		},
 		Step:         step,
 		Action:       action,
@@ -308,6 +360,7 @@ func (r *runner) execute(ctx workflow.Context, s runbooks.Step) {
 	ctx = workflow.WithActivityOptions(ctx, activityOptions(s.ID, s.Timeout, s.Deadline, s.Heartbeat, s.Retry))
 	var res activities.Result
 	err = workflow.ExecuteActivity(ctx, s.Action, r.request(s.ID, s.Action, with, false)).Get(ctx, &res)
+	r.attempted = append(r.attempted, s.ID)
 	if err != nil {
 		if temporal.IsCanceledError(err) {
 			st.State = StepCancelled
@@ -366,15 +419,21 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 		r.rep.RTO = &rto
 	}
 	r.rep.RPO = r.maxRPO()
+	r.skipPending()
+	compensationsFailed := 0
 	switch {
 	case succeeded && r.rep.Mode == ModeDrill:
-		r.compensate("drill failback")
-	case !succeeded && len(r.completed) > 0:
-		r.compensate("run stopped")
+		compensationsFailed = r.compensate("drill failback")
+	case !succeeded:
+		compensationsFailed = r.compensate("run stopped")
 	}
 	end := r.now()
 	r.rep.EndedAt = &end
 	switch {
+	case succeeded && compensationsFailed > 0:
+		// A drill whose failback failed left the system failed over.
+		r.rep.State = StateFailed
+		r.rep.Error = fmt.Sprintf("drill failback: %d compensation(s) failed; the system is still failed over", compensationsFailed)
 	case succeeded:
 		r.rep.State = StateSucceeded
 	case r.aborting != nil:
@@ -385,6 +444,9 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 		if r.failed != "" {
 			r.rep.Error = fmt.Sprintf("step %q failed: %s", r.failed, r.step(r.failed).Error)
 		}
+	}
+	if !succeeded && compensationsFailed > 0 {
+		r.rep.Error += fmt.Sprintf("; %d compensation(s) failed", compensationsFailed)
 	}
 	r.publish()
 	// Let accepted updates finish before the run closes.
@@ -399,18 +461,38 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 	}
 }
 
-// compensate runs the compensations of completed steps in reverse
-// completion order, on a context that survives cancellation of the run. A
-// failing compensation is recorded and the rest still run.
-func (r *runner) compensate(why string) {
-	r.rep.State = StateCompensating
-	r.publish()
+// compensate runs compensations in reverse order of completion, on a
+// context that survives cancellation of the run, and returns how many
+// failed. A failing compensation is recorded and the rest still run.
+//
+// Which steps: from versionCompensateAttempted on, every action step whose
+// activity was started — also those that failed or were cancelled, since
+// they may have acted part-way (compensations observe first, so undoing
+// nothing is safe) — except succeeded steps that changed nothing, which
+// have nothing of this run's to undo. Before that version: succeeded steps.
+func (r *runner) compensate(why string) int {
+	order := r.completed
+	if r.version >= versionCompensateAttempted {
+		order = r.attempted
+	}
+	failed := 0
+	started := false
 	ctx, _ := workflow.NewDisconnectedContext(r.ctx)
-	for i := len(r.completed) - 1; i >= 0; i-- {
-		id := r.completed[i]
+	for i := len(order) - 1; i >= 0; i-- {
+		id := order[i]
 		s, _ := r.rb.Step(id)
 		if s.Compensate == nil {
 			continue
+		}
+		st := r.step(id)
+		if r.version >= versionCompensateAttempted && st.State == StepSucceeded && !st.Changed {
+			r.rep.Compensations = append(r.rep.Compensations, StepReport{ID: id, Kind: KindCompensation, Action: s.Compensate.Action, State: StepSkipped, Summary: "nothing to undo: the step found its work already done"})
+			continue
+		}
+		if !started {
+			started = true
+			r.rep.State = StateCompensating
+			r.publish()
 		}
 		c := s.Compensate
 		start := r.now()
@@ -428,6 +510,7 @@ func (r *runner) compensate(why string) {
 		end := r.now()
 		cr.EndedAt = &end
 		if err != nil {
+			failed++
 			cr.State, cr.Error, cr.Attempts = StepFailed, errorText(err), attemptsOf(err)
 			r.event("compensation_failed", id, "", cr.Error)
 		} else {
@@ -435,6 +518,7 @@ func (r *runner) compensate(why string) {
 		}
 		r.rep.Compensations = append(r.rep.Compensations, cr)
 	}
+	return failed
 }
 
 func (r *runner) maxRPO() *runbooks.Duration {
@@ -446,6 +530,9 @@ func (r *runner) maxRPO() *runbooks.Duration {
 		}
 		d, err := runbooks.ParseDuration(fmt.Sprint(v))
 		if err != nil {
+			// A step that could not measure its data loss says so; the
+			// report must not look as if nothing was lost.
+			r.rep.RPOUnknown = true
 			continue
 		}
 		if worst == nil || d > *worst {

@@ -27,11 +27,12 @@ type recorder struct {
 	calls     []string // "step" or "compensate:step"
 	fail      map[string]bool
 	permanent map[string]bool
+	unchanged map[string]bool // steps that find their work already done
 	hooks     map[string]func(ctx context.Context) error
 }
 
 func newRecorder() *recorder {
-	return &recorder{fail: map[string]bool{}, permanent: map[string]bool{}, hooks: map[string]func(context.Context) error{}}
+	return &recorder{fail: map[string]bool{}, permanent: map[string]bool{}, unchanged: map[string]bool{}, hooks: map[string]func(context.Context) error{}}
 }
 
 func (r *recorder) do(ctx context.Context, req activities.Request) (activities.Result, error) {
@@ -42,7 +43,7 @@ func (r *recorder) do(ctx context.Context, req activities.Request) (activities.R
 	r.mu.Lock()
 	r.calls = append(r.calls, name)
 	hook := r.hooks[name]
-	fail, perm := r.fail[name], r.permanent[name]
+	fail, perm, unchanged := r.fail[name], r.permanent[name], r.unchanged[name]
 	r.mu.Unlock()
 	if hook != nil {
 		if err := hook(ctx); err != nil {
@@ -59,7 +60,7 @@ func (r *recorder) do(ctx context.Context, req activities.Request) (activities.R
 			temporal.ApplicationErrorOptions{NonRetryable: perm, Details: []any{activities.FailureDetail{Attempt: attempt}}})
 	}
 	out := map[string]any{"echo": req.With["value"]}
-	return activities.Result{Changed: true, Summary: "did " + name, Outputs: out, Attempt: attempt}, nil
+	return activities.Result{Changed: !unchanged, Summary: "did " + name, Outputs: out, Attempt: attempt}, nil
 }
 
 func (r *recorder) Calls() []string {
@@ -534,5 +535,100 @@ func TestApprovalMessageIsResolvedAtTheGate(t *testing.T) {
 	h.report(t)
 	if msg != "Promote west after a?" {
 		t.Fatalf("gate message = %q", msg)
+	}
+}
+
+// TestFailedStepIsCompensatedToo: a step that failed may have acted part
+// way; its compensation (which observes first) runs too, before those of
+// the steps completed earlier.
+func TestFailedStepIsCompensatedToo(t *testing.T) {
+	h := newHarness(t)
+	h.rec.fail["promote"], h.rec.permanent["promote"] = true, true
+	h.run(book(act("fence"), act("promote", "fence")), workflows.ModeFailover)
+	h.report(t)
+	if got := h.rec.Calls(); !slices.Equal(got, []string{"fence", "promote", "compensate:promote", "compensate:fence"}) {
+		t.Fatalf("calls = %v", got)
+	}
+}
+
+// TestUnchangedStepIsNotCompensated: a step that found its work already
+// done (someone fenced the node before this run) has nothing of this run's
+// to undo.
+func TestUnchangedStepIsNotCompensated(t *testing.T) {
+	h := newHarness(t)
+	h.rec.unchanged["fence"] = true
+	h.run(book(act("fence"), act("dns", "fence")), workflows.ModeDrill)
+	rep := h.report(t)
+	if got := h.rec.Calls(); !slices.Equal(got, []string{"fence", "dns", "compensate:dns"}) {
+		t.Fatalf("calls = %v, want fence left as it was", got)
+	}
+	if len(rep.Compensations) != 2 || rep.Compensations[1].State != workflows.StepSkipped {
+		t.Fatalf("compensations = %+v", rep.Compensations)
+	}
+}
+
+// TestFailureCancelsWaitingGates: a failed step must not leave the run
+// waiting for a decision that no longer matters before it compensates.
+func TestFailureCancelsWaitingGates(t *testing.T) {
+	h := newHarness(t)
+	h.rec.fail["dns"], h.rec.permanent["dns"] = true, true
+	h.run(book(act("fence"), act("dns", "fence"), gate("traffic-ok", []string{"bob"}, "fence")), workflows.ModeFailover)
+	rep := h.report(t)
+	if rep.State != workflows.StateFailed {
+		t.Fatalf("state = %s", rep.State)
+	}
+	if s := stepState(t, rep, "traffic-ok"); s.State != workflows.StepCancelled {
+		t.Fatalf("gate state = %s, want cancelled", s.State)
+	}
+	if got := h.rec.Calls(); got[len(got)-1] != "compensate:fence" {
+		t.Fatalf("calls = %v", got)
+	}
+}
+
+func TestDrillWithFailedFailbackIsAFailure(t *testing.T) {
+	h := newHarness(t)
+	h.rec.fail["compensate:promote"], h.rec.permanent["compensate:promote"] = true, true
+	h.run(book(act("fence"), act("promote", "fence")), workflows.ModeDrill)
+	rep := h.report(t)
+	if rep.State != workflows.StateFailed || !strings.Contains(rep.Error, "still failed over") {
+		t.Fatalf("state = %s, error = %q", rep.State, rep.Error)
+	}
+}
+
+// TestAbortAfterAFailureCancelsRunningActions: once a step failed nothing
+// new starts, but an operator may still abort to stop a long running action.
+func TestAbortAfterAFailureCancelsRunningActions(t *testing.T) {
+	h := newHarness(t)
+	h.rec.fail["quick"], h.rec.permanent["quick"] = true, true
+	h.rec.hooks["slow"] = func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	slow := act("slow")
+	slow.Heartbeat = runbooks.Duration(time.Hour)
+	aborted := h.control(100*time.Millisecond, workflows.Control{Op: workflows.OpAbort, By: "carol", Reason: "stop it"})
+	h.run(book(slow, act("quick")), workflows.ModeFailover)
+	rep := h.report(t)
+	if _, err := aborted(); err != nil {
+		t.Fatalf("abort after a failure: %v", err)
+	}
+	if rep.State != workflows.StateAborted || stepState(t, rep, "slow").State != workflows.StepCancelled {
+		t.Fatalf("state %s, slow %s", rep.State, stepState(t, rep, "slow").State)
+	}
+}
+
+// TestSignalledDecisionWaitsForItsGate: a decision sent (as a signal) before
+// the run reached the gate is kept and applied when the gate opens.
+func TestSignalledDecisionWaitsForItsGate(t *testing.T) {
+	h := newHarness(t)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(workflows.SignalDecide, workflows.Decision{Step: "go", Approve: true, By: "alice"})
+		h.env.SignalWorkflow(workflows.SignalDecide, workflows.Decision{Step: "go", Approve: true, By: "bob", Via: "cli"})
+	}, time.Second)
+	settle := runbooks.Step{ID: "settle", Action: activities.ActionWait, With: map[string]any{"duration": "10m"}}
+	h.run(book(settle, gate("go", []string{"alice", "bob"}, "settle"), act("promote", "go")), workflows.ModeFailover)
+	rep := h.report(t)
+	if rep.State != workflows.StateSucceeded || stepState(t, rep, "go").Approval.By != "bob" {
+		t.Fatalf("state %s approval %+v", rep.State, stepState(t, rep, "go").Approval)
+	}
+	if !hasEvent(rep, "refused", "go", "alice") || !hasEvent(rep, "queued", "go", "bob") {
+		t.Fatalf("events %+v", rep.Events)
 	}
 }

@@ -382,7 +382,7 @@ func (a *app) controlCmd(op string) *cobra.Command {
 
 func report(cmd *cobra.Command, d operator.Delivery, what string) {
 	if d == operator.Queued {
-		fmt.Fprintf(cmd.OutOrStdout(), "no worker is running: queued as a signal; it is checked and applied when a worker picks the run up (%s)\n", what)
+		fmt.Fprintf(cmd.OutOrStdout(), "no worker answered: sent as a signal, which the server keeps; a worker checks it by the same rules when it picks the run up (a decision for a gate not reached yet waits for the gate); `drctl status` shows the outcome (%s)\n", what)
 		return
 	}
 	fmt.Fprintln(cmd.OutOrStdout(), what)

@@ -213,6 +213,7 @@ func (o *Operator) DecideAs(ctx context.Context, run string, d workflows.Decisio
 	}
 	h, err := o.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID:   st.WorkflowID,
+		RunID:        st.RunID,
 		UpdateID:     updateID,
 		UpdateName:   workflows.UpdateDecide,
 		Args:         []any{d},
@@ -258,6 +259,7 @@ func (o *Operator) send(ctx context.Context, run, update, signal string, arg, re
 	defer cancel()
 	h, err := o.Client.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
 		WorkflowID:   st.WorkflowID,
+		RunID:        st.RunID, // never a newer run of the same lock
 		UpdateName:   update,
 		Args:         []any{arg},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
@@ -269,9 +271,12 @@ func (o *Operator) send(ctx context.Context, run, update, signal string, arg, re
 	case err == nil:
 		return Accepted, nil
 	case uctx.Err() != nil && ctx.Err() == nil:
-		// No worker took the update in time; it was never admitted, so
-		// sending the same message as a signal cannot apply it twice.
-		if err := o.Client.SignalWorkflow(ctx, st.WorkflowID, "", signal, arg); err != nil {
+		// No worker took the update in time. Send the same message as a
+		// signal, which the server stores; should the update still be
+		// delivered later, the workflow's rules refuse the second copy
+		// (the step is decided, the run already paused), so it is applied
+		// once.
+		if err := o.Client.SignalWorkflow(ctx, st.WorkflowID, st.RunID, signal, arg); err != nil {
 			return "", fmt.Errorf("run %s: no worker answered and the signal failed: %w", st.WorkflowID, err)
 		}
 		return Queued, nil
