@@ -32,6 +32,20 @@ type FailureDetail struct {
 type Registry struct {
 	actions map[string]Action
 	native  map[string]runbooks.ActionSpec
+	// internal are activities the interpreter calls itself (notifications),
+	// not runbook actions: not in the catalog, registered on the worker.
+	internal []internalActivity
+}
+
+type internalActivity struct {
+	name string
+	fn   any
+}
+
+// AddInternal registers an activity the interpreter itself calls (such as
+// the notifier), under name; runbooks cannot use it.
+func (r *Registry) AddInternal(name string, fn any) {
+	r.internal = append(r.internal, internalActivity{name: name, fn: fn})
 }
 
 var _ runbooks.Catalog = (*Registry)(nil)
@@ -108,6 +122,9 @@ func (r *Registry) RegisterActivities(w ActivityRegistry) {
 		}
 		w.RegisterActivityWithOptions(applyActivity(a), activity.RegisterOptions{Name: name})
 		w.RegisterActivityWithOptions(observeActivity(a), activity.RegisterOptions{Name: name + ObserveSuffix})
+	}
+	for _, in := range r.internal {
+		w.RegisterActivityWithOptions(in.fn, activity.RegisterOptions{Name: in.name})
 	}
 }
 

@@ -19,8 +19,9 @@ import (
 // error hints list them. Parse refuses any other key; schema_test.go checks
 // that Schema describes exactly these.
 var (
-	runbookKeys    = []string{"apiVersion", "name", "description", "lock", "objectives", "params", "targets", "preflight", "steps"}
+	runbookKeys    = []string{"apiVersion", "name", "description", "lock", "objectives", "notify", "params", "targets", "preflight", "steps"}
 	objectivesKeys = []string{"rto", "rpo"}
+	notifyKeys     = []string{"slack_channel"}
 	paramKeys      = []string{"description", "default", "required", "allowed"}
 	targetKeys     = []string{"kind", "credentials", "attributes"}
 	credentialKeys = []string{"env", "file"}
@@ -476,6 +477,10 @@ func (d *decoder) runbook(root *yaml.Node) *Runbook {
 				case "rpo":
 					rb.Objectives.RPO = d.duration(v, key)
 				}
+			})
+		case "notify":
+			d.fields(v, p, "notify", notifyKeys, func(key string, v *yaml.Node, _ string) {
+				rb.Notify.SlackChannel = d.text(v, key)
 			})
 		case "params":
 			rb.Params = d.params(v, p)

@@ -132,6 +132,14 @@ func Schema(cat Catalog) ([]byte, error) {
 					"rpo": durationRef("Recovery point objective: replication lag at promotion."),
 				},
 			},
+			"notify": obj{
+				"type":                 "object",
+				"additionalProperties": false,
+				"description":          "Where the run reports progress and asks for approvals.",
+				"properties": obj{
+					"slack_channel": obj{"type": "string", "description": "Slack channel ID (C0123...) or #name; default: the worker's slack.channel."},
+				},
+			},
 			"params": obj{
 				"type":                 "object",
 				"description":          "Parameters, set with drctl run --set NAME=VALUE; used as ${{ params.NAME }}.",

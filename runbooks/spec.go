@@ -20,8 +20,10 @@ type Runbook struct {
 	// a time; the workflow ID is derived from it.
 	Lock       string     `json:"lock"`
 	Objectives Objectives `json:"objectives"`
-	Params     []Param    `json:"params,omitempty"`
-	Targets    []Target   `json:"targets,omitempty"`
+	// Notify says where the run reports progress and asks for approvals.
+	Notify  Notify   `json:"notify,omitzero"`
+	Params  []Param  `json:"params,omitempty"`
+	Targets []Target `json:"targets,omitempty"`
 	// Preflight checks run (in parallel) before any step; if one fails the
 	// run stops with nothing changed.
 	Preflight []Step `json:"preflight,omitempty"`
@@ -41,6 +43,13 @@ type Runbook struct {
 type Objectives struct {
 	RTO Duration `json:"rto,omitempty"`
 	RPO Duration `json:"rpo,omitempty"`
+}
+
+// Notify routes a run's messages. Empty fields fall back to the worker's
+// configuration (slack.channel).
+type Notify struct {
+	// SlackChannel is a channel ID (C0123...) or #name.
+	SlackChannel string `json:"slack_channel,omitempty"`
 }
 
 // Param is a runbook parameter, set with `drctl run --set name=value`.

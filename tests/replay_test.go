@@ -27,10 +27,11 @@ import (
 // the interpreter that alters its command sequence must be guarded with
 // workflow.GetVersion, or these tests fail.
 //
-// Files named *-v0.json were recorded before the interpreter's first
-// version change (versionCompensateAttempted) and replay down the original
-// path; the others were recorded with the current version. Keep the old
-// ones: they are the runs an upgrade must not strand.
+// Files named *-vN.json were recorded by interpreter version N (see the
+// version constants in workflows/runbook.go: v0 the original, v1
+// compensate-attempted); the unsuffixed ones by the current version. Keep
+// the old ones: they are the runs an upgrade must not strand. Before a new
+// version, rename the current files to *-vN.json, then re-record.
 //
 // Re-record (after a deliberate, versioned change, or to add a scenario):
 //

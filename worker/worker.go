@@ -23,6 +23,7 @@ import (
 	"github.com/drctl/drctl/activities/dns"
 	"github.com/drctl/drctl/activities/note"
 	"github.com/drctl/drctl/activities/postgres"
+	"github.com/drctl/drctl/activities/slack"
 	"github.com/drctl/drctl/activities/traffic"
 	"github.com/drctl/drctl/activities/web"
 	"github.com/drctl/drctl/internal/config"
@@ -35,17 +36,30 @@ type Providers struct {
 	Postgres *postgres.Provider
 	Traffic  *traffic.Provider
 	DNS      *dns.Provider
+	// Notifier posts run progress and approval requests (Slack); when Slack
+	// is not configured it does nothing, but it is always registered, since
+	// the interpreter always calls it.
+	Notifier *slack.Notifier
 }
 
-// DefaultProviders configures the providers from cfg.
-func DefaultProviders(cfg config.Config) Providers {
-	return Providers{Postgres: &postgres.Provider{}, Traffic: &traffic.Provider{}, DNS: &dns.Provider{}}
+// DefaultProviders configures the providers from cfg. It fails when a
+// configured secret (the Slack bot token) cannot be read.
+func DefaultProviders(cfg config.Config) (Providers, error) {
+	n, err := slack.New(cfg.Slack, slack.Options{})
+	if err != nil {
+		return Providers{}, err
+	}
+	return Providers{Postgres: &postgres.Provider{}, Traffic: &traffic.Provider{}, DNS: &dns.Provider{}, Notifier: n}, nil
 }
 
 // Actions returns the registry of every action this build ships, configured
 // from cfg.
 func Actions(cfg config.Config) (*activities.Registry, error) {
-	return NewRegistry(DefaultProviders(cfg))
+	p, err := DefaultProviders(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return NewRegistry(p)
 }
 
 // NewRegistry registers every action this build ships on the given providers.
@@ -65,6 +79,11 @@ func NewRegistry(p Providers) (*activities.Registry, error) {
 	if err := reg.Add(dns.Actions(p.DNS)...); err != nil {
 		return nil, err
 	}
+	notifier := p.Notifier
+	if notifier == nil {
+		notifier = &slack.Notifier{}
+	}
+	reg.AddInternal(slack.NotifyActivity, notifier.Notify)
 	return reg, nil
 }
 

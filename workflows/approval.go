@@ -180,6 +180,7 @@ func (r *runner) awaitApproval(ctx workflow.Context, s runbooks.Step) {
 	}
 	delete(r.queued, s.ID)
 	r.publish()
+	r.notifyGate(s, st.Approval.Message)
 	decided := func() bool { _, ok := r.decisions[s.ID]; return ok }
 	var err error
 	ok := true
@@ -190,6 +191,7 @@ func (r *runner) awaitApproval(ctx workflow.Context, s runbooks.Step) {
 	}
 	st = r.step(s.ID)
 	now := r.now()
+	defer r.notifyDecision(s.ID)
 	switch {
 	case err != nil:
 		st.State = StepCancelled

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/activities/slack"
 	"github.com/drctl/drctl/runbooks"
 )
 
@@ -49,20 +50,25 @@ const (
 	// too (they may have acted part-way), skip compensations of steps that
 	// changed nothing, cancel gates and waits as soon as a step fails.
 	versionCompensateAttempted workflow.Version = 1
+	// versionNotify: runs post progress and approval requests through the
+	// notifier activity (Slack).
+	versionNotify workflow.Version = 2
 )
 
 // Run is the runbook interpreter workflow.
 func Run(ctx workflow.Context, in RunInput) (*Report, error) {
-	version := workflow.GetVersion(ctx, versionChange, versionOriginal, versionCompensateAttempted)
+	version := workflow.GetVersion(ctx, versionChange, versionOriginal, versionNotify)
 	r, err := newRunner(ctx, in)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
 	}
 	r.version = version
+	r.note.on = version >= versionNotify
 	if err := r.registerHandlers(ctx); err != nil {
 		return nil, err
 	}
 	r.publish()
+	r.notifyRunStarted()
 
 	if r.runPreflight(ctx) {
 		r.runSteps(ctx)
@@ -96,6 +102,7 @@ type runner struct {
 	attempted []string
 	// cancelHolds cancels gates and waits; set while steps run.
 	cancelHolds workflow.CancelFunc
+	note        notifier
 }
 
 func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
@@ -120,6 +127,7 @@ func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
 		outputs:   map[string]map[string]any{},
 		decisions: map[string]Decision{},
 		queued:    map[string][]Decision{},
+		note:      notifier{gates: map[string]*slack.MessageRef{}, gateDone: map[string]bool{}},
 		rep: &Report{
 			WorkflowID: info.WorkflowExecution.ID,
 			RunID:      info.WorkflowExecution.RunID,
@@ -402,6 +410,7 @@ func (r *runner) fail(s runbooks.Step, attempts int32, err error) {
 	st := r.step(s.ID)
 	st.State, st.Attempts, st.Error = StepFailed, attempts, errorText(err)
 	r.event("step_failed", s.ID, "", st.Error)
+	r.notifyStepFailed(s.ID)
 	if r.onFailure(s.ID) == runbooks.OnFailureContinue && s.Approval == nil {
 		r.outputs[s.ID] = map[string]any{}
 		return
@@ -449,6 +458,8 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 		r.rep.Error += fmt.Sprintf("; %d compensation(s) failed", compensationsFailed)
 	}
 	r.publish()
+	r.notifyFinished()
+	r.flushNotifications()
 	// Let accepted updates finish before the run closes.
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 	switch r.rep.State {

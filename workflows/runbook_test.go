@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/activities/slack"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
 )
@@ -81,17 +82,45 @@ func (r *recorder) count(name string) int {
 
 type harness struct {
 	testsuite.WorkflowTestSuite
-	env *testsuite.TestWorkflowEnvironment
-	rec *recorder
+	env   *testsuite.TestWorkflowEnvironment
+	rec   *recorder
+	notes *notes
+}
+
+// notes is a fake notifier: it records what the run would post.
+type notes struct {
+	mu   sync.Mutex
+	sent []slack.Notification
+}
+
+func (n *notes) notify(_ context.Context, note slack.Notification) (slack.MessageRef, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sent = append(n.sent, note)
+	return slack.MessageRef{Channel: "C1", TS: fmt.Sprintf("1.%d", len(n.sent))}, nil
+}
+
+func (n *notes) kinds() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, s := range n.sent {
+		out = append(out, s.Kind+":"+s.Step)
+	}
+	return out
 }
 
 func newHarness(t *testing.T) *harness {
-	h := &harness{rec: newRecorder()}
+	h := &harness{rec: newRecorder(), notes: &notes{}}
 	h.SetLogger(nopLogger{})
 	h.env = h.NewTestWorkflowEnvironment()
 	h.env.RegisterWorkflowWithOptions(workflows.Run, workflow.RegisterOptions{Name: workflows.RunbookWorkflow})
 	h.env.RegisterActivityWithOptions(h.rec.do, activity.RegisterOptions{Name: "test.do"})
 	h.env.RegisterActivityWithOptions(h.rec.do, activity.RegisterOptions{Name: "test.undo"})
+	h.env.RegisterActivityWithOptions(func(context.Context, activities.Request) (activities.Observation, error) {
+		return activities.Observation{Current: "standby", Changes: []string{"promote it"}}, nil
+	}, activity.RegisterOptions{Name: "test.do" + activities.ObserveSuffix})
+	h.env.RegisterActivityWithOptions(h.notes.notify, activity.RegisterOptions{Name: slack.NotifyActivity})
 	h.env.SetTestTimeout(30 * time.Second)
 	return h
 }
@@ -630,5 +659,60 @@ func TestSignalledDecisionWaitsForItsGate(t *testing.T) {
 	}
 	if !hasEvent(rep, "refused", "go", "alice") || !hasEvent(rep, "queued", "go", "bob") {
 		t.Fatalf("events %+v", rep.Events)
+	}
+}
+
+// TestNotificationsFollowTheRun: the run posts its start, the gate (with the
+// Observe of the step it guards), the decision, and its end.
+func TestNotificationsFollowTheRun(t *testing.T) {
+	h := newHarness(t)
+	h.decide(time.Minute, workflows.Decision{Step: "go", Approve: true, By: "bob", Via: "cli"})
+	rb := book(act("fence"), gate("go", []string{"bob"}, "fence"), act("promote", "go"))
+	rb.Notify.SlackChannel = "C0DR"
+	h.run(rb, workflows.ModeFailover)
+	h.report(t)
+	want := []string{"run_started:", "approval_requested:go", "approval_decided:go", "run_finished:"}
+	if got := h.notes.kinds(); !slices.Equal(got, want) {
+		t.Fatalf("notifications %v, want %v", got, want)
+	}
+	h.notes.mu.Lock()
+	defer h.notes.mu.Unlock()
+	req, dec := h.notes.sent[1], h.notes.sent[2]
+	if req.Channel != "C0DR" || req.Thread == nil || len(req.Changes) != 1 || !strings.Contains(req.Changes[0], "promote (test.do): now standby; would promote it") {
+		t.Fatalf("approval request %+v", req)
+	}
+	if dec.Ref == nil || dec.Ref.TS != "1.2" || dec.Decision != "approved" || dec.DecidedBy != "bob" || dec.Via != "cli" {
+		t.Fatalf("decision %+v", dec)
+	}
+	keys := map[string]bool{}
+	for _, n := range h.notes.sent {
+		if n.Key == "" || keys[n.Key] {
+			t.Fatalf("notification keys must be present and distinct: %+v", h.notes.sent)
+		}
+		keys[n.Key] = true
+	}
+}
+
+// TestSlackDownDoesNotHoldTheRun: a notifier that always fails changes
+// nothing about the run.
+func TestSlackDownDoesNotHoldTheRun(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(nopLogger{})
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(workflows.Run, workflow.RegisterOptions{Name: workflows.RunbookWorkflow})
+	rec := newRecorder()
+	env.RegisterActivityWithOptions(rec.do, activity.RegisterOptions{Name: "test.do"})
+	env.RegisterActivityWithOptions(func(context.Context, slack.Notification) (slack.MessageRef, error) {
+		return slack.MessageRef{}, errors.New("slack is down")
+	}, activity.RegisterOptions{Name: slack.NotifyActivity})
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalDecide, workflows.Decision{Step: "go", Approve: true, By: "bob"})
+	}, time.Minute)
+	env.ExecuteWorkflow(workflows.RunbookWorkflow, workflows.RunInput{Runbook: book(gate("go", []string{"bob"}), act("promote", "go")), StartedBy: "alice"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("run failed with Slack down: %v", err)
+	}
+	if rec.count("promote") != 1 {
+		t.Fatalf("calls %v", rec.Calls())
 	}
 }

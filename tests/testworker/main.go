@@ -135,7 +135,11 @@ func main() {
 	defer stop()
 	cfg := config.Defaults()
 	cfg.Temporal.Address, cfg.Temporal.TaskQueue, cfg.Identity = *address, *queue, *identity
-	providers := worker.DefaultProviders(cfg)
+	providers, err := worker.DefaultProviders(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	if dir := os.Getenv("DRCTL_TEST_HOLD_AFTER_PROMOTE"); dir != "" {
 		// Stop dead right after pg_promote, before the promotion is verified
 		// and recorded: the test kills this process here.

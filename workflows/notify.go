@@ -1,0 +1,182 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/activities/slack"
+	"github.com/drctl/drctl/runbooks"
+)
+
+// Notifications (from versionNotify on): the run tells people what it does
+// — run started, a gate waiting (with what the steps behind it would
+// change), the decision, a step failing, the run finished with its RTO and
+// RPO. Each is an activity run in its own coroutine, with a short retry
+// budget whose failure is ignored: Slack being down or slow never holds a
+// step, a gate or a decision (the CLI path keeps working).
+
+// notifyOptions bound every notification: a few quick attempts within two
+// minutes.
+var notifyOptions = workflow.ActivityOptions{
+	StartToCloseTimeout:    30 * time.Second,
+	ScheduleToCloseTimeout: 2 * time.Minute,
+	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 20 * time.Second, MaximumAttempts: 5},
+}
+
+// notifier is the runner's notification state.
+type notifier struct {
+	on         bool
+	pending    int
+	thread     *slack.MessageRef
+	threadDone bool
+	gates      map[string]*slack.MessageRef // approval message per gate
+	gateDone   map[string]bool
+	sent       int
+}
+
+
+// notify sends n in the background. Messages that belong in the run's
+// thread wait for the thread's root message (or its failure).
+func (r *runner) notify(n slack.Notification, after func(slack.MessageRef)) {
+	if !r.note.on {
+		return
+	}
+	r.note.sent++
+	n.Key = fmt.Sprintf("%s/%s/%s/%s/%d", r.rep.WorkflowID, r.rep.RunID, n.Kind, n.Step, r.note.sent)
+	n.Channel = r.rb.Notify.SlackChannel
+	n.WorkflowID, n.Runbook, n.Lock, n.Mode = r.rep.WorkflowID, r.rep.Runbook, r.rep.Lock, r.rep.Mode
+	n.StartedBy, n.StartedAt, n.Reason, n.Objectives = r.rep.StartedBy, r.rep.StartedAt, r.rep.Reason, r.rep.Objectives
+	n.Elapsed = runbooks.Duration(r.now().Sub(r.rep.StartedAt))
+	r.note.pending++
+	ctx, _ := workflow.NewDisconnectedContext(r.ctx)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { r.note.pending-- }()
+		if n.Kind != slack.KindRunStarted {
+			_ = workflow.Await(ctx, func() bool { return r.note.threadDone })
+			n.Thread = r.note.thread
+		}
+		if n.Kind == slack.KindApprovalDecided {
+			_ = workflow.Await(ctx, func() bool { return r.note.gateDone[n.Step] })
+			n.Ref = r.note.gates[n.Step]
+		}
+		var ref slack.MessageRef
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notifyOptions), slack.NotifyActivity, n).Get(ctx, &ref)
+		if after != nil {
+			if err != nil || ref.TS == "" {
+				after(slack.MessageRef{})
+			} else {
+				after(ref)
+			}
+		}
+	})
+}
+
+func (r *runner) notifyRunStarted() {
+	r.notify(slack.Notification{Kind: slack.KindRunStarted}, func(ref slack.MessageRef) {
+		if ref.TS != "" {
+			r.note.thread = &ref
+		}
+		r.note.threadDone = true
+	})
+}
+
+// notifyGate asks for a decision. What the gate guards is the Observe of
+// the action steps that need it, run first (read-only, on a worker).
+func (r *runner) notifyGate(s runbooks.Step, message string) {
+	if !r.note.on {
+		return
+	}
+	r.note.gates[s.ID], r.note.gateDone[s.ID] = nil, false
+	ctx, _ := workflow.NewDisconnectedContext(r.ctx)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		changes := r.guardedChanges(ctx, s.ID)
+		r.notify(slack.Notification{
+			Kind: slack.KindApprovalRequested, Step: s.ID, StepMessage: message,
+			Approvers: s.Approval.Approvers, Changes: changes,
+		}, func(ref slack.MessageRef) {
+			if ref.TS != "" {
+				r.note.gates[s.ID] = &ref
+			}
+			r.note.gateDone[s.ID] = true
+		})
+	})
+}
+
+// guardedChanges observes the action steps that directly need gate, in
+// runbook order, with inputs that can be resolved now.
+func (r *runner) guardedChanges(ctx workflow.Context, gate string) []string {
+	octx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 20 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 2},
+	})
+	var out []string
+	for _, s := range r.rb.Steps {
+		if s.Action == "" || s.Action == activities.ActionWait || !contains(s.Needs, gate) {
+			continue
+		}
+		with, err := runbooks.ResolveMap(s.With, r.scope())
+		if err != nil {
+			out = append(out, fmt.Sprintf("%s (%s): inputs known only at run time", s.ID, s.Action))
+			continue
+		}
+		var obs activities.Observation
+		if err := workflow.ExecuteActivity(octx, s.Action+activities.ObserveSuffix, r.request(s.ID, s.Action, with, false)).Get(ctx, &obs); err != nil {
+			out = append(out, fmt.Sprintf("%s (%s): could not observe: %s", s.ID, s.Action, errorText(err)))
+			continue
+		}
+		line := fmt.Sprintf("%s (%s): now %s", s.ID, s.Action, obs.Current)
+		if len(obs.Changes) > 0 {
+			line += "; would " + strings.Join(obs.Changes, "; ")
+		} else {
+			line += "; nothing to change"
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+func (r *runner) notifyDecision(id string) {
+	st := r.step(id)
+	a := st.Approval
+	if a == nil || a.Decision == "" {
+		return
+	}
+	n := slack.Notification{Kind: slack.KindApprovalDecided, Step: id, Decision: a.Decision, DecidedBy: a.By, Via: a.Via, DecisionReason: a.Reason}
+	if a.At != nil {
+		n.DecidedAt = *a.At
+	}
+	r.notify(n, nil)
+}
+
+func (r *runner) notifyStepFailed(id string) {
+	st := r.step(id)
+	r.notify(slack.Notification{Kind: slack.KindStepFailed, Step: id, Attempt: st.Attempts, Error: st.Error}, nil)
+}
+
+func (r *runner) notifyFinished() {
+	r.notify(slack.Notification{Kind: slack.KindRunFinished, State: r.rep.State, Error: r.rep.Error, RTO: r.rep.RTO, RPO: r.rep.RPO}, nil)
+}
+
+// flushNotifications gives pending notifications (the last is usually
+// run_finished) a bounded time to land before the run closes.
+func (r *runner) flushNotifications() {
+	if !r.note.on || r.note.pending == 0 {
+		return
+	}
+	ctx, _ := workflow.NewDisconnectedContext(r.ctx)
+	_, _ = workflow.AwaitWithTimeout(ctx, notifyOptions.ScheduleToCloseTimeout, func() bool { return r.note.pending == 0 })
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
