@@ -39,7 +39,6 @@ type notifier struct {
 	sent       int
 }
 
-
 // notify sends n in the background. Messages that belong in the run's
 // thread wait for the thread's root message (or its failure).
 func (r *runner) notify(n slack.Notification, after func(slack.MessageRef)) {
