@@ -20,12 +20,13 @@ import (
 // budget whose failure is ignored: Slack being down or slow never holds a
 // step, a gate or a decision (the CLI path keeps working).
 
-// notifyOptions bound every notification: a few quick attempts within two
-// minutes.
+// notifyOptions bound every notification: four quick attempts (about 4 s
+// of backoff when Slack refuses outright) within a minute. A rate limit's
+// Retry-After is honoured inside the attempt or as the next retry delay.
 var notifyOptions = workflow.ActivityOptions{
 	StartToCloseTimeout:    30 * time.Second,
-	ScheduleToCloseTimeout: 2 * time.Minute,
-	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 20 * time.Second, MaximumAttempts: 5},
+	ScheduleToCloseTimeout: time.Minute,
+	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 500 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 4},
 }
 
 // notifier is the runner's notification state.
