@@ -2,6 +2,8 @@ package activities
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/drctl/drctl/runbooks"
 )
@@ -29,6 +31,35 @@ type Request struct {
 	Targets []runbooks.Target `json:"targets,omitempty"`
 	// Compensating is true when the action runs as a step's compensation.
 	Compensating bool `json:"compensating,omitempty"`
+	// Fault is chaos injected into this step by a drill; nil otherwise.
+	Fault *Fault `json:"fault,omitempty"`
+}
+
+// Fault is chaos a drill injects into one step, at the activity boundary,
+// before the action runs: every attempt is delayed by Latency, and the
+// first Fail attempts fail with a retryable error (all of them with a
+// permanent one when Permanent is set). It exercises the runbook's
+// retries, timeouts, circuit breakers and compensations without touching
+// the real systems more than the run itself does.
+type Fault struct {
+	Step      string            `json:"step"`
+	Fail      int               `json:"fail,omitempty"`
+	Permanent bool              `json:"permanent,omitempty"`
+	Latency   runbooks.Duration `json:"latency,omitempty"`
+}
+
+func (f Fault) String() string {
+	var parts []string
+	if f.Latency > 0 {
+		parts = append(parts, "latency "+f.Latency.String())
+	}
+	switch {
+	case f.Permanent:
+		parts = append(parts, "a permanent failure")
+	case f.Fail > 0:
+		parts = append(parts, fmt.Sprintf("%d failing attempt(s)", f.Fail))
+	}
+	return f.Step + ": " + strings.Join(parts, ", ")
 }
 
 // IdempotencyKey is stable across retries of one step in one run (and

@@ -137,6 +137,9 @@ func applyActivity(a Action) func(context.Context, Request) (Result, error) {
 		if err := checkInputs(spec, req.With); err != nil {
 			return Result{}, boundaryError(ctx, err)
 		}
+		if err := inject(ctx, req.Fault, info.Attempt); err != nil {
+			return Result{}, boundaryError(ctx, err)
+		}
 		res, err := a.Apply(ctx, req)
 		if err != nil {
 			return Result{}, boundaryError(ctx, err)
@@ -238,6 +241,27 @@ func boundaryError(ctx context.Context, err error) error {
 		NonRetryable: IsPermanent(err),
 		Details:      []any{FailureDetail{Attempt: activity.GetInfo(ctx).Attempt}},
 	})
+}
+
+// inject applies a drill's fault before the action runs.
+func inject(ctx context.Context, f *Fault, attempt int32) error {
+	if f == nil {
+		return nil
+	}
+	if f.Latency > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(f.Latency.D()):
+		}
+	}
+	switch {
+	case f.Permanent:
+		return Permanentf("chaos: injected permanent failure")
+	case int(attempt) <= f.Fail:
+		return fmt.Errorf("chaos: injected failure (attempt %d of %d failing)", attempt, f.Fail)
+	}
+	return nil
 }
 
 func checkInputs(spec runbooks.ActionSpec, with map[string]any) error {

@@ -3,6 +3,7 @@ package workflows
 import (
 	"time"
 
+	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/runbooks"
 )
 
@@ -43,6 +44,8 @@ type RunInput struct {
 	Mode      string            `json:"mode"`
 	StartedBy string            `json:"started_by"`
 	Reason    string            `json:"reason,omitempty"`
+	// Chaos injects faults into steps; drills only.
+	Chaos []activities.Fault `json:"chaos,omitempty"`
 }
 
 // Decision approves or rejects an approval gate.
@@ -142,6 +145,8 @@ type Report struct {
 	Compensations []StepReport `json:"compensations,omitempty"`
 	Events        []Event      `json:"events,omitempty"`
 	Paused        bool         `json:"paused,omitempty"`
+	// Chaos lists the faults a drill injected.
+	Chaos []activities.Fault `json:"chaos,omitempty"`
 }
 
 // StepReport is one step's record.

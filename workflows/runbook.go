@@ -117,6 +117,9 @@ func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
 	if in.Mode != ModeFailover && in.Mode != ModeDrill {
 		return nil, fmt.Errorf("mode %q is not one of %s, %s", in.Mode, ModeFailover, ModeDrill)
 	}
+	if err := checkChaos(&rb, in); err != nil {
+		return nil, err
+	}
 	info := workflow.GetInfo(ctx)
 	r := &runner{
 		ctx:       ctx,
@@ -141,6 +144,7 @@ func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
 			// it: time with no worker up counts against the RTO.
 			StartedAt:  workflow.GetInfo(ctx).WorkflowStartTime,
 			Objectives: rb.Objectives,
+			Chaos:      in.Chaos,
 		},
 	}
 	// Target attributes may use params and run fields; fix them now, so
@@ -344,8 +348,38 @@ func (r *runner) scope() runbooks.Scope {
 	}
 }
 
+// checkChaos accepts faults only in drills and only for action steps.
+func checkChaos(rb *runbooks.Runbook, in RunInput) error {
+	if len(in.Chaos) == 0 {
+		return nil
+	}
+	if in.Mode != ModeDrill {
+		return fmt.Errorf("chaos is injected in drills only; run with --mode %s", ModeDrill)
+	}
+	for _, f := range in.Chaos {
+		s, ok := rb.Step(f.Step)
+		if !ok || s.Action == "" || s.Action == activities.ActionWait {
+			return fmt.Errorf("chaos: %q is not an action step of runbook %s", f.Step, rb.Name)
+		}
+	}
+	return nil
+}
+
+func (r *runner) fault(step string, compensating bool) *activities.Fault {
+	if compensating {
+		return nil
+	}
+	for i := range r.in.Chaos {
+		if r.in.Chaos[i].Step == step {
+			return &r.in.Chaos[i]
+		}
+	}
+	return nil
+}
+
 func (r *runner) request(step, action string, with map[string]any, compensating bool) activities.Request {
 	return activities.Request{
+		Fault: r.fault(step, compensating),
 		Run: activities.Run{
 			WorkflowID: r.rep.WorkflowID, RunID: r.rep.RunID, FirstRunID: workflow.GetInfo(r.ctx).FirstRunID,
 			Lock: r.rep.Lock, Mode: r.rep.Mode, StartedBy: r.rep.StartedBy,

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/activities/note"
 	"github.com/drctl/drctl/activities/slack"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
@@ -714,5 +715,65 @@ func TestSlackDownDoesNotHoldTheRun(t *testing.T) {
 	}
 	if rec.count("promote") != 1 {
 		t.Fatalf("calls %v", rec.Calls())
+	}
+}
+
+// TestDrillChaosIsInjectedAtTheActivityBoundary runs real actions (note)
+// through the registry's activity wrapper with faults injected: retries
+// absorb the failing attempts, a permanent fault fails the drill and its
+// completed steps are compensated, and the report lists what was injected.
+func TestDrillChaosIsInjectedAtTheActivityBoundary(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		fault    activities.Fault
+		state    string
+		attempts int32
+	}{
+		{"retries absorb failures", activities.Fault{Step: "b", Fail: 2}, workflows.StateSucceeded, 3},
+		{"latency", activities.Fault{Step: "b", Latency: runbooks.Duration(20 * time.Millisecond)}, workflows.StateSucceeded, 1},
+		{"permanent failure", activities.Fault{Step: "b", Permanent: true}, workflows.StateFailed, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			s.SetLogger(nopLogger{})
+			env := s.NewTestWorkflowEnvironment()
+			env.RegisterWorkflowWithOptions(workflows.Run, workflow.RegisterOptions{Name: workflows.RunbookWorkflow})
+			reg := activities.NewRegistry()
+			if err := reg.Add(note.Note{}); err != nil {
+				t.Fatal(err)
+			}
+			reg.RegisterActivities(env)
+			notes := &notes{}
+			env.RegisterActivityWithOptions(notes.notify, activity.RegisterOptions{Name: slack.NotifyActivity})
+			step := func(id string, needs ...string) runbooks.Step {
+				return runbooks.Step{ID: id, Action: "note", Needs: needs, With: map[string]any{"message": id},
+					Retry:      &runbooks.RetryPolicy{MaxAttempts: 3, InitialInterval: runbooks.Duration(time.Second)},
+					Compensate: &runbooks.Compensation{Action: "note", With: map[string]any{"message": "undo " + id}}}
+			}
+			env.ExecuteWorkflow(workflows.RunbookWorkflow, workflows.RunInput{
+				Runbook: book(step("a"), step("b", "a")), Mode: workflows.ModeDrill, StartedBy: "alice",
+				Chaos: []activities.Fault{tc.fault},
+			})
+			h := &harness{env: env}
+			rep := h.report(t)
+			b := stepState(t, rep, "b")
+			if rep.State != tc.state || b.Attempts != tc.attempts {
+				t.Fatalf("state %s (%s), b attempts %d; want %s after %d", rep.State, rep.Error, b.Attempts, tc.state, tc.attempts)
+			}
+			if len(rep.Chaos) != 1 || rep.Chaos[0] != tc.fault {
+				t.Fatalf("report chaos %+v", rep.Chaos)
+			}
+			if tc.fault.Permanent && !strings.Contains(b.Error, "chaos: injected permanent failure") {
+				t.Fatalf("b error %q", b.Error)
+			}
+		})
+	}
+}
+
+func TestChaosOnlyInDrills(t *testing.T) {
+	h := newHarness(t)
+	h.env.ExecuteWorkflow(workflows.RunbookWorkflow, workflows.RunInput{Runbook: book(act("a")), Mode: workflows.ModeFailover, StartedBy: "alice", Chaos: []activities.Fault{{Step: "a", Fail: 1}}})
+	if err := h.env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "chaos is injected in drills only") {
+		t.Fatalf("chaos in a failover: %v", err)
 	}
 }

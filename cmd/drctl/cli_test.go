@@ -6,10 +6,15 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/runbooks"
 )
 
 // repoRoot is the module root, two levels up from this package.
@@ -231,6 +236,26 @@ func TestParseSets(t *testing.T) {
 	for _, bad := range []string{"novalue", "=x"} {
 		if _, err := parseSets([]string{bad}); err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("parseSets(%q) error = %v, want one naming it", bad, err)
+		}
+	}
+}
+
+func TestParseChaos(t *testing.T) {
+	got, err := parseChaos([]string{"fence=fail:2", "promote=latency:500ms,fail:1", "dns=fail:permanent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []activities.Fault{
+		{Step: "fence", Fail: 2},
+		{Step: "promote", Fail: 1, Latency: runbooks.Duration(500 * time.Millisecond)},
+		{Step: "dns", Permanent: true},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for _, bad := range []string{"fence", "fence=", "fence=fail:x", "fence=latency:soon", "fence=boom:1"} {
+		if _, err := parseChaos([]string{bad}); err == nil {
+			t.Errorf("--chaos %q accepted", bad)
 		}
 	}
 }

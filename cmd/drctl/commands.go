@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/internal/operator"
 	"github.com/drctl/drctl/internal/telemetry"
 	"github.com/drctl/drctl/runbooks"
@@ -141,6 +143,7 @@ func (a *app) runCmd() *cobra.Command {
 		mode   string
 		detach bool
 		reason string
+		chaos  []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE",
@@ -158,11 +161,20 @@ func (a *app) runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			faults, err := parseChaos(chaos)
+			if err != nil {
+				return err
+			}
+			for _, f := range faults {
+				if s, ok := rb.Step(f.Step); !ok || s.Action == "" {
+					return fmt.Errorf("--chaos %s: runbook %s has no action step %q", f.Step, rb.Name, f.Step)
+				}
+			}
 			op, err := a.operator(cmd.Context())
 			if err != nil {
 				return err
 			}
-			started, err := op.Start(cmd.Context(), rb, params, mode, reason)
+			started, err := op.StartWith(cmd.Context(), rb, operator.StartOptions{Params: params, Mode: mode, Reason: reason, Chaos: faults})
 			if err != nil {
 				return err
 			}
@@ -179,7 +191,53 @@ func (a *app) runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&mode, "mode", workflows.ModeFailover, "failover (act and stay) or drill (act, then fail back with every compensation)")
 	cmd.Flags().BoolVar(&detach, "detach", false, "start and return without following")
 	cmd.Flags().StringVar(&reason, "reason", "", "why this run was started (recorded in the run)")
+	cmd.Flags().StringArrayVar(&chaos, "chaos", nil, "drills: inject a fault, STEP=fail:N (first N attempts fail), STEP=fail:permanent or STEP=latency:DURATION; repeatable, combine with a comma")
 	return cmd
+}
+
+// parseChaos reads --chaos values: STEP=fail:N, STEP=fail:permanent,
+// STEP=latency:DUR, several joined by commas for one step.
+func parseChaos(specs []string) ([]activities.Fault, error) {
+	byStep := map[string]*activities.Fault{}
+	var order []string
+	for _, spec := range specs {
+		step, faults, ok := strings.Cut(spec, "=")
+		if !ok || step == "" || faults == "" {
+			return nil, fmt.Errorf("--chaos %q: write STEP=fail:N, STEP=fail:permanent or STEP=latency:30s", spec)
+		}
+		f := byStep[step]
+		if f == nil {
+			f = &activities.Fault{Step: step}
+			byStep[step] = f
+			order = append(order, step)
+		}
+		for _, one := range strings.Split(faults, ",") {
+			kind, val, _ := strings.Cut(one, ":")
+			switch {
+			case kind == "fail" && val == "permanent":
+				f.Permanent = true
+			case kind == "fail":
+				n, err := strconv.Atoi(val)
+				if err != nil || n < 1 {
+					return nil, fmt.Errorf("--chaos %s: fail:%s is not a number of attempts (1 or more)", step, val)
+				}
+				f.Fail = n
+			case kind == "latency":
+				d, err := runbooks.ParseDuration(val)
+				if err != nil {
+					return nil, fmt.Errorf("--chaos %s: latency: %w", step, err)
+				}
+				f.Latency = d
+			default:
+				return nil, fmt.Errorf("--chaos %s: %q is not fail:N, fail:permanent or latency:DURATION", step, one)
+			}
+		}
+	}
+	out := make([]activities.Fault, 0, len(order))
+	for _, s := range order {
+		out = append(out, *byStep[s])
+	}
+	return out, nil
 }
 
 // follow prints a run's progress until it ends or the user detaches.

@@ -199,6 +199,19 @@ func printReport(w io.Writer, rep *workflows.Report) {
 		}
 		fmt.Fprintln(w)
 	}
+	if len(rep.Chaos) > 0 {
+		fmt.Fprintln(w, "chaos injected (drill):")
+		for _, f := range rep.Chaos {
+			outcome := "not reached"
+			if s, ok := rep.Step(f.Step); ok && s.State != workflows.StepPending && s.State != workflows.StepSkipped {
+				outcome = s.State
+				if s.Attempts > 0 {
+					outcome += fmt.Sprintf(" after %d attempt(s)", s.Attempts)
+				}
+			}
+			fmt.Fprintf(w, "  %s -> %s\n", f, outcome)
+		}
+	}
 	if len(rep.Events) > 0 {
 		fmt.Fprintln(w, "audit:")
 		for _, e := range rep.Events {

@@ -28,6 +28,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
 )
@@ -79,6 +80,24 @@ type Started struct {
 // Start starts a run of rb. A second run of the same lock is refused with a
 // LockHeldError naming the run that holds it.
 func (o *Operator) Start(ctx context.Context, rb *runbooks.Runbook, params map[string]string, mode, reason string) (Started, error) {
+	return o.StartWith(ctx, rb, StartOptions{Params: params, Mode: mode, Reason: reason})
+}
+
+// StartOptions are the choices of a start beyond the runbook.
+type StartOptions struct {
+	Params map[string]string
+	Mode   string
+	Reason string
+	// Chaos injects faults into steps (drills only).
+	Chaos []activities.Fault
+}
+
+// StartWith is Start with every option.
+func (o *Operator) StartWith(ctx context.Context, rb *runbooks.Runbook, so StartOptions) (Started, error) {
+	params, mode, reason := so.Params, so.Mode, so.Reason
+	if len(so.Chaos) > 0 && mode != workflows.ModeDrill {
+		return Started{}, fmt.Errorf("--chaos is for drills: add --mode %s", workflows.ModeDrill)
+	}
 	if _, err := runbooks.ParamValues(rb, params); err != nil {
 		return Started{}, err
 	}
@@ -96,7 +115,7 @@ func (o *Operator) Start(ctx context.Context, rb *runbooks.Runbook, params map[s
 		}},
 		StaticSummary: fmt.Sprintf("%s (%s) started by %s", rb.Name, mode, o.Identity),
 	}
-	in := workflows.RunInput{Runbook: *rb, Params: params, Mode: mode, StartedBy: o.Identity, Reason: reason}
+	in := workflows.RunInput{Runbook: *rb, Params: params, Mode: mode, StartedBy: o.Identity, Reason: reason, Chaos: so.Chaos}
 	run, err := o.Client.ExecuteWorkflow(ctx, opts, workflows.RunbookWorkflow, in)
 	if err != nil {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
