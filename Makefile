@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 WORKFLOWCHECK_VERSION := v0.6.0
 export DRCTL_TEMPORAL_BIN := $(BIN)/temporal
 
-.PHONY: demo test check lint bench bench-pg histories fuzz build temporal tools deps clean
+.PHONY: demo test check lint bench bench-pg chaos histories fuzz build temporal tools deps clean
 
 ## demo: run the demo runbook end to end on a throwaway local dev server
 demo: temporal
@@ -33,6 +33,10 @@ bench: temporal
 ## bench-pg: planned PostgreSQL switchover, drctl vs a bare psql script
 bench-pg: deps temporal
 	$(GO) run ./tests/pgbench
+
+## chaos: the resilience tests with their figures (worker kills, takeover, server restart, concurrency, drill faults)
+chaos: deps temporal
+	$(GO) test -count=1 -v -run 'Killed|Takes|Restart|Concurrent|OneRunPerLock|Chaos' ./tests/ ./workflows/ 2>&1 | grep -E '^(=== RUN|--- |ok|FAIL)|: (run finished|takeover|run completed)'
 
 ## histories: re-record the replay histories in tests/histories/
 histories: temporal
