@@ -10,9 +10,9 @@ export DRCTL_TEMPORAL_BIN := $(BIN)/temporal
 
 .PHONY: demo test check lint bench bench-pg chaos histories fuzz build temporal tools deps clean
 
-## demo: run the demo runbook end to end on a throwaway local dev server
+## demo: fail the two-site lab over for real under write load (site-failover.yaml), report, then fail back
 demo: temporal
-	$(GO) run ./cmd/drctl demo
+	$(GO) run ./cmd/drctl demo --yes --failback
 
 ## test: every test (unit, workflow, real dev server and PostgreSQL, replay), then lint
 test: deps temporal tools

@@ -84,8 +84,9 @@ func parseSets(sets []string) (map[string]string, error) {
 
 func (a *app) planCmd() *cobra.Command {
 	var (
-		sets    []string
-		timeout time.Duration
+		sets       []string
+		paramsFile string
+		timeout    time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "plan FILE",
@@ -98,7 +99,7 @@ func (a *app) planCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			params, err := parseSets(sets)
+			params, err := runParams(rb, paramsFile, sets)
 			if err != nil {
 				return err
 			}
@@ -133,17 +134,19 @@ func (a *app) planCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "parameter NAME=VALUE (repeatable)")
+	cmd.Flags().StringVar(&paramsFile, "params", "", paramsFlagDoc)
 	cmd.Flags().DurationVar(&timeout, "observe-timeout", 20*time.Second, "how long to wait for workers to observe")
 	return cmd
 }
 
 func (a *app) runCmd() *cobra.Command {
 	var (
-		sets   []string
-		mode   string
-		detach bool
-		reason string
-		chaos  []string
+		sets       []string
+		paramsFile string
+		mode       string
+		detach     bool
+		reason     string
+		chaos      []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE",
@@ -157,7 +160,7 @@ func (a *app) runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			params, err := parseSets(sets)
+			params, err := runParams(rb, paramsFile, sets)
 			if err != nil {
 				return err
 			}
@@ -188,6 +191,7 @@ func (a *app) runCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "parameter NAME=VALUE (repeatable)")
+	cmd.Flags().StringVar(&paramsFile, "params", "", paramsFlagDoc)
 	cmd.Flags().StringVar(&mode, "mode", workflows.ModeFailover, "failover (act and stay) or drill (act, then fail back with every compensation)")
 	cmd.Flags().BoolVar(&detach, "detach", false, "start and return without following")
 	cmd.Flags().StringVar(&reason, "reason", "", "why this run was started (recorded in the run)")

@@ -77,7 +77,7 @@ func newRoot() *cobra.Command {
 		a.statusCmd(), a.watchCmd(), a.listCmd(),
 		a.decideCmd(true), a.decideCmd(false),
 		a.controlCmd("pause"), a.controlCmd("resume"), a.controlCmd("abort"),
-		a.historyCmd(), a.replayCmd(), a.workerCmd(), a.devCmd(), a.demoCmd(), a.slackCmd(),
+		a.historyCmd(), a.replayCmd(), a.workerCmd(), a.devCmd(), a.demoCmd(), a.labCmd(), a.slackCmd(),
 	)
 	return root
 }

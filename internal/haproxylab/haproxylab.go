@@ -49,6 +49,10 @@ type Options struct {
 	HealthChecks bool
 	// Log receives HAProxy's output. Nil: haproxy.log in the lab directory.
 	Log io.Writer
+	// Servers, when set, are the host:port of east1 and west1: servers the
+	// caller runs (the demo lab's apps). The lab then starts no sites of
+	// its own and East and West stay nil. Default: two small sites.
+	Servers [2]string
 }
 
 // Lab is a running HAProxy in front of the east and west sites.
@@ -114,11 +118,14 @@ func binary(name string) (string, error) {
 
 func (l *Lab) start(ctx context.Context, bin string, o Options) error {
 	var err error
-	if l.East, err = startSite("east"); err != nil {
-		return err
-	}
-	if l.West, err = startSite("west"); err != nil {
-		return err
+	if o.Servers[0] == "" || o.Servers[1] == "" {
+		if l.East, err = startSite("east"); err != nil {
+			return err
+		}
+		if l.West, err = startSite("west"); err != nil {
+			return err
+		}
+		o.Servers = [2]string{l.East.Addr(), l.West.Addr()}
 	}
 	out := o.Log
 	if out == nil {
@@ -179,7 +186,7 @@ frontend site
 		if o.HealthChecks {
 			b.WriteString("    option httpchk GET /\n    default-server check inter 100ms fall 1 rise 1\n")
 		}
-		fmt.Fprintf(&b, "    server %s %s\n    server %s %s%s\n", EastServer, l.East.Addr(), WestServer, l.West.Addr(), west)
+		fmt.Fprintf(&b, "    server %s %s\n    server %s %s%s\n", EastServer, o.Servers[0], WestServer, o.Servers[1], west)
 	}
 	return b.String()
 }

@@ -5,9 +5,10 @@
 // Linux-only (it uses /proc, pidfds and the parent-death signal).
 //
 // Invariants:
-//   - Every server listens on 127.0.0.1 only, on a port picked by the OS, and
-//     keeps that port for its whole life; its unix socket lives in its own
-//     directory. Each pair has its own directory tree.
+//   - Every server listens on 127.0.0.1 only (or on its own loopback address
+//     from Options.Addresses, both nodes then sharing one port), on a port
+//     picked by the OS, and keeps that port for its whole life; its unix
+//     socket lives in its own directory. Each pair has its own directory tree.
 //   - Server-side programs run as the postgres OS user when the caller is
 //     root (the server refuses root), otherwise as the caller.
 //   - Every process is tracked by PID: Stop and Kill return only once the

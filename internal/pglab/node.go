@@ -33,9 +33,12 @@ type Node struct {
 	Dir string
 	// DataDir is the cluster's data directory (PGDATA), inside Dir.
 	DataDir string
-	// Port is the TCP port on 127.0.0.1. It is picked at the first Start
+	// Port is the TCP port on Host. It is picked at the first Start
 	// and kept for the node's life, so standbys can rely on it.
 	Port int
+	// Host is the loopback address the server listens on: 127.0.0.1
+	// unless Options.Addresses names another.
+	Host string
 
 	env           *env
 	adminPassword string
@@ -68,9 +71,13 @@ func (s *server) running() bool {
 // port; Start then retries on a fresh port if the port is not yet fixed.
 var errPortInUse = errors.New("port already in use")
 
-func (p *Pair) newNode(name string, log io.Writer) (*Node, error) {
+func (p *Pair) newNode(name, host string, log io.Writer) (*Node, error) {
+	if host == "" {
+		host = loopback
+	}
 	n := &Node{
 		Name:          name,
+		Host:          host,
 		Dir:           filepath.Join(p.Dir, name),
 		env:           p.env,
 		adminPassword: p.AdminPassword,
@@ -112,13 +119,19 @@ shared_buffers = '32MB'
 fsync = off                      # survives process crashes (Kill), not OS crashes
 `
 
+// loopback is where servers listen unless Options.Addresses says otherwise.
+const loopback = "127.0.0.1"
+
 // hba allows password (SCRAM) logins only: on the node's private socket and
-// on 127.0.0.1, where only ReplUser may replicate.
-const hba = `# pglab
+// from network (127.0.0.1/32, or all of 127.0.0.0/8 when the nodes listen
+// on addresses of their own), where only ReplUser may replicate.
+func hba(network string) string {
+	return `# pglab
 local   all          all             scram-sha-256
-host    all          all 127.0.0.1/32 scram-sha-256
-host    replication  ` + ReplUser + ` 127.0.0.1/32 scram-sha-256
+host    all          all ` + network + ` scram-sha-256
+host    replication  ` + ReplUser + ` ` + network + ` scram-sha-256
 `
+}
 
 func (n *Node) initdb(ctx context.Context) error {
 	const op = "initdb"
@@ -144,7 +157,7 @@ func (n *Node) initdb(ctx context.Context) error {
 		err = cerr
 	}
 	if err == nil {
-		err = n.writeFile(filepath.Join(n.DataDir, "pg_hba.conf"), []byte(hba))
+		err = n.writeFile(filepath.Join(n.DataDir, "pg_hba.conf"), []byte(hba(n.env.hbaNetwork)))
 	}
 	if err != nil {
 		return n.errorf(op, err)
@@ -164,7 +177,7 @@ func (n *Node) Start(ctx context.Context) error {
 	fixed := n.Port != 0
 	for attempt := 1; ; attempt++ {
 		if !fixed {
-			port, err := freePort()
+			port, err := freePort(n.Host)
 			if err != nil {
 				return n.errorf("start", err)
 			}
@@ -191,6 +204,7 @@ func (n *Node) startOnce(ctx context.Context) error {
 	}
 	cmd := exec.Command(filepath.Join(n.env.binDir, "postgres"),
 		"-D", n.DataDir,
+		"-c", "listen_addresses="+n.Host,
 		"-c", "port="+strconv.Itoa(n.Port),
 		"-c", "unix_socket_directories="+sockDir,
 		"-c", "cluster_name="+n.Name)
@@ -336,10 +350,10 @@ func (n *Node) server() *server {
 	return n.srv
 }
 
-// DSN is a keyword/value connection string for 127.0.0.1 (sslmode=disable).
+// DSN is a keyword/value connection string for Host (sslmode=disable).
 // It contains the password: for tests and the lab only; never log it.
 func (n *Node) DSN(user, password, db string) string {
-	return conninfo(n.Port, user, password, db)
+	return conninfo(n.Host, n.Port, user, password, db)
 }
 
 // Connect opens a connection to database "postgres" as AdminUser.
@@ -379,7 +393,7 @@ func (n *Node) InRecovery(ctx context.Context) (bool, error) {
 
 // String names the node without secrets.
 func (n *Node) String() string {
-	return fmt.Sprintf("%s (127.0.0.1:%d)", n.Name, n.Port)
+	return fmt.Sprintf("%s (%s:%d)", n.Name, n.Host, n.Port)
 }
 
 type closingRow struct {
@@ -524,13 +538,30 @@ func (n *Node) writeFile(path string, data []byte) error {
 	return os.Rename(tmp, path)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// freePort returns a TCP port free on every one of hosts at the moment of
+// the call.
+func freePort(hosts ...string) (int, error) {
+	for range 20 {
+		l, err := net.Listen("tcp", net.JoinHostPort(hosts[0], "0"))
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		free := true
+		for _, h := range hosts[1:] {
+			o, err := net.Listen("tcp", net.JoinHostPort(h, strconv.Itoa(port)))
+			if err != nil {
+				free = false
+				break
+			}
+			o.Close()
+		}
+		l.Close()
+		if free {
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no port free on all of %v", hosts)
 }
 
 // processesIn lists the processes whose working directory is dir. Every
@@ -619,5 +650,5 @@ func (t *tailBuffer) lastLines(n int) string {
 // form `pg_ctl -o` takes, for starting its data directory by other means
 // (postgres.rejoin does).
 func (n *Node) StartOptions() string {
-	return fmt.Sprintf("-c port=%d -c unix_socket_directories='%s' -c cluster_name=%s", n.Port, n.Dir, n.Name)
+	return fmt.Sprintf("-c listen_addresses=%s -c port=%d -c unix_socket_directories='%s' -c cluster_name=%s", n.Host, n.Port, n.Dir, n.Name)
 }

@@ -53,6 +53,12 @@ type Options struct {
 	// node name. Nil: each node writes to server.log in its own directory.
 	// It is never written to after Close returns.
 	Log io.Writer
+	// Addresses, when set, are the loopback addresses pg1 and pg2 listen
+	// on (e.g. 127.0.0.11 and 127.0.0.12), both on one port, so a client
+	// that finds the primary by a DNS name reaches either node with the
+	// same host:port once the name moves; pg_hba.conf then admits all of
+	// 127.0.0.0/8. Empty: both nodes on 127.0.0.1, each on its own port.
+	Addresses [2]string
 }
 
 // Pair is a primary with one streaming standby. The exported fields are set
@@ -78,6 +84,8 @@ type env struct {
 	binDir string
 	cred   *syscall.Credential // nil: run as the caller
 	logMu  sync.Mutex          // serialises writes to a shared Options.Log
+	// hbaNetwork is the network pg_hba.conf admits password logins from.
+	hbaNetwork string
 }
 
 // NewPair creates and starts a primary and a standby streaming from it, and
@@ -85,7 +93,13 @@ type env struct {
 // 'streaming'. ctx bounds the whole set-up; on failure everything started
 // is stopped and removed.
 func NewPair(ctx context.Context, o Options) (*Pair, error) {
-	e := &env{binDir: o.BinDir}
+	e := &env{binDir: o.BinDir, hbaNetwork: loopback + "/32"}
+	if (o.Addresses[0] == "") != (o.Addresses[1] == "") {
+		return nil, errors.New("pglab: Options.Addresses names both nodes' addresses or neither")
+	}
+	if o.Addresses[0] != "" {
+		e.hbaNetwork = "127.0.0.0/8"
+	}
 	if e.binDir == "" {
 		e.binDir = DefaultBinDir
 	}
@@ -136,8 +150,17 @@ func NewPair(ctx context.Context, o Options) (*Pair, error) {
 			return nil, fmt.Errorf("pglab: generate password: %w", err)
 		}
 	}
-	if p.Primary, err = p.newNode("pg1", o.Log); err == nil {
-		p.Standby, err = p.newNode("pg2", o.Log)
+	if p.Primary, err = p.newNode("pg1", o.Addresses[0], o.Log); err == nil {
+		p.Standby, err = p.newNode("pg2", o.Addresses[1], o.Log)
+	}
+	if err == nil && o.Addresses[0] != "" {
+		// One port on both addresses, fixed before the first start.
+		var port int
+		if port, err = freePort(o.Addresses[0], o.Addresses[1]); err == nil {
+			p.Primary.Port, p.Standby.Port = port, port
+		} else {
+			err = fmt.Errorf("pglab: pick a port: %w", err)
+		}
 	}
 	if err == nil {
 		err = p.setUp(ctx)
@@ -162,7 +185,7 @@ func (p *Pair) setUp(ctx context.Context) error {
 	}
 	err := sby.runTool(ctx, "base backup", []string{"PGPASSWORD=" + p.ReplPassword}, "pg_basebackup",
 		"--pgdata="+sby.DataDir,
-		"--dbname="+conninfo(pri.Port, ReplUser, "", ""),
+		"--dbname="+conninfo(pri.Host, pri.Port, ReplUser, "", ""),
 		"--checkpoint=fast", "--wal-method=stream", "--no-sync", "--no-password")
 	if err != nil {
 		return err
@@ -286,7 +309,7 @@ func (p *Pair) Rewind(ctx context.Context, oldPrimary, newPrimary *Node) error {
 	// is rewritten below, so nothing of oldPrimary's own is lost.
 	err := oldPrimary.runTool(ctx, "rewind", []string{"PGPASSWORD=" + p.AdminPassword}, "pg_rewind",
 		"--target-pgdata="+oldPrimary.DataDir,
-		"--source-server="+conninfo(newPrimary.Port, AdminUser, "", "postgres"),
+		"--source-server="+conninfo(newPrimary.Host, newPrimary.Port, AdminUser, "", "postgres"),
 		"--no-sync")
 	if err != nil {
 		return err
@@ -323,7 +346,7 @@ func (p *Pair) followPrimary(n, primary *Node) error {
 			b.WriteString("\n")
 		}
 	}
-	ci := conninfo(primary.Port, ReplUser, p.ReplPassword, "") + " application_name=" + n.Name
+	ci := conninfo(primary.Host, primary.Port, ReplUser, p.ReplPassword, "") + " application_name=" + n.Name
 	fmt.Fprintf(&b, "primary_conninfo = %s\n", quoteConf(ci))
 	if err := n.writeFile(autoConf, []byte(b.String())); err != nil {
 		return n.errorf(op, err)
@@ -461,10 +484,10 @@ func randomPassword() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// conninfo builds a libpq keyword/value string for 127.0.0.1:port; empty
+// conninfo builds a libpq keyword/value string for host:port; empty
 // password and db are left out.
-func conninfo(port int, user, password, db string) string {
-	s := fmt.Sprintf("host=127.0.0.1 port=%d user=%s", port, quoteConnValue(user))
+func conninfo(host string, port int, user, password, db string) string {
+	s := fmt.Sprintf("host=%s port=%d user=%s", host, port, quoteConnValue(user))
 	if password != "" {
 		s += " password=" + quoteConnValue(password)
 	}

@@ -441,3 +441,50 @@ func TestQuoting(t *testing.T) {
 		t.Errorf("quoteConf = %s", got)
 	}
 }
+
+// With Options.Addresses each node listens on an address of its own and
+// both share one port, so a DNS name can move between them; replication,
+// failover and rewind work as on 127.0.0.1.
+func TestAddressesShareOnePort(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := NewPair(ctx, Options{Addresses: [2]string{"127.0.0.11", "127.0.0.12"}})
+	if errors.Is(err, ErrNotInstalled) && os.Getenv("DRCTL_CI") == "" {
+		t.Skip("PostgreSQL 15 is needed (apt-get install postgresql-15); CI sets DRCTL_CI=1 and fails instead: ", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := p.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if p.Primary.Port != p.Standby.Port || p.Primary.Host != "127.0.0.11" || p.Standby.Host != "127.0.0.12" {
+		t.Fatalf("nodes on %s and %s, want 127.0.0.11 and 127.0.0.12 on one port", p.Primary, p.Standby)
+	}
+	if !strings.Contains(p.Standby.StartOptions(), "listen_addresses=127.0.0.12") {
+		t.Errorf("StartOptions %q lacks the node's address", p.Standby.StartOptions())
+	}
+	for _, n := range []*Node{p.Primary, p.Standby} {
+		var addr string
+		if err := n.QueryRow(ctx, "SELECT host(inet_server_addr())").Scan(&addr); err != nil {
+			t.Fatal(err)
+		}
+		if addr != n.Host {
+			t.Errorf("%s: connected to %s, want %s", n.Name, addr, n.Host)
+		}
+	}
+	if err := p.Primary.Exec(ctx, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitRow(ctx, p.Standby, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Standby.Exec(ctx, "SELECT pg_promote()"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Rewind(ctx, p.Primary, p.Standby); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,47 @@
+package lab
+
+import (
+	"testing"
+	"time"
+)
+
+func TestLoadStats(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	st := LoadStats{Acks: []Ack{
+		{ID: 1, At: t0, DBSite: East},
+		{ID: 2, At: t0.Add(10 * time.Millisecond), DBSite: East},
+		{ID: 40, At: t0.Add(200 * time.Millisecond), DBSite: West},
+		{ID: 41, At: t0.Add(210 * time.Millisecond), DBSite: West},
+	}}
+	if got := st.Before(t0.Add(10 * time.Millisecond)); got != 1 {
+		t.Errorf("Before = %d, want 1 (an ack at the instant itself is not before it)", got)
+	}
+	if got := st.Before(t0.Add(time.Second)); got != 4 {
+		t.Errorf("Before(later) = %d, want 4", got)
+	}
+	if got := st.WriteGap(); got != 190*time.Millisecond {
+		t.Errorf("WriteGap = %s, want 190ms", got)
+	}
+	if by := st.BySite(); by[East] != 2 || by[West] != 2 {
+		t.Errorf("BySite = %v", by)
+	}
+	if ids := st.IDs(); len(ids) != 4 || ids[2] != 40 {
+		t.Errorf("IDs = %v", ids)
+	}
+}
+
+func TestShellQuoteRoundTrip(t *testing.T) {
+	for _, s := range []string{"", "plain", "host=127.0.0.11 password='x y'", `a'b\c`} {
+		if got := shellUnquote(shellQuote(s)); got != s {
+			t.Errorf("round trip of %q gave %q", s, got)
+		}
+	}
+}
+
+func TestSiteOf(t *testing.T) {
+	for addr, want := range map[string]string{EastDBAddr: East, WestAppAddr: West, "127.0.0.1": ""} {
+		if got := SiteOf(addr); got != want {
+			t.Errorf("SiteOf(%s) = %q, want %q", addr, got, want)
+		}
+	}
+}
