@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/drctl/drctl/internal/proclog"
 )
 
 // DefaultNamed is where Debian's bind9 package installs named.
@@ -82,7 +84,7 @@ type process struct {
 	exited  chan struct{} // closed once named is reaped
 	waitErr error
 	logDone chan struct{}
-	tail    *tailBuffer
+	tail    *proclog.Tail
 }
 
 func (p *process) running() bool {
@@ -136,7 +138,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	if o.Log != nil {
-		s.out = &prefixWriter{w: o.Log, prefix: "named: "}
+		s.out = &proclog.PrefixWriter{Mu: &sync.Mutex{}, W: o.Log, Prefix: "named: "}
 	} else {
 		f, err := os.OpenFile(filepath.Join(dir, "named.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
@@ -279,7 +281,7 @@ func (s *Server) run(ctx context.Context) error {
 	}
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	p := &process{cmd: cmd, exited: make(chan struct{}), logDone: make(chan struct{}), tail: &tailBuffer{}}
+	p := &process{cmd: cmd, exited: make(chan struct{}), logDone: make(chan struct{}), tail: &proclog.Tail{}}
 	// The parent-death signal fires when the forking OS thread exits; pin
 	// the fork to a thread the runtime keeps.
 	runtime.LockOSThread()
@@ -464,7 +466,7 @@ func (s *Server) errorf(op string, err error) error {
 }
 
 func (s *Server) logTail(p *process) string {
-	if t := p.tail.lastLines(12); t != "" {
+	if t := p.tail.LastLines(12); t != "" {
 		return "\n--- end of named's output ---\n" + t
 	}
 	return ""
@@ -489,7 +491,7 @@ func freePort() (int, error) {
 	return 0, errors.New("no port free for both TCP and UDP")
 }
 
-func copyLines(r *os.File, out io.Writer, tail *tailBuffer, done chan struct{}) {
+func copyLines(r *os.File, out io.Writer, tail *proclog.Tail, done chan struct{}) {
 	defer close(done)
 	defer r.Close()
 	br := bufio.NewReader(r)
@@ -511,51 +513,4 @@ func waitLog(done <-chan struct{}) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 	}
-}
-
-// prefixWriter writes whole lines to w with a prefix.
-type prefixWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	prefix string
-}
-
-func (p *prefixWriter) Write(line []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, err := io.WriteString(p.w, p.prefix+string(line)); err != nil {
-		return 0, err
-	}
-	return len(line), nil
-}
-
-// tailBuffer keeps the last few kilobytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-const tailMax = 16 << 10
-
-func (t *tailBuffer) Write(b []byte) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, b...)
-	if len(t.buf) > tailMax {
-		t.buf = append(t.buf[:0:0], t.buf[len(t.buf)-tailMax:]...)
-	}
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
-}
-
-func (t *tailBuffer) lastLines(n int) string {
-	lines := strings.Split(strings.TrimRight(t.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.TrimSpace(strings.Join(lines, "\n"))
 }

@@ -21,6 +21,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sys/unix"
+
+	"github.com/drctl/drctl/internal/proclog"
 )
 
 // Node is one PostgreSQL server of a Pair.
@@ -55,7 +57,7 @@ type server struct {
 	exited  chan struct{} // closed once the postmaster is reaped
 	waitErr error         // valid after exited is closed
 	logDone <-chan struct{}
-	tail    *tailBuffer
+	tail    *proclog.Tail
 }
 
 func (s *server) running() bool {
@@ -91,7 +93,7 @@ func (p *Pair) newNode(name, host string, log io.Writer) (*Node, error) {
 		return nil, n.errorf("create node dir", err)
 	}
 	if log != nil {
-		n.out = &prefixWriter{mu: &p.env.logMu, w: log, prefix: name + ": "}
+		n.out = &proclog.PrefixWriter{Mu: &p.env.logMu, W: log, Prefix: name + ": "}
 		return n, nil
 	}
 	f, err := os.OpenFile(filepath.Join(n.Dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -428,7 +430,7 @@ func (n *Node) logTail() string {
 	if s == nil {
 		return ""
 	}
-	if t := s.tail.lastLines(12); t != "" {
+	if t := s.tail.LastLines(12); t != "" {
 		return "\n--- end of " + n.Name + "'s server log ---\n" + t
 	}
 	return ""
@@ -454,7 +456,7 @@ func (n *Node) runTool(ctx context.Context, op string, extraEnv []string, tool s
 	waitLog(logDone)
 	if err != nil {
 		out := ""
-		if t := tail.lastLines(12); t != "" {
+		if t := tail.LastLines(12); t != "" {
 			out = "\n--- end of " + tool + "'s output ---\n" + t
 		}
 		return n.errorf(op, fmt.Errorf("%s: %w%s", tool, err, out))
@@ -486,12 +488,12 @@ func (n *Node) startCmd(cmd *exec.Cmd, deathSig syscall.Signal) error {
 
 // logPipe returns the write end of a pipe whose lines are copied to the
 // node's output and to a tail buffer until every writer has closed it.
-func (n *Node) logPipe() (*os.File, <-chan struct{}, *tailBuffer, error) {
+func (n *Node) logPipe() (*os.File, <-chan struct{}, *proclog.Tail, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	tail := &tailBuffer{}
+	tail := &proclog.Tail{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -597,53 +599,6 @@ func killIn(pid int, dir string) {
 		return
 	}
 	_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
-}
-
-// prefixWriter writes whole lines to a shared writer with a prefix.
-type prefixWriter struct {
-	mu     *sync.Mutex
-	w      io.Writer
-	prefix string
-}
-
-func (p *prefixWriter) Write(line []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, err := io.WriteString(p.w, p.prefix+string(line)); err != nil {
-		return 0, err
-	}
-	return len(line), nil
-}
-
-// tailBuffer keeps the last few kilobytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-const tailMax = 16 << 10
-
-func (t *tailBuffer) Write(b []byte) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, b...)
-	if len(t.buf) > tailMax {
-		t.buf = append(t.buf[:0:0], t.buf[len(t.buf)-tailMax:]...)
-	}
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
-}
-
-func (t *tailBuffer) lastLines(n int) string {
-	lines := strings.Split(strings.TrimRight(t.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.TrimSpace(strings.Join(lines, "\n"))
 }
 
 // StartOptions are the server options this node is started with, in the
