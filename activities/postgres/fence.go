@@ -199,50 +199,66 @@ func (a Unfence) primaryElsewhere(ctx context.Context, req activities.Request, o
 	return ""
 }
 
+// unfenceState is what Observe and Apply both decide from.
+type unfenceState struct {
+	in      unfenceInput
+	n       *node
+	hba     hbaFile
+	fenced  bool
+	blocked string // why it must stay fenced; "" if it may be unfenced
+}
+
+// look connects and reads the fence; the caller closes st.n.
+func (a Unfence) look(ctx context.Context, req activities.Request) (unfenceState, error) {
+	var st unfenceState
+	if err := activities.Decode(a.Spec(), req.With, &st.in); err != nil {
+		return st, err
+	}
+	n, err := a.connect(ctx, req, st.in.Target)
+	if err != nil {
+		return st, err
+	}
+	st.n = n
+	if st.hba, err = n.readHBA(ctx); err != nil {
+		n.Close()
+		return st, err
+	}
+	st.fenced = isFenced(st.hba.text)
+	if st.fenced && !st.in.Force {
+		st.blocked = a.blockedBy(ctx, req, st.in)
+	}
+	return st, nil
+}
+
 // Observe implements activities.Action.
 func (a Unfence) Observe(ctx context.Context, req activities.Request) (activities.Observation, error) {
-	var in unfenceInput
-	if err := activities.Decode(a.Spec(), req.With, &in); err != nil {
-		return activities.Observation{}, err
-	}
-	n, err := a.connect(ctx, req, in.Target)
+	st, err := a.look(ctx, req)
 	if err != nil {
 		return activities.Observation{}, err
 	}
-	defer n.Close()
-	hba, err := n.readHBA(ctx)
-	if err != nil {
-		return activities.Observation{}, err
+	defer st.n.Close()
+	switch {
+	case !st.fenced:
+		return activities.Observation{Current: st.in.Target + " is not fenced"}, nil
+	case st.blocked != "":
+		return activities.Observation{Current: st.in.Target + " is fenced and stays fenced: " + st.blocked}, nil
 	}
-	if !isFenced(hba.text) {
-		return activities.Observation{Current: in.Target + " is not fenced"}, nil
-	}
-	if why := a.blockedBy(ctx, req, in); why != "" && !in.Force {
-		return activities.Observation{Current: in.Target + " is fenced and stays fenced: " + why}, nil
-	}
-	return activities.Observation{Current: in.Target + " is fenced", Changes: []string{"restore pg_hba.conf from " + hba.path + backupSuffix + ", reload"}}, nil
+	return activities.Observation{Current: st.in.Target + " is fenced", Changes: []string{"restore pg_hba.conf from " + st.hba.path + backupSuffix + ", reload"}}, nil
 }
 
 // Apply implements activities.Action.
 func (a Unfence) Apply(ctx context.Context, req activities.Request) (activities.Result, error) {
-	var in unfenceInput
-	if err := activities.Decode(a.Spec(), req.With, &in); err != nil {
-		return activities.Result{}, err
-	}
-	n, err := a.connect(ctx, req, in.Target)
+	st, err := a.look(ctx, req)
 	if err != nil {
 		return activities.Result{}, err
 	}
-	defer n.Close()
-	hba, err := n.readHBA(ctx)
-	if err != nil {
-		return activities.Result{}, err
-	}
-	if !isFenced(hba.text) {
+	defer st.n.Close()
+	in, n, hba := st.in, st.n, st.hba
+	switch {
+	case !st.fenced:
 		return activities.Result{Summary: in.Target + " was not fenced"}, nil
-	}
-	if why := a.blockedBy(ctx, req, in); why != "" && !in.Force {
-		return activities.Result{Summary: in.Target + " left fenced: " + why}, nil
+	case st.blocked != "":
+		return activities.Result{Summary: in.Target + " left fenced: " + st.blocked}, nil
 	}
 	original, ok, err := n.readFileIfExists(ctx, hba.path+backupSuffix)
 	if err != nil {
