@@ -42,9 +42,12 @@ type NodeStatus struct {
 
 // ReplayLag is how far behind the standby's replay is, by commit time: zero
 // when everything received has been replayed (an idle primary writes no
-// commits, so the last commit's age alone would be misleading).
+// commits, so the last commit's age alone would be misleading). The receive
+// position can stay a little ahead of the last complete record replayed on
+// an idle pair, so a gap within one WAL page (8 KiB) counts as caught up.
 func (s NodeStatus) ReplayLag() time.Duration {
-	if s.LastReplayAt.IsZero() || s.Role != RoleStandby || s.ReplayLSN >= s.ReceiveLSN {
+	const walPage = 8192
+	if s.LastReplayAt.IsZero() || s.Role != RoleStandby || s.ReplayLSN+walPage > s.ReceiveLSN {
 		return 0
 	}
 	return max(s.ServerTime.Sub(s.LastReplayAt), 0)

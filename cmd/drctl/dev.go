@@ -49,6 +49,9 @@ func (a *app) devCmd() *cobra.Command {
 				DBFile: filepath.Join(stateDir, "temporal.db"), HostPort: hostPort, UI: true, UIPort: ui, Log: log,
 			})
 			if err != nil {
+				if _, ferr := devserver.FindBinary(); ferr != nil {
+					return err
+				}
 				return fmt.Errorf("%w (is the port taken? try --port 0 for any free one)", err)
 			}
 			defer srv.Stop()

@@ -58,13 +58,20 @@ type Server struct {
 }
 
 // FindBinary locates the temporal executable: $DRCTL_TEMPORAL_BIN, else
-// bin/temporal in this directory or any parent, else temporal on PATH.
+// temporal beside the running executable (bin/drctl and bin/temporal),
+// else bin/temporal in this directory or any parent, else temporal on PATH.
 func FindBinary() (string, error) {
 	if p := os.Getenv("DRCTL_TEMPORAL_BIN"); p != "" {
 		if _, err := os.Stat(p); err != nil {
 			return "", fmt.Errorf("DRCTL_TEMPORAL_BIN=%s: %w", p, err)
 		}
 		return p, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "temporal")
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
 	}
 	if dir, err := os.Getwd(); err == nil {
 		for {
