@@ -132,7 +132,7 @@ func applyActivity(a Action) func(context.Context, Request) (Result, error) {
 	spec := a.Spec()
 	return func(ctx context.Context, req Request) (Result, error) {
 		info := activity.GetInfo(ctx)
-		ctx, stop := keepAlive(ctx, info.HeartbeatTimeout)
+		ctx, stop := KeepAlive(ctx)
 		defer stop()
 		if err := checkInputs(spec, req.With); err != nil {
 			return Result{}, boundaryError(ctx, err)
@@ -163,11 +163,17 @@ func observeActivity(a Action) func(context.Context, Request) (Observation, erro
 	}
 }
 
-// keepAlive heartbeats while the action runs, so a worker that dies is
-// noticed within the heartbeat timeout even when the action itself does not
-// report progress. It repeats the last details an action recorded with
-// Heartbeat, so its beats never erase them.
-func keepAlive(ctx context.Context, timeout time.Duration) (context.Context, func()) {
+// KeepAlive heartbeats while an activity runs, so a worker that dies is
+// noticed within the activity's heartbeat timeout even when the activity
+// itself does not report progress. It repeats the last details recorded
+// with Heartbeat, so its beats never erase them. Every action gets it from
+// the registry; internal activities (the notifier) call it themselves.
+// Outside an activity, or without a heartbeat timeout, it does nothing.
+func KeepAlive(ctx context.Context) (context.Context, func()) {
+	if !activity.IsActivity(ctx) {
+		return ctx, func() {}
+	}
+	timeout := activity.GetInfo(ctx).HeartbeatTimeout
 	hb := &heartbeat{}
 	ctx = context.WithValue(ctx, heartbeatKey{}, hb)
 	if timeout <= 0 {

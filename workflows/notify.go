@@ -24,7 +24,10 @@ import (
 // of backoff when Slack refuses outright) within a minute. A rate limit's
 // Retry-After is honoured inside the attempt or as the next retry delay.
 var notifyOptions = workflow.ActivityOptions{
-	StartToCloseTimeout:    30 * time.Second,
+	StartToCloseTimeout: 30 * time.Second,
+	// The notifier heartbeats, so an attempt handed to a worker that died
+	// (a site that lost power) is retried elsewhere within seconds.
+	HeartbeatTimeout:       3 * time.Second,
 	ScheduleToCloseTimeout: time.Minute,
 	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 500 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 4},
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/drctl/drctl/activities"
 	"net/http"
 	"strconv"
 	"strings"
@@ -92,6 +93,8 @@ func (n *Notifier) Notify(ctx context.Context, note Notification) (MessageRef, e
 	if !n.Enabled() {
 		return MessageRef{}, nil
 	}
+	ctx, stop := activities.KeepAlive(ctx) // a dead worker's attempt is noticed in seconds
+	defer stop()
 	if note.Key == "" {
 		return MessageRef{}, temporal.NewNonRetryableApplicationError("notify: the notification has no idempotency key", "BadNotification", nil)
 	}

@@ -109,6 +109,11 @@ func (o *Operator) StartWith(ctx context.Context, rb *runbooks.Runbook, so Start
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		// A workflow task handed to a worker that died (its connection
+		// still open, as after a site's power loss) is handed to another
+		// after 3 s instead of the default 10 s. drctl's tasks take
+		// milliseconds.
+		WorkflowTaskTimeout: 3 * time.Second,
 		Memo: map[string]any{workflows.MemoKey: workflows.Status{
 			Runbook: rb.Name, Lock: rb.Lock, Mode: mode, StartedBy: o.Identity, StartedAt: now,
 			Reason: reason, State: workflows.StateRunning, Total: len(rb.Steps) + len(rb.Preflight),
