@@ -34,9 +34,10 @@ bench: temporal
 bench-pg: deps temporal
 	$(GO) run ./tests/pgbench
 
-## chaos: the resilience tests with their figures (worker kills, takeover, server restart, concurrency, drill faults)
+## chaos: the resilience suite and its figures: the worker SIGKILLed at every kill point of site-failover on the lab (a table), then the takeover, power-loss, restart, concurrency and drill-fault tests
 chaos: deps temporal
-	$(GO) test -count=1 -v -run 'Killed|Takes|Restart|Concurrent|OneRunPerLock|Chaos' ./tests/ ./workflows/ 2>&1 | grep -E '^(=== RUN|--- |ok|FAIL)|: (run finished|takeover|run completed)'
+	$(GO) run ./tests/chaos
+	DRCTL_CI=1 $(GO) test -count=1 -v -run 'Killed|Takes|Restart|Concurrent|OneRunPerLock|PowerLoss|Chaos' ./tests/ ./workflows/ 2>&1 | grep -E '^(=== RUN|--- |ok|FAIL)|: (run finished|takeover|run completed|failover: run ended|data:)'
 
 ## histories: re-record the replay histories in tests/histories/
 histories: temporal
