@@ -29,7 +29,8 @@ import (
 //
 // Files named *-vN.json were recorded by interpreter version N (see the
 // version constants in workflows/runbook.go: v0 the original, v1
-// compensate-attempted); the unsuffixed ones by the current version. Keep
+// compensate-attempted, v2 notifications); the unsuffixed ones by the
+// current version. Keep
 // the old ones: they are the runs an upgrade must not strand. Before a new
 // version, rename the current files to *-vN.json, then re-record.
 //

@@ -47,12 +47,15 @@ type notifier struct {
 // thread wait for the thread's root message (or its failure).
 func (r *runner) notify(n slack.Notification, after func(slack.MessageRef)) {
 	if !r.note.on {
+		if after != nil {
+			after(slack.MessageRef{})
+		}
 		return
 	}
 	r.note.sent++
 	n.Key = fmt.Sprintf("%s/%s/%s/%s/%d", r.rep.WorkflowID, r.rep.RunID, n.Kind, n.Step, r.note.sent)
 	n.Channel = r.rb.Notify.SlackChannel
-	n.WorkflowID, n.Runbook, n.Lock, n.Mode = r.rep.WorkflowID, r.rep.Runbook, r.rep.Lock, r.rep.Mode
+	n.WorkflowID, n.RunID, n.Runbook, n.Lock, n.Mode = r.rep.WorkflowID, r.rep.RunID, r.rep.Runbook, r.rep.Lock, r.rep.Mode
 	n.StartedBy, n.StartedAt, n.Reason, n.Objectives = r.rep.StartedBy, r.rep.StartedAt, r.rep.Reason, r.rep.Objectives
 	n.Elapsed = runbooks.Duration(r.now().Sub(r.rep.StartedAt))
 	r.note.pending++
@@ -67,8 +70,15 @@ func (r *runner) notify(n slack.Notification, after func(slack.MessageRef)) {
 			_ = workflow.Await(ctx, func() bool { return r.note.gateDone[n.Step] })
 			n.Ref = r.note.gates[n.Step]
 		}
+		if !r.note.on {
+			return // turned off while this one waited for the thread
+		}
 		var ref slack.MessageRef
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notifyOptions), slack.NotifyActivity, n).Get(ctx, &ref)
+		if n.Kind == slack.KindRunStarted && err == nil && ref.TS == "" && r.version >= versionNotifyQuiet {
+			// The notifier is not configured on this deployment.
+			r.note.on = false
+		}
 		if after != nil {
 			if err != nil || ref.TS == "" {
 				after(slack.MessageRef{})
@@ -97,6 +107,14 @@ func (r *runner) notifyGate(s runbooks.Step, message string) {
 	r.note.gates[s.ID], r.note.gateDone[s.ID] = nil, false
 	ctx, _ := workflow.NewDisconnectedContext(r.ctx)
 	workflow.Go(ctx, func(ctx workflow.Context) {
+		if r.version >= versionNotifyQuiet {
+			// Learn first whether anyone listens: no Observes for nobody.
+			_ = workflow.Await(ctx, func() bool { return r.note.threadDone })
+			if !r.note.on {
+				r.note.gateDone[s.ID] = true
+				return
+			}
+		}
 		changes := r.guardedChanges(ctx, s.ID)
 		r.notify(slack.Notification{
 			Kind: slack.KindApprovalRequested, Step: s.ID, StepMessage: message,
@@ -146,7 +164,16 @@ func (r *runner) guardedChanges(ctx workflow.Context, gate string) []string {
 func (r *runner) notifyDecision(id string) {
 	st := r.step(id)
 	a := st.Approval
-	if a == nil || a.Decision == "" {
+	if a == nil {
+		return
+	}
+	if a.Decision == "" {
+		if r.version < versionNotifyQuiet || st.State != StepCancelled {
+			return
+		}
+		// The run stopped while the gate waited: say so on its message, so
+		// nobody clicks a gate that can no longer open.
+		r.notify(slack.Notification{Kind: slack.KindApprovalDecided, Step: id, Decision: slack.DecisionCancelled}, nil)
 		return
 	}
 	n := slack.Notification{Kind: slack.KindApprovalDecided, Step: id, Decision: a.Decision, DecidedBy: a.By, Via: a.Via, DecisionReason: a.Reason}
@@ -172,7 +199,13 @@ func (r *runner) flushNotifications() {
 		return
 	}
 	ctx, _ := workflow.NewDisconnectedContext(r.ctx)
-	_, _ = workflow.AwaitWithTimeout(ctx, notifyOptions.ScheduleToCloseTimeout, func() bool { return r.note.pending == 0 })
+	wait := notifyOptions.ScheduleToCloseTimeout
+	if r.version >= versionNotifyQuiet {
+		// The lock is held until the run closes; a slow Slack must not
+		// hold it. What is still pending is abandoned.
+		wait = 5 * time.Second
+	}
+	_, _ = workflow.AwaitWithTimeout(ctx, wait, func() bool { return r.note.pending == 0 })
 }
 
 func contains(list []string, s string) bool {

@@ -53,11 +53,16 @@ const (
 	// versionNotify: runs post progress and approval requests through the
 	// notifier activity (Slack).
 	versionNotify workflow.Version = 2
+	// versionNotifyQuiet: a notifier that says it is off (no message, no
+	// error) turns notifications off for the run (no gate Observes for
+	// nobody); a gate the run stops at is edited as no longer needed; a
+	// closing run waits at most a few seconds for its last notifications.
+	versionNotifyQuiet workflow.Version = 3
 )
 
 // Run is the runbook interpreter workflow.
 func Run(ctx workflow.Context, in RunInput) (*Report, error) {
-	version := workflow.GetVersion(ctx, versionChange, versionOriginal, versionNotify)
+	version := workflow.GetVersion(ctx, versionChange, versionOriginal, versionNotifyQuiet)
 	r, err := newRunner(ctx, in)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)

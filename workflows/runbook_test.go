@@ -777,3 +777,62 @@ func TestChaosOnlyInDrills(t *testing.T) {
 		t.Fatalf("chaos in a failover: %v", err)
 	}
 }
+
+// TestNoNotifierNoNotifications: a notifier that is not configured answers
+// run_started with no message; the run then sends nothing more and runs no
+// gate Observes for nobody.
+func TestNoNotifierNoNotifications(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(nopLogger{})
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(workflows.Run, workflow.RegisterOptions{Name: workflows.RunbookWorkflow})
+	rec := newRecorder()
+	env.RegisterActivityWithOptions(rec.do, activity.RegisterOptions{Name: "test.do"})
+	var observed, notified int
+	var mu sync.Mutex
+	env.RegisterActivityWithOptions(func(context.Context, activities.Request) (activities.Observation, error) {
+		mu.Lock()
+		observed++
+		mu.Unlock()
+		return activities.Observation{}, nil
+	}, activity.RegisterOptions{Name: "test.do" + activities.ObserveSuffix})
+	env.RegisterActivityWithOptions(func(context.Context, slack.Notification) (slack.MessageRef, error) {
+		mu.Lock()
+		notified++
+		mu.Unlock()
+		return slack.MessageRef{}, nil // not configured
+	}, activity.RegisterOptions{Name: slack.NotifyActivity})
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(workflows.SignalDecide, workflows.Decision{Step: "go", Approve: true, By: "bob"})
+	}, time.Minute)
+	env.ExecuteWorkflow(workflows.RunbookWorkflow, workflows.RunInput{Runbook: book(gate("go", []string{"bob"}), act("promote", "go")), StartedBy: "alice"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if notified != 1 || observed != 0 {
+		t.Fatalf("notifications %d, observes %d; want only run_started and no observe", notified, observed)
+	}
+}
+
+// TestGateOfAStoppedRunIsMarkedNoLongerNeeded: when the run stops while a
+// gate waits, the gate's message is edited so nobody clicks it.
+func TestGateOfAStoppedRunIsMarkedNoLongerNeeded(t *testing.T) {
+	h := newHarness(t)
+	h.control(time.Minute, workflows.Control{Op: workflows.OpAbort, By: "carol", Reason: "east is back"})
+	h.run(book(gate("go", []string{"bob"}), act("promote", "go")), workflows.ModeFailover)
+	h.report(t)
+	h.notes.mu.Lock()
+	defer h.notes.mu.Unlock()
+	var found bool
+	for _, n := range h.notes.sent {
+		if n.Kind == slack.KindApprovalDecided && n.Step == "go" && n.Decision == slack.DecisionCancelled && n.Ref != nil {
+			found = true
+		}
+		if n.RunID == "" {
+			t.Fatalf("notification without the run ID: %+v", n)
+		}
+	}
+	if !found {
+		t.Fatalf("no cancelled edit of the gate's message: %+v", h.notes.sent)
+	}
+}

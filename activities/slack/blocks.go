@@ -63,7 +63,7 @@ func runContext(n Notification) string {
 // ApprovalBlocks renders the approval message: what the gate guards, who
 // may decide, and Approve / Reject buttons that each ask for confirmation.
 func ApprovalBlocks(n Notification) []slackgo.Block {
-	value := ButtonValue{Run: n.WorkflowID, Step: n.Step}.Encode()
+	value := ButtonValue{Run: n.WorkflowID, RunID: n.RunID, Step: n.Step}.Encode()
 	approve := slackgo.NewButtonBlockElement(ActionApprove, value, plain("Approve")).
 		WithStyle(slackgo.StylePrimary).
 		WithConfirm(slackgo.NewConfirmationBlockObject(
@@ -154,6 +154,12 @@ func (o Outcome) Text() string {
 			reason = "no reason given"
 		}
 		return fmt.Sprintf(":x: *Rejected* by %s%s%s: %s", o.By, via, at, reason)
+	case DecisionCancelled:
+		s := ":no_entry_sign: *No longer needed*: the run stopped before a decision" + at
+		if o.Reason != "" {
+			s += ": " + o.Reason
+		}
+		return s
 	case DecisionTimedOut:
 		s := ":hourglass: *Timed out*" + at
 		if o.Reason != "" {

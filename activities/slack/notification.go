@@ -26,6 +26,9 @@ const (
 	DecisionApproved = "approved"
 	DecisionRejected = "rejected"
 	DecisionTimedOut = "timed_out"
+	// DecisionCancelled: the run stopped (failed, aborted, cancelled) while
+	// the gate waited; nobody decided and nobody can any more.
+	DecisionCancelled = "cancelled"
 )
 
 // Action IDs of the approval buttons, and the block that holds them. The
@@ -61,13 +64,16 @@ type Notification struct {
 	// Ref is the approval message an approval_decided edits.
 	Ref *MessageRef `json:"ref,omitempty"`
 
-	WorkflowID string    `json:"workflow_id"`
-	Runbook    string    `json:"runbook"`
-	Lock       string    `json:"lock,omitempty"`
-	Mode       string    `json:"mode,omitempty"`
-	StartedBy  string    `json:"started_by,omitempty"`
-	StartedAt  time.Time `json:"started_at,omitzero"`
-	Reason     string    `json:"reason,omitempty"` // why the run was started
+	WorkflowID string `json:"workflow_id"`
+	// RunID pins the approval buttons to this run: a click on a message
+	// left by an earlier run of the same lock decides nothing.
+	RunID     string    `json:"run_id,omitempty"`
+	Runbook   string    `json:"runbook"`
+	Lock      string    `json:"lock,omitempty"`
+	Mode      string    `json:"mode,omitempty"`
+	StartedBy string    `json:"started_by,omitempty"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	Reason    string    `json:"reason,omitempty"` // why the run was started
 
 	Step        string   `json:"step,omitempty"`
 	StepMessage string   `json:"step_message,omitempty"` // the gate's message
@@ -98,8 +104,9 @@ type Notification struct {
 // ButtonValue is what an approval button carries back to drctl: the run
 // and the gate, nothing else (button values are visible to Slack clients).
 type ButtonValue struct {
-	Run  string `json:"run"`
-	Step string `json:"step"`
+	Run   string `json:"run"`
+	RunID string `json:"run_id,omitempty"`
+	Step  string `json:"step"`
 }
 
 // Encode returns the button's value text.

@@ -222,15 +222,21 @@ func (o *Operator) Decide(ctx context.Context, run, step string, approve bool, r
 }
 
 // DecideAs sends a decision made through another front end (Slack), which
-// has already established who decided and their groups. updateID makes the
-// decision idempotent: the same ID twice (a double click) is one decision.
-// It waits for a worker like Decide, but never falls back to a signal: the
-// front end must be able to tell the clicker the outcome.
-func (o *Operator) DecideAs(ctx context.Context, run string, d workflows.Decision, updateID string) (workflows.DecisionResult, error) {
+// has already established who decided and their groups. runID, when set,
+// is the run that asked (the message the click came from): a decision for
+// an earlier run of the same lock is refused, never applied to a newer one.
+// updateID makes the decision idempotent: the same ID twice (a double
+// click) is one decision. It waits for a worker like Decide, but never
+// falls back to a signal: the front end must be able to tell the clicker
+// the outcome.
+func (o *Operator) DecideAs(ctx context.Context, run, runID string, d workflows.Decision, updateID string) (workflows.DecisionResult, error) {
 	var res workflows.DecisionResult
 	st, err := o.Status(ctx, run)
 	if err != nil {
 		return res, err
+	}
+	if runID != "" && runID != st.RunID {
+		return res, fmt.Errorf("this message belongs to an earlier run of %s (%s); the current run is %s — decide from its own message or with drctl approve", st.WorkflowID, runID, st.RunID)
 	}
 	if st.Closed {
 		return res, fmt.Errorf("run %s has ended (%s); it takes no more decisions", st.WorkflowID, st.State)

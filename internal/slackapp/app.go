@@ -25,7 +25,7 @@ import (
 // Decider sends a decision to a run as an Update whose ID makes it
 // idempotent, and returns the workflow validator's answer.
 type Decider interface {
-	DecideAs(ctx context.Context, run string, d workflows.Decision, updateID string) (workflows.DecisionResult, error)
+	DecideAs(ctx context.Context, run, runID string, d workflows.Decision, updateID string) (workflows.DecisionResult, error)
 }
 
 var _ Decider = (*operator.Operator)(nil)
@@ -274,7 +274,7 @@ func (a *App) handle(ctx context.Context, cb slack.InteractionCallback) {
 	if !approve {
 		d.Reason = "rejected in Slack"
 	}
-	res, err := a.decider.DecideAs(ctx, v.Run, d, UpdateID(cb, v, approve))
+	res, err := a.decider.DecideAs(ctx, v.Run, v.RunID, d, UpdateID(cb, v, approve))
 	if err != nil {
 		msg := fmt.Sprintf(":no_entry: Not recorded: %v", err)
 		if len(groupErrs) > 0 {

@@ -283,6 +283,7 @@ func TestClicksDecideARealRun(t *testing.T) {
 		{"unauthorized user", "UCAROL", drslack.ActionApprove, value, `Not recorded: carol may not decide step "go-ahead"; allowed approvers: alice, bob, group:dba`},
 		{"self-approval", "UALICE", drslack.ActionApprove, value, "Not recorded: two-person rule: alice started this run and may not approve its gates"},
 		{"unknown step", "UBOB", drslack.ActionApprove, drslack.ButtonValue{Run: run.WorkflowID, Step: "done"}.Encode(), `Not recorded: step "done" is an action, not an approval gate`},
+		{"a message of an earlier run", "UBOB", drslack.ActionApprove, drslack.ButtonValue{Run: run.WorkflowID, RunID: "an-earlier-run", Step: "go-ahead"}.Encode(), "Not recorded: this message belongs to an earlier run of " + run.WorkflowID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := strings.ReplaceAll(tc.name, " ", "-")

@@ -23,7 +23,7 @@ type fakeDecider struct {
 	ids   []string
 }
 
-func (f *fakeDecider) DecideAs(_ context.Context, run string, d workflows.Decision, updateID string) (workflows.DecisionResult, error) {
+func (f *fakeDecider) DecideAs(_ context.Context, run, _ string, d workflows.Decision, updateID string) (workflows.DecisionResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, d)
