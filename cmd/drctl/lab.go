@@ -110,9 +110,19 @@ func (a *app) labCmd() *cobra.Command {
 // labUp starts `drctl lab serve` detached (its own session, so it outlives
 // this command and the terminal) and waits until it has written state.json.
 func labUp(ctx context.Context, out io.Writer, dir string) error {
-	if st, err := lab.ReadState(dir); err == nil && lab.Alive(st.SupervisorPID) {
-		fmt.Fprintf(out, "a lab already runs in %s (supervisor pid %d); drctl lab status checks it\n", dir, st.SupervisorPID)
-		return nil
+	if st, err := lab.ReadState(dir); err == nil {
+		if st.SupervisorRunning() {
+			fmt.Fprintf(out, "a lab already runs in %s (supervisor pid %d); drctl lab status checks it\n", dir, st.SupervisorPID)
+			return nil
+		}
+		// A lab whose supervisor died (or a state left from before a
+		// reboot): clean up what it left running before starting anew.
+		if len(lab.Leftovers(st)) > 0 {
+			fmt.Fprintf(out, "cleaning up a lab whose supervisor is gone: %s\n", strings.Join(lab.Leftovers(st), ", "))
+		}
+		if err := lab.Down(ctx, dir); err != nil {
+			return fmt.Errorf("lab up: a previous lab in %s could not be cleaned up: %w", dir, err)
+		}
 	}
 	if err := lab.Install(ctx, out); err != nil {
 		return err

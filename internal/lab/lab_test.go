@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"os"
 	"testing"
 	"time"
 )
@@ -43,5 +44,26 @@ func TestSiteOf(t *testing.T) {
 		if got := SiteOf(addr); got != want {
 			t.Errorf("SiteOf(%s) = %q, want %q", addr, got, want)
 		}
+	}
+}
+
+// TestStateKnowsItsOwnProcesses: a PID counts as the lab's only on the same
+// boot with the same start time, so a PID reused after a reboot or after the
+// process exited is never signalled.
+func TestStateKnowsItsOwnProcesses(t *testing.T) {
+	self := os.Getpid()
+	st := State{SupervisorPID: self, BootID: bootID(), SupervisorStart: startTime(self)}
+	if !st.SupervisorRunning() {
+		t.Fatal("this process, recorded with its start time, is not recognised")
+	}
+	reused := st
+	reused.SupervisorStart++
+	if reused.SupervisorRunning() {
+		t.Fatal("a process with another start time counts as the supervisor")
+	}
+	rebooted := st
+	rebooted.BootID = "another-boot"
+	if rebooted.SupervisorRunning() {
+		t.Fatal("a state from another boot counts as running")
 	}
 }

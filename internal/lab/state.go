@@ -33,21 +33,27 @@ const (
 // State describes a running lab to other processes (`lab status`, `lab
 // down`). It holds no secrets.
 type State struct {
-	Dir           string      `json:"dir"`
-	SupervisorPID int         `json:"supervisor_pid"`
-	StartedAt     time.Time   `json:"started_at"`
-	Zone          string      `json:"zone"`
-	DNS           Endpoint    `json:"dns"`
-	HAProxy       HAProxy     `json:"haproxy"`
-	Postgres      []NodeState `json:"postgres"`
-	Apps          []Endpoint  `json:"apps"`
+	Dir           string `json:"dir"`
+	SupervisorPID int    `json:"supervisor_pid"`
+	// BootID and the Start times identify the lab's processes beyond their
+	// PIDs, which are reused after they exit or after a reboot: a PID counts
+	// as the lab's only on the same boot with the same start time.
+	BootID          string      `json:"boot_id"`
+	SupervisorStart uint64      `json:"supervisor_start"`
+	StartedAt       time.Time   `json:"started_at"`
+	Zone            string      `json:"zone"`
+	DNS             Endpoint    `json:"dns"`
+	HAProxy         HAProxy     `json:"haproxy"`
+	Postgres        []NodeState `json:"postgres"`
+	Apps            []Endpoint  `json:"apps"`
 }
 
 // Endpoint is a process serving on an address.
 type Endpoint struct {
-	Site string `json:"site,omitempty"`
-	Addr string `json:"addr"`
-	PID  int    `json:"pid,omitempty"`
+	Site  string `json:"site,omitempty"`
+	Addr  string `json:"addr"`
+	PID   int    `json:"pid,omitempty"`
+	Start uint64 `json:"start,omitempty"`
 }
 
 // HAProxy is the load balancer's part of State.
@@ -55,6 +61,7 @@ type HAProxy struct {
 	Frontend string `json:"frontend"` // host:port
 	Socket   string `json:"socket"`   // runtime API
 	PID      int    `json:"pid"`
+	Start    uint64 `json:"start,omitempty"`
 }
 
 // NodeState is a database node's part of State.
@@ -70,8 +77,9 @@ type NodeState struct {
 func (l *Lab) State(supervisor int) State {
 	st := State{
 		Dir: l.Dir, SupervisorPID: supervisor, StartedAt: time.Now().UTC(), Zone: l.Zone,
-		DNS:     Endpoint{Addr: l.DNS.Addr(), PID: l.DNS.PID()},
-		HAProxy: HAProxy{Frontend: strings.TrimPrefix(l.FrontendURL(), "http://"), Socket: l.LB.Socket(), PID: l.LB.PID()},
+		BootID: bootID(), SupervisorStart: startTime(supervisor),
+		DNS:     Endpoint{Addr: l.DNS.Addr(), PID: l.DNS.PID(), Start: startTime(l.DNS.PID())},
+		HAProxy: HAProxy{Frontend: strings.TrimPrefix(l.FrontendURL(), "http://"), Socket: l.LB.Socket(), PID: l.LB.PID(), Start: startTime(l.LB.PID())},
 	}
 	for _, site := range []string{East, West} {
 		n := l.Node(site)
@@ -177,11 +185,11 @@ func Down(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	if st.SupervisorPID > 0 && Alive(st.SupervisorPID) {
+	if st.SupervisorRunning() {
 		if err := syscall.Kill(st.SupervisorPID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
 			return fmt.Errorf("lab down: signal supervisor %d: %w", st.SupervisorPID, err)
 		}
-		if err := waitFor(ctx, time.Minute, func() bool { return !Alive(st.SupervisorPID) }); err != nil {
+		if err := waitFor(ctx, time.Minute, func() bool { return !st.SupervisorRunning() }); err != nil {
 			_ = syscall.Kill(st.SupervisorPID, syscall.SIGKILL)
 			return fmt.Errorf("lab down: supervisor %d did not stop within a minute; killed it: %w", st.SupervisorPID, err)
 		}
@@ -205,13 +213,17 @@ func Down(ctx context.Context, dir string) error {
 // Leftovers lists what of the lab still runs or holds a port.
 func Leftovers(st State) []string {
 	var out []string
-	pids := map[string]int{"supervisor": st.SupervisorPID, "named": st.DNS.PID, "haproxy": st.HAProxy.PID}
-	for _, n := range st.Postgres {
-		pids["postgres "+n.Site] = PostmasterPID(n.DataDir)
+	type proc struct {
+		pid   int
+		start uint64
 	}
-	for _, name := range sortedKeys(pids) {
-		if pid := pids[name]; pid > 0 && Alive(pid) {
-			out = append(out, fmt.Sprintf("%s (pid %d)", name, pid))
+	procs := map[string]proc{"supervisor": {st.SupervisorPID, st.SupervisorStart}, "named": {st.DNS.PID, st.DNS.Start}, "haproxy": {st.HAProxy.PID, st.HAProxy.Start}}
+	for _, n := range st.Postgres {
+		procs["postgres "+n.Site] = proc{PostmasterPID(n.DataDir), 0} // identified by its data directory
+	}
+	for _, name := range sortedKeys(procs) {
+		if p := procs[name]; p.pid > 0 && st.ours(p.pid, p.start) {
+			out = append(out, fmt.Sprintf("%s (pid %d)", name, p.pid))
 		}
 	}
 	addrs := []string{st.DNS.Addr, st.HAProxy.Frontend}
@@ -274,7 +286,7 @@ func Status(ctx context.Context, dir string) (State, []Check, error) {
 		}
 		checks = append(checks, Check{name, true, detail})
 	}
-	if Alive(st.SupervisorPID) {
+	if st.SupervisorRunning() {
 		add("supervisor", nil, fmt.Sprintf("pid %d, up since %s", st.SupervisorPID, st.StartedAt.Local().Format(time.TimeOnly)))
 	} else {
 		add("supervisor", fmt.Errorf("pid %d is gone; run drctl lab down, then up", st.SupervisorPID), "")
@@ -374,4 +386,47 @@ func shellUnquote(s string) string {
 		return strings.ReplaceAll(s[1:len(s)-1], `'\''`, "'")
 	}
 	return s
+}
+
+// SupervisorRunning reports whether the lab's supervisor still runs.
+func (st State) SupervisorRunning() bool {
+	return st.SupervisorPID > 0 && st.ours(st.SupervisorPID, st.SupervisorStart)
+}
+
+// ours reports whether pid is still the process the state recorded: same
+// boot, alive, same start time (start 0: not recorded, PID alone).
+func (st State) ours(pid int, start uint64) bool {
+	if st.BootID != "" && st.BootID != bootID() {
+		return false
+	}
+	return Alive(pid) && (start == 0 || startTime(pid) == start)
+}
+
+// bootID identifies this boot of the machine.
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// startTime is a process's start time (clock ticks since boot, field 22 of
+// /proc/PID/stat); 0 when it cannot be read.
+func startTime(pid int) uint64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	end := strings.LastIndexByte(s, ')')
+	if end < 0 {
+		return 0
+	}
+	f := strings.Fields(s[end+1:])
+	if len(f) < 20 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(f[19], 10, 64)
+	return v
 }
