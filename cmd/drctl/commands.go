@@ -534,17 +534,23 @@ func (a *app) workerCmd() *cobra.Command {
 			defer cl.Close()
 			fmt.Fprintf(cmd.ErrOrStderr(), "worker %s polling task queue %q on %s (namespace %s); actions: %s\n",
 				c.Identity, c.Temporal.TaskQueue, c.Temporal.Address, c.Temporal.Namespace, strings.Join(reg.Names(), ", "))
+			slackDone := make(chan struct{})
 			if c.Slack.Enabled() && (c.Slack.SigningSecret.IsSet() || c.Slack.AppToken.IsSet()) {
 				op := &operator.Operator{Client: cl, TaskQueue: c.Temporal.TaskQueue, Identity: c.Identity}
 				go func() {
+					defer close(slackDone)
 					// Slack is a convenience; if it cannot serve, the worker
 					// keeps working and the CLI path stays open.
 					if err := serveSlack(cmd.Context(), c, op, func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }); err != nil {
 						fmt.Fprintln(cmd.ErrOrStderr(), "slack:", err)
 					}
 				}()
+			} else {
+				close(slackDone)
 			}
-			return drworker.Run(cmd.Context(), cl, c, reg)
+			err = drworker.Run(cmd.Context(), cl, c, reg)
+			<-slackDone // clicks Slack was told were received get their answer
+			return err
 		},
 	}
 }

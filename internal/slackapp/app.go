@@ -62,7 +62,8 @@ type App struct {
 
 	base   context.Context // parent of the asynchronous work after an ack
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // background work (group refresh)
+	clicks sync.WaitGroup // clicks acknowledged and not yet answered
 	bg     sync.Once
 }
 
@@ -154,12 +155,20 @@ func (a *App) StartGroupRefresh() {
 }
 
 // Wait blocks until every acknowledged click has been answered.
-func (a *App) Wait() { a.wg.Wait() }
+func (a *App) Wait() { a.clicks.Wait() }
 
-// Close stops the background refresh and cancels and waits for clicks in
-// flight.
+// Close lets clicks in flight finish — Slack was told they were received,
+// so the clicker is owed an answer — for up to DecideTimeout, then cancels
+// what is left and stops the background refresh.
 func (a *App) Close() {
+	done := make(chan struct{})
+	go func() { a.clicks.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(a.opts.DecideTimeout):
+	}
 	a.cancel()
+	a.clicks.Wait()
 	a.wg.Wait()
 }
 
@@ -247,7 +256,7 @@ func click(cb slack.InteractionCallback) (approve bool, v drslack.ButtonValue, e
 
 // dispatch decides a click asynchronously, after it was acknowledged.
 func (a *App) dispatch(cb slack.InteractionCallback) {
-	a.wg.Go(func() {
+	a.clicks.Go(func() {
 		ctx, cancel := context.WithTimeout(a.base, a.opts.DecideTimeout)
 		defer cancel()
 		a.handle(ctx, cb)
