@@ -67,6 +67,12 @@ type demo struct {
 	dir string
 	yes bool
 
+	// lines carries the terminal's lines from the one goroutine that reads
+	// it, so a prompt given up (its gate decided elsewhere) never races the
+	// next prompt for the same input.
+	lines     chan string
+	readStart sync.Once
+
 	mu sync.Mutex // serialises prompts and progress lines
 	ui string
 }
@@ -153,7 +159,7 @@ func (d *demo) run(ctx context.Context, failback, keep bool) error {
 	}
 
 	if !failback && !d.yes {
-		failback = d.ask("\nfail back to east now (runbooks/failback.yaml)? [y/N] ")
+		failback = d.ask(ctx, "\nfail back to east now (runbooks/failback.yaml)? [y/N] ")
 	}
 	if failback {
 		d.printf("\n== failback: %s, as %s ==\n", failbackRB.File, demoStarter)
@@ -230,7 +236,7 @@ func (d *demo) approve(ctx context.Context, starter, second *operator.Operator, 
 		if gate.Approval != nil {
 			msg = gate.Approval.Message
 		}
-		ok = d.ask(fmt.Sprintf("\n  %s\n  approve %s as %s? [y/N] ", msg, gate.ID, second.Identity))
+		ok = d.ask(ctx, fmt.Sprintf("\n  %s\n  approve %s as %s? [y/N] ", msg, gate.ID, second.Identity))
 		reason = "approved at the terminal"
 		if !ok {
 			reason = "declined at the terminal"
@@ -242,17 +248,36 @@ func (d *demo) approve(ctx context.Context, starter, second *operator.Operator, 
 }
 
 // ask prompts on the terminal and reads a yes or no (default no; end of
-// input is no).
-func (d *demo) ask(prompt string) bool {
+// input, or ctx ending first, is no).
+func (d *demo) ask(ctx context.Context, prompt string) bool {
+	d.readStart.Do(func() {
+		d.lines = make(chan string)
+		go func() {
+			defer close(d.lines)
+			for {
+				line, err := d.in.ReadString('\n')
+				if line != "" {
+					d.lines <- line
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	})
 	d.mu.Lock()
 	fmt.Fprint(d.out, prompt)
 	d.mu.Unlock()
-	line, _ := d.in.ReadString('\n')
-	switch strings.ToLower(strings.TrimSpace(line)) {
-	case "y", "yes":
-		return true
+	select {
+	case <-ctx.Done():
+		return false
+	case line := <-d.lines:
+		switch strings.ToLower(strings.TrimSpace(line)) {
+		case "y", "yes":
+			return true
+		}
+		return false
 	}
-	return false
 }
 
 func (d *demo) printOutcome(res *lab.Outcome) {
