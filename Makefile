@@ -11,10 +11,10 @@ export DRCTL_TEMPORAL_BIN := $(BIN)/temporal
 .PHONY: demo test check lint bench bench-pg chaos histories fuzz build temporal tools deps clean
 
 ## demo: fail the two-site lab over for real under write load (site-failover.yaml), report, then fail back
-demo: temporal
+demo: deps temporal
 	$(GO) run ./cmd/drctl demo --yes --failback
 
-## test: every test (unit, workflow, real dev server and PostgreSQL, replay), then lint
+## test: every test (unit, workflow, real dev server, PostgreSQL, BIND, HAProxy, lab, chaos subset, replay), then lint
 test: deps temporal tools
 	$(GO) test -count=1 -timeout 15m ./...
 	$(MAKE) --no-print-directory check
