@@ -88,7 +88,7 @@ func uiFor(frontend string) string {
 
 func uiURL(frontend string, uiPort int) string {
 	if uiPort == 0 {
-		return "(on a free port; see .drctl/dev/temporal.log)"
+		return uiFor(frontend)
 	}
 	host, _, _ := net.SplitHostPort(frontend)
 	return fmt.Sprintf("http://%s:%d", host, uiPort)
