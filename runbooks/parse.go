@@ -473,9 +473,9 @@ func (d *decoder) runbook(root *yaml.Node) *Runbook {
 			d.fields(v, p, "objectives", objectivesKeys, func(key string, v *yaml.Node, _ string) {
 				switch key {
 				case "rto":
-					rb.Objectives.RTO = d.duration(v, key)
+					rb.Objectives.RTO, rb.Objectives.RTOSet = d.duration(v, key), true
 				case "rpo":
-					rb.Objectives.RPO = d.duration(v, key)
+					rb.Objectives.RPO, rb.Objectives.RPOSet = d.duration(v, key), true
 				}
 			})
 		case "notify":

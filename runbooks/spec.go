@@ -39,11 +39,22 @@ type Runbook struct {
 }
 
 // Objectives are the recovery objectives a run is measured against.
-// Zero means "not stated".
+// A zero duration counts as stated only when the runbook wrote it (RTOSet,
+// RPOSet).
 type Objectives struct {
 	RTO Duration `json:"rto,omitempty"`
 	RPO Duration `json:"rpo,omitempty"`
+	// RTOSet and RPOSet record that the runbook states the objective, so
+	// that "rpo: 0s" (no data loss at all) is an objective, not "none".
+	RTOSet bool `json:"rto_set,omitempty"`
+	RPOSet bool `json:"rpo_set,omitempty"`
 }
+
+// HasRTO reports whether the runbook states an RTO objective.
+func (o Objectives) HasRTO() bool { return o.RTOSet || o.RTO > 0 }
+
+// HasRPO reports whether the runbook states an RPO objective.
+func (o Objectives) HasRPO() bool { return o.RPOSet || o.RPO > 0 }
 
 // Notify routes a run's messages. Empty fields fall back to the worker's
 // configuration (slack.channel).

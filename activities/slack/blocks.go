@@ -205,7 +205,7 @@ func progressText(n Notification) string {
 		if n.Objectives.RTO > 0 {
 			s += ", RTO objective " + n.Objectives.RTO.String()
 		}
-		if n.Objectives.RPO > 0 {
+		if n.Objectives.HasRPO() {
 			s += ", RPO objective " + n.Objectives.RPO.String()
 		}
 		s += ")"
@@ -230,18 +230,18 @@ func progressText(n Notification) string {
 		if n.Error != "" {
 			s += ": " + n.Error
 		}
-		return s + "\n" + objectiveLine("RTO", n.RTO, n.Objectives.RTO) + " · " + objectiveLine("RPO", n.RPO, n.Objectives.RPO)
+		return s + "\n" + objectiveLine("RTO", n.RTO, n.Objectives.RTO, n.Objectives.HasRTO()) + " · " + objectiveLine("RPO", n.RPO, n.Objectives.RPO, n.Objectives.HasRPO())
 	}
 	return fmt.Sprintf("%s: %s", n.Kind, n.WorkflowID)
 }
 
-func objectiveLine(name string, got *runbooks.Duration, objective runbooks.Duration) string {
+func objectiveLine(name string, got *runbooks.Duration, objective runbooks.Duration, stated bool) string {
 	switch {
-	case got == nil && objective > 0:
+	case got == nil && stated:
 		return fmt.Sprintf("%s not measured (objective %s)", name, objective)
 	case got == nil:
 		return name + " not measured"
-	case objective <= 0:
+	case !stated:
 		return fmt.Sprintf("%s %s (no objective)", name, got.D().Round(time.Millisecond))
 	case *got <= objective:
 		return fmt.Sprintf("%s %s, within the %s objective", name, got.D().Round(time.Millisecond), objective)

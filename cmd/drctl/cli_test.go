@@ -15,6 +15,7 @@ import (
 
 	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/workflows"
 )
 
 // repoRoot is the module root, two levels up from this package.
@@ -256,6 +257,27 @@ func TestParseChaos(t *testing.T) {
 	for _, bad := range []string{"fence", "fence=", "fence=fail:x", "fence=latency:soon", "fence=boom:1"} {
 		if _, err := parseChaos([]string{bad}); err == nil {
 			t.Errorf("--chaos %q accepted", bad)
+		}
+	}
+}
+
+// TestReportJudgesAZeroRPOObjective: "rpo: 0s" is an objective (no data
+// loss), not the absence of one.
+func TestReportJudgesAZeroRPOObjective(t *testing.T) {
+	zero, lost := runbooks.Duration(0), runbooks.Duration(2*time.Second)
+	for _, tc := range []struct {
+		rpo  *runbooks.Duration
+		obj  runbooks.Objectives
+		want string
+	}{
+		{&zero, runbooks.Objectives{RPOSet: true}, "RPO: 0s (objective 0s: met)"},
+		{&lost, runbooks.Objectives{RPOSet: true}, "RPO: 2s (objective 0s: MISSED)"},
+		{&lost, runbooks.Objectives{}, "RPO: 2s\n"},
+	} {
+		var b bytes.Buffer
+		printReport(&b, &workflows.Report{State: workflows.StateSucceeded, RPO: tc.rpo, Objectives: tc.obj})
+		if !strings.Contains(b.String(), tc.want) {
+			t.Errorf("report %q lacks %q", b.String(), tc.want)
 		}
 	}
 }

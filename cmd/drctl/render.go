@@ -15,7 +15,7 @@ import (
 
 func printPlan(w io.Writer, rb *runbooks.Runbook, res *workflows.PlanResult) {
 	fmt.Fprintf(w, "runbook %s (lock %s)", rb.Name, rb.Lock)
-	if rb.Objectives.RTO > 0 || rb.Objectives.RPO > 0 {
+	if rb.Objectives.HasRTO() || rb.Objectives.HasRPO() {
 		fmt.Fprintf(w, "; objectives RTO %s, RPO %s", rb.Objectives.RTO, rb.Objectives.RPO)
 	}
 	fmt.Fprintln(w)
@@ -179,7 +179,7 @@ func printReport(w io.Writer, rep *workflows.Report) {
 	tw.Flush()
 	if rep.RTO != nil {
 		fmt.Fprintf(w, "RTO: %s", rep.RTO.D().Round(time.Millisecond))
-		if rep.Objectives.RTO > 0 {
+		if rep.Objectives.HasRTO() {
 			verdict := "met"
 			if *rep.RTO > rep.Objectives.RTO {
 				verdict = "MISSED"
@@ -190,7 +190,7 @@ func printReport(w io.Writer, rep *workflows.Report) {
 	}
 	if rep.RPO != nil {
 		fmt.Fprintf(w, "RPO: %s", rep.RPO)
-		if rep.Objectives.RPO > 0 {
+		if rep.Objectives.HasRPO() {
 			verdict := "met"
 			if *rep.RPO > rep.Objectives.RPO {
 				verdict = "MISSED"
@@ -198,6 +198,9 @@ func printReport(w io.Writer, rep *workflows.Report) {
 			fmt.Fprintf(w, " (objective %s: %s)", rep.Objectives.RPO, verdict)
 		}
 		fmt.Fprintln(w)
+	}
+	if rep.RPOUnknown {
+		fmt.Fprintln(w, "RPO: unknown for a step that could not measure its data loss (see the step outputs)")
 	}
 	if len(rep.Chaos) > 0 {
 		fmt.Fprintln(w, "chaos injected (drill):")
