@@ -177,7 +177,11 @@ func (o *Operator) Report(ctx context.Context, run string) (*workflows.Report, e
 	if st.Closed {
 		return o.result(ctx, st.WorkflowID, st.RunID)
 	}
-	v, err := o.Client.QueryWorkflow(ctx, st.WorkflowID, "", workflows.QueryProgress)
+	// A query needs a worker; without one, say so soon rather than wait
+	// for the server's own timeout.
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	v, err := o.Client.QueryWorkflow(qctx, st.WorkflowID, st.RunID, workflows.QueryProgress)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: no worker answered the progress query (%v); `drctl status` shows the summary kept without a worker", st.WorkflowID, err)
 	}
