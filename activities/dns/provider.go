@@ -2,9 +2,7 @@ package dns
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -55,31 +53,7 @@ type CredentialSecrets struct{}
 
 // Secret implements Secrets.
 func (CredentialSecrets) Secret(t runbooks.Target) (string, error) {
-	c := t.Credentials
-	switch {
-	case c == nil || (c.Env == "" && c.File == ""):
-		return "", activities.Permanentf("target %s has no credentials; add credentials: {env: NAME} naming the variable that holds its TSIG secret (base64) on the worker", t.Name)
-	case c.Env != "":
-		v := strings.TrimSpace(os.Getenv(c.Env))
-		if v == "" {
-			return "", activities.Permanentf("target %s: environment variable %s is not set on worker %s; set it to the TSIG secret (base64)", t.Name, c.Env, hostname())
-		}
-		return v, nil
-	default:
-		b, err := os.ReadFile(c.File)
-		if err != nil {
-			return "", activities.Permanentf("target %s: credentials file %s: %v", t.Name, c.File, errors.Unwrap(err))
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-}
-
-func hostname() string {
-	h, err := os.Hostname()
-	if err != nil {
-		return "this host"
-	}
-	return h
+	return activities.Credential(t, "its TSIG secret (base64)")
 }
 
 // NewRFC2136 is the default Provider.NewClient: an RFC2136 client for the

@@ -29,23 +29,7 @@ type CredentialSecrets struct{}
 
 // DSN implements Secrets.
 func (CredentialSecrets) DSN(t runbooks.Target) (string, error) {
-	c := t.Credentials
-	switch {
-	case c == nil || (c.Env == "" && c.File == ""):
-		return "", activities.Permanentf("target %s has no credentials; add credentials: {env: NAME} naming the variable that holds its admin DSN on the worker", t.Name)
-	case c.Env != "":
-		v := lookupEnv(c.Env)
-		if v == "" {
-			return "", activities.Permanentf("target %s: environment variable %s is not set on worker %s; set it to the node's admin DSN", t.Name, c.Env, hostname())
-		}
-		return v, nil
-	default:
-		b, err := readFile(c.File)
-		if err != nil {
-			return "", activities.Permanentf("target %s: credentials file %s: %v", t.Name, c.File, errors.Unwrap(err))
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
+	return activities.Credential(t, "its admin DSN")
 }
 
 // Provider holds what every PostgreSQL action shares.

@@ -69,7 +69,7 @@ func (in *rejoinInput) defaults() error {
 		return activities.Permanentf("data_dir %q must be an absolute path on the worker's host", in.DataDir)
 	}
 	if st, err := os.Stat(filepath.Join(in.DataDir, "PG_VERSION")); err != nil || st.IsDir() {
-		return activities.Permanentf("data_dir %s is not a PostgreSQL data directory on worker %s; run this step on the old primary's host", in.DataDir, hostname())
+		return activities.Permanentf("data_dir %s is not a PostgreSQL data directory on worker %s; run this step on the old primary's host", in.DataDir, activities.WorkerHost())
 	}
 	return nil
 }

@@ -198,23 +198,7 @@ func bearerToken(req activities.Request, target string) (string, error) {
 	if t.Kind != TargetKind {
 		return "", activities.Permanentf("auth: target %s is a %s, not an %s target", target, t.Kind, TargetKind)
 	}
-	c := t.Credentials
-	switch {
-	case c == nil:
-		return "", activities.Permanentf("auth: target %s has no credentials", target)
-	case c.Env != "":
-		v := strings.TrimSpace(getenv(c.Env))
-		if v == "" {
-			return "", activities.Permanentf("auth: environment variable %s is not set on this worker", c.Env)
-		}
-		return v, nil
-	default:
-		b, err := readFile(c.File)
-		if err != nil {
-			return "", activities.Permanentf("auth: read %s: cannot read the file", c.File)
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
+	return activities.Credential(t, "a bearer token")
 }
 
 func redactToken(err error, token string) string {

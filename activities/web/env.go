@@ -1,8 +1,0 @@
-package web
-
-import "os"
-
-var (
-	getenv   = os.Getenv
-	readFile = os.ReadFile
-)
