@@ -2,6 +2,7 @@ package runbooks
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -36,7 +37,7 @@ func ParamValues(rb *Runbook, set map[string]string) (map[string]string, error) 
 		default:
 			v = ""
 		}
-		if len(p.Allowed) > 0 && !contains(p.Allowed, v) {
+		if len(p.Allowed) > 0 && !slices.Contains(p.Allowed, v) {
 			problems = append(problems, fmt.Sprintf("parameter %q is %q; allowed values: %s", p.Name, v, strings.Join(p.Allowed, ", ")))
 			continue
 		}
@@ -57,13 +58,4 @@ func paramNames(rb *Runbook) string {
 		names[i] = p.Name
 	}
 	return strings.Join(names, ", ")
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }

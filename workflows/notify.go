@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -137,7 +138,7 @@ func (r *runner) guardedChanges(ctx workflow.Context, gate string) []string {
 	})
 	var out []string
 	for _, s := range r.rb.Steps {
-		if s.Action == "" || s.Action == activities.ActionWait || !contains(s.Needs, gate) {
+		if s.Action == "" || s.Action == activities.ActionWait || !slices.Contains(s.Needs, gate) {
 			continue
 		}
 		with, err := runbooks.ResolveMap(s.With, r.scope())
@@ -206,13 +207,4 @@ func (r *runner) flushNotifications() {
 		wait = 5 * time.Second
 	}
 	_, _ = workflow.AwaitWithTimeout(ctx, wait, func() bool { return r.note.pending == 0 })
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }

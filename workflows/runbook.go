@@ -99,7 +99,6 @@ type runner struct {
 	// queued holds signalled decisions for gates not reached yet; they are
 	// checked when the gate opens.
 	queued   map[string][]Decision
-	doneAt   time.Time
 	lastMemo string
 	version  workflow.Version
 	// attempted lists action steps whose activity was started, in the
@@ -462,8 +461,7 @@ func (r *runner) fail(s runbooks.Step, attempts int32, err error) {
 func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 	succeeded := !r.stopping() && ctx.Err() == nil
 	if succeeded {
-		r.doneAt = r.now()
-		rto := runbooks.Duration(r.doneAt.Sub(r.rep.StartedAt))
+		rto := runbooks.Duration(r.now().Sub(r.rep.StartedAt))
 		r.rep.RTO = &rto
 	}
 	r.rep.RPO = r.maxRPO()

@@ -7,11 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -99,7 +100,7 @@ func (l *Lab) WriteFiles(dir string, st State) error {
 	}
 	var env strings.Builder
 	env.WriteString("# drctl lab: the secrets a worker needs for the shipped runbooks. Keep private.\n")
-	for _, k := range sortedKeys(l.Secrets()) {
+	for _, k := range slices.Sorted(maps.Keys(l.Secrets())) {
 		fmt.Fprintf(&env, "export %s=%s\n", k, shellQuote(l.Secrets()[k]))
 	}
 	cfg := "# drctl lab: a worker started with these settings (drctl dev) serves the lab's runs.\n" +
@@ -221,7 +222,7 @@ func Leftovers(st State) []string {
 	for _, n := range st.Postgres {
 		procs["postgres "+n.Site] = proc{PostmasterPID(n.DataDir), 0} // identified by its data directory
 	}
-	for _, name := range sortedKeys(procs) {
+	for _, name := range slices.Sorted(maps.Keys(procs)) {
 		if p := procs[name]; p.pid > 0 && st.ours(p.pid, p.start) {
 			out = append(out, fmt.Sprintf("%s (pid %d)", name, p.pid))
 		}
@@ -368,15 +369,6 @@ func GetHealth(ctx context.Context, baseURL string) (HealthAnswer, error) {
 		return h, fmt.Errorf("GET %s/healthz: %s: %s", baseURL, resp.Status, h.Error)
 	}
 	return h, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
