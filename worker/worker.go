@@ -28,6 +28,7 @@ import (
 	"github.com/drctl/drctl/activities/web"
 	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/telemetry"
+	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -50,6 +51,17 @@ func DefaultProviders(cfg config.Config) (Providers, error) {
 		return Providers{}, err
 	}
 	return Providers{Postgres: &postgres.Provider{}, Traffic: &traffic.Provider{}, DNS: &dns.Provider{}, Notifier: n}, nil
+}
+
+// Catalog returns every action this build ships, for checking runbooks
+// (validate, schema, plan, run): it reads no configuration and no secret,
+// so loading a runbook never depends on the worker's credentials.
+func Catalog() runbooks.Catalog {
+	reg, err := NewRegistry(Providers{Postgres: &postgres.Provider{}, Traffic: &traffic.Provider{}, DNS: &dns.Provider{}})
+	if err != nil {
+		panic(err) // the shipped actions have distinct names; a duplicate is a build defect
+	}
+	return reg
 }
 
 // Actions returns the registry of every action this build ships, configured

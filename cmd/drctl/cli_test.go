@@ -281,3 +281,16 @@ func TestReportJudgesAZeroRPOObjective(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateNeedsNoWorkerSecrets: checking a runbook reads no secret; a
+// configuration naming a Slack token that this machine lacks still
+// validates.
+func TestValidateNeedsNoWorkerSecrets(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "drctl.yaml")
+	if err := os.WriteFile(cfg, []byte("slack:\n  bot_token: {env: DRCTL_TEST_NO_SUCH_TOKEN}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := drctl(t, "validate", "--config", cfg, demoRunbook()); err != nil || !strings.Contains(out, "ok") {
+		t.Fatalf("validate: %q %v", out, err)
+	}
+}

@@ -56,11 +56,10 @@ func (a *app) schemaCmd() *cobra.Command {
 		Short: "Print the runbook JSON Schema (for editors: yaml-language-server)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			reg, err := a.registry()
-			if err != nil {
+			if _, err := a.config(); err != nil {
 				return err
 			}
-			b, err := runbooks.Schema(reg)
+			b, err := runbooks.Schema(drworker.Catalog())
 			if err != nil {
 				return err
 			}

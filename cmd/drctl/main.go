@@ -136,12 +136,13 @@ func (a *app) operator(ctx context.Context) (*operator.Operator, error) {
 }
 
 // load reads and validates a runbook file against this build's actions.
+// A bad configuration is reported here too; the actions' secrets are not
+// read (the catalog needs none).
 func (a *app) load(path string) (*runbooks.Runbook, error) {
-	reg, err := a.registry()
-	if err != nil {
+	if _, err := a.config(); err != nil {
 		return nil, err
 	}
-	return runbooks.Load(path, reg)
+	return runbooks.Load(path, worker.Catalog())
 }
 
 func (a *app) jsonOutput() (bool, error) {
