@@ -167,11 +167,6 @@ func (a *app) runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, f := range faults {
-				if s, ok := rb.Step(f.Step); !ok || s.Action == "" {
-					return fmt.Errorf("--chaos %s: runbook %s has no action step %q", f.Step, rb.Name, f.Step)
-				}
-			}
 			op, err := a.operator(cmd.Context())
 			if err != nil {
 				return err

@@ -98,6 +98,11 @@ func (o *Operator) StartWith(ctx context.Context, rb *runbooks.Runbook, so Start
 	if len(so.Chaos) > 0 && mode != workflows.ModeDrill {
 		return Started{}, fmt.Errorf("--chaos is for drills: add --mode %s", workflows.ModeDrill)
 	}
+	for _, f := range so.Chaos {
+		if s, ok := rb.Step(f.Step); !ok || s.Action == "" {
+			return Started{}, fmt.Errorf("--chaos %s: runbook %s has no action step %q", f.Step, rb.Name, f.Step)
+		}
+	}
 	if _, err := runbooks.ParamValues(rb, params); err != nil {
 		return Started{}, err
 	}
