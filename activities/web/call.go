@@ -131,12 +131,8 @@ func (c *Call) Apply(ctx context.Context, req activities.Request) (activities.Re
 		}
 	}
 	u, _ := url.Parse(in.URL)
-	breakers := c.Breakers
-	if breakers == nil {
-		breakers = shared
-	}
 	var respBody []byte
-	status, err := breakers.do(u, func() (int, error) {
+	status, err := breakersOr(c.Breakers).do(u, func() (int, error) {
 		rctx, cancel := context.WithTimeout(ctx, in.Timeout.D())
 		defer cancel()
 		r, err := http.NewRequestWithContext(rctx, in.Method, in.URL, body)
@@ -153,11 +149,7 @@ func (c *Call) Apply(ctx context.Context, req activities.Request) (activities.Re
 		if token != "" {
 			r.Header.Set("Authorization", "Bearer "+token)
 		}
-		client := c.Client
-		if client == nil {
-			client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		}
-		resp, err := client.Do(r)
+		resp, err := clientOr(c.Client).Do(r)
 		if err != nil {
 			return 0, err
 		}

@@ -106,16 +106,20 @@ func (c *Check) Spec() runbooks.ActionSpec {
 	}
 }
 
-func (c *Check) client() *http.Client {
-	if c.Client != nil {
-		return c.Client
+// noRedirects is the client both actions use by default: a redirect is an
+// answer to judge, not to follow.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func clientOr(c *http.Client) *http.Client {
+	if c != nil {
+		return c
 	}
-	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return noRedirects
 }
 
-func (c *Check) breakers() *Breakers {
-	if c.Breakers != nil {
-		return c.Breakers
+func breakersOr(b *Breakers) *Breakers {
+	if b != nil {
+		return b
 	}
 	return shared
 }
@@ -197,14 +201,14 @@ func (c *Check) try(ctx context.Context, in Input) (bool, []string) {
 func (c *Check) tryOne(ctx context.Context, in Input, raw string) (bool, string) {
 	u, _ := url.Parse(raw)
 	var body []byte
-	status, err := c.breakers().do(u, func() (int, error) {
+	status, err := breakersOr(c.Breakers).do(u, func() (int, error) {
 		rctx, cancel := context.WithTimeout(ctx, in.Timeout.D())
 		defer cancel()
 		r, err := http.NewRequestWithContext(rctx, http.MethodGet, raw, nil)
 		if err != nil {
 			return 0, err
 		}
-		resp, err := c.client().Do(r)
+		resp, err := clientOr(c.Client).Do(r)
 		if err != nil {
 			return 0, err
 		}
