@@ -23,6 +23,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/drctl/drctl/internal/ports"
 	"github.com/drctl/drctl/internal/proclog"
 )
 
@@ -153,7 +154,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		return fail(err)
 	}
 	for attempt := 1; ; attempt++ {
-		port, err := freePort()
+		port, err := ports.FreeTCPUDP("127.0.0.1")
 		if err != nil {
 			return fail(s.errorf("start", err))
 		}
@@ -470,25 +471,6 @@ func (s *Server) logTail(p *process) string {
 		return "\n--- end of named's output ---\n" + t
 	}
 	return ""
-}
-
-// freePort returns a port free for both TCP and UDP on 127.0.0.1 at the
-// moment of the call.
-func freePort() (int, error) {
-	for range 10 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port, nil
-		}
-	}
-	return 0, errors.New("no port free for both TCP and UDP")
 }
 
 func copyLines(r *os.File, out io.Writer, tail *proclog.Tail, done chan struct{}) {

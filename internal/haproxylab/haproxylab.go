@@ -18,6 +18,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/drctl/drctl/internal/ports"
+	"github.com/drctl/drctl/internal/proclog"
 )
 
 // DefaultBinary is where Debian's haproxy package installs HAProxy.
@@ -69,7 +72,7 @@ type Lab struct {
 	proc    *os.Process
 	exited  chan struct{}
 	waitErr error
-	tail    *tailBuffer
+	tail    *proclog.Tail
 	logFile *os.File
 
 	stopOnce sync.Once
@@ -91,7 +94,7 @@ func Start(ctx context.Context, o Options) (*Lab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("haproxylab: create dir: %w", err)
 	}
-	l := &Lab{Dir: dir, Backends: o.Backends, socket: filepath.Join(dir, "admin.sock"), tail: &tailBuffer{}}
+	l := &Lab{Dir: dir, Backends: o.Backends, socket: filepath.Join(dir, "admin.sock"), tail: &proclog.Tail{}}
 	l.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: time.Minute}
 	if err := l.start(ctx, bin, o); err != nil {
 		_ = l.Stop()
@@ -136,7 +139,7 @@ func (l *Lab) start(ctx context.Context, bin string, o Options) error {
 	}
 	const attempts = 5
 	for attempt := 1; ; attempt++ {
-		port, err := freePort()
+		port, err := ports.Free()
 		if err != nil {
 			return fmt.Errorf("haproxylab: pick a port: %w", err)
 		}
@@ -193,7 +196,7 @@ frontend site
 
 // run starts haproxy and waits until it serves.
 func (l *Lab) run(ctx context.Context, bin, cfg string, out io.Writer) error {
-	l.tail.reset()
+	l.tail.Reset()
 	cmd := exec.Command(bin, "-db", "-f", cfg)
 	cmd.Dir = l.Dir
 	cmd.Stdout = io.MultiWriter(out, l.tail)
@@ -339,41 +342,4 @@ func (l *Lab) Stop() error {
 		l.stopErr = errors.Join(errs...)
 	})
 	return l.stopErr
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tailBuffer keeps the last few kilobytes of HAProxy's output for errors.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (t *tailBuffer) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, b...)
-	if len(t.buf) > 8<<10 {
-		t.buf = append(t.buf[:0:0], t.buf[len(t.buf)-8<<10:]...)
-	}
-	return len(b), nil
-}
-
-func (t *tailBuffer) reset() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/drctl/drctl/internal/dnslab"
 	"github.com/drctl/drctl/internal/haproxylab"
 	"github.com/drctl/drctl/internal/pglab"
+	"github.com/drctl/drctl/internal/ports"
 )
 
 // Site names.
@@ -132,7 +133,7 @@ func Start(ctx context.Context, o Options) (_ *Lab, err error) {
 	}
 	l.Zone = l.DNS.Zone
 
-	port, err := freePort(EastAppAddr, WestAppAddr)
+	port, err := ports.Free(EastAppAddr, WestAppAddr)
 	if err != nil {
 		return nil, fmt.Errorf("lab: app port: %w", err)
 	}
@@ -329,38 +330,4 @@ func Alive(pid int) bool {
 	s := string(b)
 	end := strings.LastIndexByte(s, ')')
 	return end > 0 && len(s) > end+2 && s[end+2] != 'Z'
-}
-
-// freePort returns a TCP port free on every one of hosts at the moment of
-// the call.
-func freePort(hosts ...string) (int, error) {
-	for range 20 {
-		l, err := net.Listen("tcp", net.JoinHostPort(hosts[0], "0"))
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		free := true
-		for _, h := range hosts[1:] {
-			if !PortFree(h, port) {
-				free = false
-				break
-			}
-		}
-		l.Close()
-		if free {
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("no port free on all of %v", hosts)
-}
-
-// PortFree reports whether host:port can be listened on (TCP).
-func PortFree(host string, port int) bool {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil {
-		return false
-	}
-	l.Close()
-	return true
 }

@@ -20,6 +20,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"gopkg.in/yaml.v3"
+
+	"github.com/drctl/drctl/internal/ports"
 )
 
 // Files the lab writes into its state directory.
@@ -240,7 +242,7 @@ func Leftovers(st State) []string {
 			continue
 		}
 		p, _ := strconv.Atoi(port)
-		if !PortFree(host, p) {
+		if !ports.PortFree(host, p) {
 			out = append(out, "port "+a)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sys/unix"
 
+	"github.com/drctl/drctl/internal/ports"
 	"github.com/drctl/drctl/internal/proclog"
 )
 
@@ -179,7 +179,7 @@ func (n *Node) Start(ctx context.Context) error {
 	fixed := n.Port != 0
 	for attempt := 1; ; attempt++ {
 		if !fixed {
-			port, err := freePort(n.Host)
+			port, err := ports.Free(n.Host)
 			if err != nil {
 				return n.errorf("start", err)
 			}
@@ -538,32 +538,6 @@ func (n *Node) writeFile(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// freePort returns a TCP port free on every one of hosts at the moment of
-// the call.
-func freePort(hosts ...string) (int, error) {
-	for range 20 {
-		l, err := net.Listen("tcp", net.JoinHostPort(hosts[0], "0"))
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		free := true
-		for _, h := range hosts[1:] {
-			o, err := net.Listen("tcp", net.JoinHostPort(h, strconv.Itoa(port)))
-			if err != nil {
-				free = false
-				break
-			}
-			o.Close()
-		}
-		l.Close()
-		if free {
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("no port free on all of %v", hosts)
 }
 
 // processesIn lists the processes whose working directory is dir. Every

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/drctl/drctl/internal/ports"
 )
 
 // DefaultBinDir holds the PostgreSQL 15 server binaries on Debian and Ubuntu.
@@ -156,7 +158,7 @@ func NewPair(ctx context.Context, o Options) (*Pair, error) {
 	if err == nil && o.Addresses[0] != "" {
 		// One port on both addresses, fixed before the first start.
 		var port int
-		if port, err = freePort(o.Addresses[0], o.Addresses[1]); err == nil {
+		if port, err = ports.Free(o.Addresses[0], o.Addresses[1]); err == nil {
 			p.Primary.Port, p.Standby.Port = port, port
 		} else {
 			err = fmt.Errorf("pglab: pick a port: %w", err)

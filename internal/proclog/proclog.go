@@ -1,5 +1,5 @@
 // Package proclog holds the two small writers the component harnesses
-// (pglab, dnslab) use for their servers' output: one that prefixes each
+// (pglab, dnslab, haproxylab) use for their servers' output: one that prefixes each
 // line with the component's name on a shared log, and one that keeps the
 // last few kilobytes for error messages.
 package proclog
@@ -35,14 +35,22 @@ type Tail struct {
 
 const tailMax = 16 << 10
 
-// Write keeps b, dropping what falls out of the window.
-func (t *Tail) Write(b []byte) {
+// Write keeps b, dropping what falls out of the window. It never fails.
+func (t *Tail) Write(b []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, b...)
 	if len(t.buf) > tailMax {
 		t.buf = append(t.buf[:0:0], t.buf[len(t.buf)-tailMax:]...)
 	}
+	return len(b), nil
+}
+
+// Reset forgets what was kept.
+func (t *Tail) Reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = nil
 }
 
 func (t *Tail) String() string {
