@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/devserver"
 	"github.com/drctl/drctl/internal/operator"
 	"github.com/drctl/drctl/runbooks"
@@ -40,7 +41,7 @@ func writeRunbook(t *testing.T, text string) string {
 
 func loadRunbook(t *testing.T, c interface{}, path string) *runbooks.Runbook {
 	t.Helper()
-	reg, err := worker.Actions(testConfigDefaults())
+	reg, err := worker.Actions(config.Defaults())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestRunbookEndToEndThroughTheCLI(t *testing.T) {
 	}
 }
 
-// TestOneRunPerLock starts the same lock twice at once: exactly one run
+// TestOneRunPerLock starts the same lock four times at once: exactly one run
 // starts and the other is told who holds the lock. A third start through
 // the CLI is refused too; then the CLI aborts the run.
 func TestOneRunPerLock(t *testing.T) {

@@ -177,5 +177,3 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
-
-func testConfigDefaults() config.Config { return config.Defaults() }

@@ -104,9 +104,7 @@ type runner struct {
 	// attempted lists action steps whose activity was started, in the
 	// order they ended (succeeded, failed or cancelled).
 	attempted []string
-	// cancelHolds cancels gates and waits; set while steps run.
-	cancelHolds workflow.CancelFunc
-	note        notifier
+	note      notifier
 }
 
 func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
@@ -215,7 +213,6 @@ func (r *runner) runSteps(ctx workflow.Context) {
 	// on they are cancelled as soon as a step fails, so compensation does
 	// not wait for a decision or a timer that no longer matters.
 	holdCtx, cancelHolds := workflow.WithCancel(stepCtx)
-	r.cancelHolds = cancelHolds
 	aborted, held := false, false
 	for {
 		if r.aborting != nil && !aborted {

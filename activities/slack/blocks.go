@@ -12,10 +12,9 @@ import (
 
 // Slack's limits on block text; longer text is cut with an ellipsis.
 const (
-	maxHeader     = 150
-	maxSection    = 3000
-	maxChanges    = 15
-	maxButtonText = 75
+	maxHeader  = 150
+	maxSection = 3000
+	maxChanges = 15
 )
 
 func plain(s string) *slackgo.TextBlockObject {

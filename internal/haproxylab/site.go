@@ -21,11 +21,10 @@ const SiteHeader = "X-Site"
 type Site struct {
 	Name string
 
-	ln       net.Listener
-	srv      *http.Server
-	served   chan struct{}
-	requests atomic.Int64
-	failing  atomic.Bool
+	ln      net.Listener
+	srv     *http.Server
+	served  chan struct{}
+	failing atomic.Bool
 
 	mu      sync.Mutex
 	held    int
@@ -47,7 +46,6 @@ func startSite(name string) (*Site, error) {
 }
 
 func (s *Site) serve(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
 	if r.URL.Path == HoldPath {
 		s.mu.Lock()
 		s.held++
@@ -74,9 +72,6 @@ func (s *Site) Addr() string { return s.ln.Addr().String() }
 
 // URL is the site's own base URL, bypassing HAProxy.
 func (s *Site) URL() string { return "http://" + s.Addr() }
-
-// Requests counts the requests the site has received, health checks included.
-func (s *Site) Requests() int64 { return s.requests.Load() }
 
 // Fail makes the site answer 503 Service Unavailable (true) or 200 OK
 // (false), so health checks mark it down or up.

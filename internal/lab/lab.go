@@ -109,7 +109,7 @@ func Start(ctx context.Context, o Options) (_ *Lab, err error) {
 	}()
 	log := o.Log
 	if log == nil {
-		if l.logFile, err = os.OpenFile(filepath.Join(l.Dir, "lab.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
+		if l.logFile, err = os.OpenFile(filepath.Join(l.Dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
 			return nil, fmt.Errorf("lab: %w", err)
 		}
 		log = l.logFile
