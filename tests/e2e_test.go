@@ -150,7 +150,7 @@ func TestRunbookEndToEndThroughTheCLI(t *testing.T) {
 }
 
 // TestOneRunPerLock starts the same lock four times at once: exactly one run
-// starts and the other is told who holds the lock. A third start through
+// starts and the others are told who holds the lock. A fifth start through
 // the CLI is refused too; then the CLI aborts the run.
 func TestOneRunPerLock(t *testing.T) {
 	srv := startServer(t, devserver.Options{})
