@@ -25,6 +25,8 @@ import (
 	"github.com/drctl/drctl/internal/netlab"
 	"github.com/drctl/drctl/internal/pglab"
 	"github.com/drctl/drctl/workflows"
+
+	"github.com/drctl/drctl/internal/proclog"
 )
 
 const powerLossRunbook = `apiVersion: drctl/v1
@@ -180,7 +182,7 @@ func moveIntoSite(t *testing.T, ctx context.Context, pair *pglab.Pair, site *net
 	pg := startInSite(t, site, cmd, syscall.SIGQUIT)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("east's server output:\n%s", lastLines(pg.out.String(), 30))
+			t.Logf("east's server output:\n%s", proclog.LastLines(pg.out.String(), 30))
 		}
 	})
 	waitFor(t, 30*time.Second, "east to accept connections inside "+site.Namespace, func() bool {
@@ -212,11 +214,6 @@ func moveIntoSite(t *testing.T, ctx context.Context, pair *pglab.Pair, site *net
 // siteDSN is a DSN for a server listening on the site's address.
 func siteDSN(site *netlab.Site, port int, user, password, db string) string {
 	return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s sslmode=disable", site.SiteAddr, port, user, password, db)
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // TestSitePowerLoss: east's database, its app and its worker run in a
@@ -258,7 +255,7 @@ func TestSitePowerLoss(t *testing.T) {
 	var pollers []string
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("pollers last seen: %v; east's worker output:\n%s", pollers, lastLines(eastWorker.out.String(), 20))
+			t.Logf("pollers last seen: %v; east's worker output:\n%s", pollers, proclog.LastLines(eastWorker.out.String(), 20))
 		}
 	})
 	waitFor(t, 30*time.Second, "both workers to poll both task queues", func() bool {
@@ -448,7 +445,7 @@ func TestSitePowerLoss(t *testing.T) {
 			t.Logf("step %s %s: %+.3fs to %+.3fs after the cut", st.ID, st.State, st.StartedAt.Sub(cutAt).Seconds(), st.EndedAt.Sub(cutAt).Seconds())
 		}
 	}
-	t.Logf("promote-west: %d attempt(s), %s; west's worker said:\n%s", promote.Attempts, promote.Summary, lastLines(westWorker.out.String(), 10))
+	t.Logf("promote-west: %d attempt(s), %s; west's worker said:\n%s", promote.Attempts, promote.Summary, proclog.LastLines(westWorker.out.String(), 10))
 	t.Logf("data: %d of %d acknowledged writes missing on west; reported RPO %s (promote lag_bytes %v)",
 		lastAcked-onWest, lastAcked, time.Duration(*rep.RPO), promote.Outputs["lag_bytes"])
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/drctl/drctl/internal/lab"
+
+	"github.com/drctl/drctl/internal/proclog"
 )
 
 // defaultLabDir is where `drctl lab` keeps a lab's state unless --state says
@@ -166,7 +168,7 @@ func labUp(ctx context.Context, out io.Writer, dir string) error {
 		select {
 		case err := <-exited:
 			b, _ := os.ReadFile(logPath)
-			return fmt.Errorf("the lab did not start (%v):\n%s", err, strings.TrimSpace(lastLines(string(b), 30)))
+			return fmt.Errorf("the lab did not start (%v):\n%s", err, strings.TrimSpace(proclog.LastLines(string(b), 30)))
 		case <-deadline:
 			_ = sup.Process.Signal(syscall.SIGTERM)
 			return fmt.Errorf("the lab did not start within 3 minutes; see %s", logPath)
@@ -240,12 +242,4 @@ func printChecks(out io.Writer, checks []lab.Check) int {
 	}
 	tw.Flush()
 	return failed
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/drctl/drctl/internal/devserver"
+
+	"github.com/drctl/drctl/internal/proclog"
 )
 
 // TemporalModule is the Temporal CLI the local dev server is built from
@@ -69,7 +71,7 @@ func Install(ctx context.Context, out io.Writer) error {
 		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 		cmd.Env = env
 		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, tail(string(b), 20))
+			return fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, proclog.LastLines(string(b), 20))
 		}
 	}
 	for _, svc := range []string{"named", "haproxy"} {
@@ -92,7 +94,7 @@ func EnsureTemporal(ctx context.Context, out io.Writer) (string, error) {
 	if bin, err := devserver.FindBinary(); err == nil {
 		return bin, nil
 	}
-	root, err := moduleRoot()
+	root, err := ModuleRoot()
 	if err != nil {
 		return "", fmt.Errorf("the Temporal CLI is missing and no project directory was found to build it in (%v); %s", err, devserver.InstallHint)
 	}
@@ -104,12 +106,12 @@ func EnsureTemporal(ctx context.Context, out io.Writer) (string, error) {
 	cmd := exec.CommandContext(ctx, "go", "install", TemporalModule)
 	cmd.Env = append(os.Environ(), "GOBIN="+bin)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go install %s: %w\n%s", TemporalModule, err, tail(string(b), 20))
+		return "", fmt.Errorf("go install %s: %w\n%s", TemporalModule, err, proclog.LastLines(string(b), 20))
 	}
 	return filepath.Join(bin, "temporal"), nil
 }
 
-func moduleRoot() (string, error) {
+func ModuleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
@@ -124,12 +126,4 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -91,7 +91,7 @@ func (l *Lab) Exercise(ctx context.Context, rb *runbooks.Runbook, o ExerciseOpti
 	load := StartLoad(ctx, l.FrontendURL(), o.Writers, o.WriteInterval)
 	defer load.Stop()
 	// The app must be writing before anything moves.
-	if err := waitFor(ctx, 30*time.Second, func() bool { return load.Acked() >= 10 }); err != nil {
+	if err := WaitFor(ctx, 30*time.Second, 20*time.Millisecond, func() bool { return load.Acked() >= 10 }); err != nil {
 		return nil, fmt.Errorf("lab: the app acknowledged no writes through %s before the run: %w", l.FrontendURL(), err)
 	}
 	started, err := o.Operator.Start(ctx, rb, params, workflows.ModeFailover, o.Reason)
@@ -148,7 +148,7 @@ func (l *Lab) Exercise(ctx context.Context, rb *runbooks.Runbook, o ExerciseOpti
 	// Let the load see the app write on the primary's site again (when the
 	// run succeeded it should at once), so the report shows both sides.
 	before := len(load.Stats().Acks)
-	_ = waitFor(ctx, 5*time.Second, func() bool { return load.Acked() >= before+10 })
+	_ = WaitFor(ctx, 5*time.Second, 20*time.Millisecond, func() bool { return load.Acked() >= before+10 })
 	out.Load = load.Stop()
 
 	for _, s := range out.Report.Steps {

@@ -2,6 +2,8 @@ package lab
 
 import (
 	"os"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -65,5 +67,21 @@ func TestStateKnowsItsOwnProcesses(t *testing.T) {
 	rebooted.BootID = "another-boot"
 	if rebooted.SupervisorRunning() {
 		t.Fatal("a state from another boot counts as running")
+	}
+}
+
+// TestTemporalVersionMatchesTheMakefile: the lab builds the same Temporal
+// CLI as `make temporal`; the version is written in both places.
+func TestTemporalVersionMatchesTheMakefile(t *testing.T) {
+	b, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^TEMPORAL_CLI_VERSION := (\S+)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("Makefile sets no TEMPORAL_CLI_VERSION")
+	}
+	if want := "@" + string(m[1]); !strings.HasSuffix(TemporalModule, want) {
+		t.Fatalf("lab.TemporalModule %s, Makefile builds %s", TemporalModule, m[1])
 	}
 }

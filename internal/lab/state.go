@@ -192,7 +192,7 @@ func Down(ctx context.Context, dir string) error {
 		if err := syscall.Kill(st.SupervisorPID, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
 			return fmt.Errorf("lab down: signal supervisor %d: %w", st.SupervisorPID, err)
 		}
-		if err := waitFor(ctx, time.Minute, func() bool { return !st.SupervisorRunning() }); err != nil {
+		if err := WaitFor(ctx, time.Minute, 20*time.Millisecond, func() bool { return !st.SupervisorRunning() }); err != nil {
 			_ = syscall.Kill(st.SupervisorPID, syscall.SIGKILL)
 			return fmt.Errorf("lab down: supervisor %d did not stop within a minute; killed it: %w", st.SupervisorPID, err)
 		}
@@ -204,7 +204,7 @@ func Down(ctx context.Context, dir string) error {
 			_ = syscall.Kill(pid, syscall.SIGINT)
 		}
 	}
-	if err := waitFor(ctx, 30*time.Second, func() bool { return len(Leftovers(st)) == 0 }); err != nil {
+	if err := WaitFor(ctx, 30*time.Second, 20*time.Millisecond, func() bool { return len(Leftovers(st)) == 0 }); err != nil {
 		return fmt.Errorf("lab down: still running or bound: %s: %w", strings.Join(Leftovers(st), ", "), err)
 	}
 	if err := os.RemoveAll(dir); err != nil {
@@ -249,10 +249,11 @@ func Leftovers(st State) []string {
 	return out
 }
 
-func waitFor(ctx context.Context, limit time.Duration, cond func() bool) error {
+// WaitFor polls cond every tick until it holds, limit passes or ctx ends.
+func WaitFor(ctx context.Context, limit, tick time.Duration, cond func() bool) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	t := time.NewTicker(20 * time.Millisecond)
+	t := time.NewTicker(tick)
 	defer t.Stop()
 	for !cond() {
 		select {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/drctl/drctl/internal/proclog"
 )
 
 // newPair starts a pair for one test and closes it when the test ends.
@@ -35,7 +37,7 @@ func newPair(t *testing.T, ctx context.Context) *Pair {
 		if t.Failed() {
 			for _, n := range []*Node{p.Primary, p.Standby} {
 				if b, err := os.ReadFile(filepath.Join(n.Dir, "server.log")); err == nil {
-					t.Logf("%s's server.log:\n%s", n.Name, lastLines(string(b), 40))
+					t.Logf("%s's server.log:\n%s", n.Name, proclog.LastLines(string(b), 40))
 				}
 			}
 		}
@@ -61,14 +63,6 @@ func alive(pid int) bool {
 		return false
 	}
 	return s[open+1:end] == "postgres" && s[end+2] != 'Z'
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // waitRow polls n until table t holds a row with id, or ctx ends.

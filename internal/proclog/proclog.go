@@ -61,9 +61,14 @@ func (t *Tail) String() string {
 
 // LastLines returns the last n lines kept.
 func (t *Tail) LastLines(n int) string {
-	lines := strings.Split(strings.TrimRight(t.String(), "\n"), "\n")
+	return strings.TrimSpace(LastLines(t.String(), n))
+}
+
+// LastLines returns the last n lines of s.
+func LastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
-	return strings.TrimSpace(strings.Join(lines, "\n"))
+	return strings.Join(lines, "\n")
 }

@@ -133,7 +133,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func runSuite(ctx context.Context, o options, stdout, stderr io.Writer) (int, error) {
-	root, err := moduleRoot()
+	root, err := lab.ModuleRoot()
 	if err != nil {
 		return 1, err
 	}
@@ -239,24 +239,6 @@ func runSuite(ctx context.Context, o options, stdout, stderr io.Writer) (int, er
 		fmt.Fprintf(stderr, "chaos: run %d/%d %s: %s\n", i+1, len(jobs), pointName(p), res.line())
 	}
 	return printResults(stdout, results), nil
-}
-
-// moduleRoot is the directory holding go.mod, from the working directory up.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run it inside the drctl module (no go.mod in the working directory or above)")
-		}
-		dir = parent
-	}
 }
 
 // Kill points.
@@ -508,7 +490,7 @@ func (s *suite) runOnce(ctx context.Context, p *killPoint) (_ *result, err error
 
 	load := lab.StartLoad(ctx, l.FrontendURL(), 2, 10*time.Millisecond)
 	defer load.Stop()
-	if err := waitUntil(ctx, 30*time.Second, func() bool { return load.Acked() >= 10 }); err != nil {
+	if err := lab.WaitFor(ctx, 30*time.Second, 10*time.Millisecond, func() bool { return load.Acked() >= 10 }); err != nil {
 		return nil, fmt.Errorf("the app acknowledged no writes through %s: %w", l.FrontendURL(), err)
 	}
 
@@ -647,7 +629,7 @@ follow:
 	}
 	// Let the load see the app write again after the run, then stop it.
 	n := load.Acked()
-	_ = waitUntil(ctx, 5*time.Second, func() bool { return load.Acked() >= n+10 })
+	_ = lab.WaitFor(ctx, 5*time.Second, 10*time.Millisecond, func() bool { return load.Acked() >= n+10 })
 	stats := load.Stop()
 
 	res.state, res.steps = rep.State, rep.Steps
@@ -1037,22 +1019,6 @@ func (r *readyWriter) String() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return strings.TrimSpace(r.b.String())
-}
-
-// waitUntil polls cond every 10ms until it holds, limit passes or ctx ends.
-func waitUntil(ctx context.Context, limit time.Duration, cond func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
 }
 
 // The table.
