@@ -277,3 +277,29 @@ func hasEvent(rep *workflows.Report, kind, step, by string) bool {
 	}
 	return false
 }
+
+// TestPlanObservesWithoutActing: drctl plan prints the stages and, from a
+// worker, each action's read-only Observe; it starts no run and holds no
+// lock.
+func TestPlanObservesWithoutActing(t *testing.T) {
+	srv := startServer(t, devserver.Options{})
+	c := testConfig(t, srv)
+	startWorker(t, srv, c)
+	health := healthServer(t)
+	file := writeRunbook(t, fmt.Sprintf(gatedRunbook, "plan-only"))
+	out, code := drctl(t, c, "plan", file, "--set", "url="+health.URL)
+	for _, want := range []string{
+		"preflight (in parallel):",
+		"up                   http.check         now: GET " + health.URL + ": 200; nothing to change",
+		"announce             note               now: would record: started by ",
+		"go-ahead             approval           approval by one of: alice, bob",
+		"done                 note               observed at run time: inputs depend on earlier steps",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("plan: exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
+	if _, err := operatorAs(srv, c, "x").Status(context.Background(), "plan-only"); err == nil {
+		t.Fatal("plan started a run holding the lock")
+	}
+}
