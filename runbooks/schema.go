@@ -196,9 +196,9 @@ func Schema(cat Catalog) ([]byte, error) {
 				"additionalProperties": false,
 				"description":          "Retry policy; unset fields take drctl's defaults.",
 				"properties": obj{
-					"max_attempts":     obj{"type": "integer", "minimum": 0, "description": "Attempts in all; 0 means unlimited (bounded by deadline)."},
+					"max_attempts":     obj{"type": "integer", "minimum": 0, "maximum": MaxAttempts, "description": "Attempts in all; 0 means unlimited (bounded by deadline)."},
 					"initial_interval": durationRef("Wait before the first retry."),
-					"backoff":          obj{"type": "number", "minimum": 1, "description": "Multiplies the wait after each attempt."},
+					"backoff":          obj{"type": "number", "minimum": 1, "maximum": MaxBackoff, "description": "Multiplies the wait after each attempt."},
 					"max_interval":     durationRef("The longest wait between attempts; at least initial_interval."),
 				},
 			},

@@ -165,11 +165,13 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
-		v, err := ParseDuration(s)
+		// Machine-written (reports, histories): a run may measure more
+		// than MaxDuration, so only the syntax is checked here.
+		v, err := time.ParseDuration(s)
 		if err != nil {
-			return err
+			return fmt.Errorf("%q is not a duration", s)
 		}
-		*d = v
+		*d = Duration(v)
 		return nil
 	}
 	var n int64
@@ -180,7 +182,23 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// ParseDuration parses Go duration text; it refuses negative values.
+// Bounds on the numbers a runbook gives, checked by the parser and the
+// validator (with file:line) and again by the workflow before a run starts
+// (CheckBounds), so no value can overflow what Temporal takes or hold a
+// run for longer than anyone would wait.
+const (
+	// MaxDuration bounds every duration a person writes: objectives,
+	// timeouts, retry intervals, waits, approval timeouts, action inputs.
+	MaxDuration = Duration(30 * 24 * time.Hour)
+	// MaxAttempts bounds retry.max_attempts (0 means unlimited within
+	// the step's deadline).
+	MaxAttempts = 100
+	// MaxBackoff bounds retry.backoff (the interval's growth factor).
+	MaxBackoff = 10.0
+)
+
+// ParseDuration parses duration text a person wrote (Go syntax); it refuses
+// negative values and values above MaxDuration.
 func ParseDuration(s string) (Duration, error) {
 	v, err := time.ParseDuration(s)
 	if err != nil {
@@ -188,6 +206,9 @@ func ParseDuration(s string) (Duration, error) {
 	}
 	if v < 0 {
 		return 0, fmt.Errorf("%q is negative; durations must be zero or more", s)
+	}
+	if Duration(v) > MaxDuration {
+		return 0, fmt.Errorf("%q is longer than the most a runbook may give (%s, 30 days)", s, MaxDuration)
 	}
 	return Duration(v), nil
 }

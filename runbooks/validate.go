@@ -575,11 +575,14 @@ func (v *validator) retry(r *RetryPolicy, base string, at srcPos, step string) {
 	if r == nil {
 		return
 	}
-	if r.MaxAttempts < 0 {
-		v.report(v.at(base+".max_attempts", at), step, fmt.Sprintf("retry.max_attempts is %d", r.MaxAttempts), "write 0 for unlimited attempts, or a positive number")
+	if r.MaxAttempts < 0 || r.MaxAttempts > MaxAttempts {
+		v.report(v.at(base+".max_attempts", at), step, fmt.Sprintf("retry.max_attempts is %d", r.MaxAttempts), fmt.Sprintf("write 0 for unlimited attempts within the step's deadline, or 1 to %d", MaxAttempts))
 	}
 	if r.BackoffCoefficient != 0 && r.BackoffCoefficient < 1 {
 		v.report(v.at(base+".backoff", at), step, fmt.Sprintf("retry.backoff %v would shrink the interval between attempts", r.BackoffCoefficient), "write a backoff of 1 (constant) or more, like 2")
+	}
+	if r.BackoffCoefficient > MaxBackoff {
+		v.report(v.at(base+".backoff", at), step, fmt.Sprintf("retry.backoff %v grows the interval too fast", r.BackoffCoefficient), fmt.Sprintf("write a backoff from 1 to %v, like 2", MaxBackoff))
 	}
 	if r.InitialInterval < 0 || r.MaxInterval < 0 {
 		v.report(v.at(base, at), step, "retry intervals must not be negative", "write durations like 1s")

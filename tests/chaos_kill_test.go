@@ -1,13 +1,14 @@
 package tests
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drctl/drctl/internal/testwait"
 )
 
 // chaosCIPoints are the kill points CI runs: the worker killed right after
@@ -30,8 +31,7 @@ func TestChaosWorkerKillsDuringSiteFailover(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "./chaos").CombinedOutput(); err != nil {
 		t.Fatalf("build tests/chaos: %v\n%s", err, out)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := testwait.Context(t)
 	cmd := exec.CommandContext(ctx, bin, "-points", chaosCIPoints, "-baseline=false", "-worker", filepath.Join(binDir, "testworker"))
 	cmd.Dir = ".." // the module root: its runbooks and bin/temporal
 	// On timeout, let it stop what it started (labs, workers, dev server).

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/testwait"
+
 	"github.com/drctl/drctl/internal/devserver"
 	"github.com/drctl/drctl/internal/operator"
 	"github.com/drctl/drctl/runbooks"
@@ -118,7 +120,7 @@ func TestTemporalServerRestartMidRun(t *testing.T) {
 	if _, err := op.Start(context.Background(), rb, nil, workflows.ModeFailover, ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the run to reach its timer", func() bool {
+	testwait.For(t, "the run to reach its timer", func() bool {
 		st, err := op.Status(context.Background(), "restart")
 		return err == nil && strings.Contains(strings.Join(st.Running, ","), "s1")
 	})
@@ -129,8 +131,7 @@ func TestTemporalServerRestartMidRun(t *testing.T) {
 	restarted := time.Now()
 	srv2 := startServer(t, devserver.Options{DBFile: db, HostPort: addr})
 	op2 := operatorAs(srv2, c, "alice")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testwait.Context(t)
 	rep, err := op2.Wait(ctx, "restart")
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +173,7 @@ func TestWestWorkerTakesOverFromEast(t *testing.T) {
 	if _, err := op.Start(context.Background(), rb, nil, workflows.ModeFailover, ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "east to take the step", func() bool {
+	testwait.For(t, "east to take the step", func() bool {
 		b, _ := os.ReadFile(marker)
 		return len(b) > 0
 	})
@@ -182,8 +183,7 @@ func TestWestWorkerTakesOverFromEast(t *testing.T) {
 	}
 	east.kill9(t)
 	killed := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testwait.Context(t)
 	rep, err := op.Wait(ctx, "takeover")
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/testwait"
+
 	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/internal/devserver"
 	"github.com/drctl/drctl/runbooks"
@@ -44,7 +46,7 @@ func TestWorkerKilledMidStepActsExactlyOnce(t *testing.T) {
 	if _, err := op.Start(context.Background(), rb, nil, workflows.ModeFailover, "crash test"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the side effect", func() bool {
+	testwait.For(t, "the side effect", func() bool {
 		b, _ := os.ReadFile(marker)
 		return len(b) > 0
 	})
@@ -55,8 +57,7 @@ func TestWorkerKilledMidStepActsExactlyOnce(t *testing.T) {
 	if err := os.WriteFile(release, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testwait.Context(t)
 	rep, err := op.Wait(ctx, "crash")
 	if err != nil {
 		t.Fatal(err)

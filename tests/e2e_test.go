@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/testwait"
+
 	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/devserver"
 	"github.com/drctl/drctl/internal/operator"
@@ -96,7 +98,7 @@ func TestRunbookEndToEndThroughTheCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "started failover run of e2e as drctl-e2e-cli") {
 		t.Fatalf("run: exit %d\n%s", code, out)
 	}
-	waitFor(t, 30*time.Second, "the gate to await approval", func() bool {
+	testwait.For(t, "the gate to await approval", func() bool {
 		st, err := op.Status(context.Background(), "e2e-cli")
 		return err == nil && slices.Contains(st.Waiting, "go-ahead")
 	})
@@ -199,7 +201,7 @@ func TestOneRunPerLock(t *testing.T) {
 	}
 
 	op := operatorAs(srv, c, "test")
-	waitFor(t, 30*time.Second, "the gate", func() bool {
+	testwait.For(t, "the gate", func() bool {
 		st, err := op.Status(context.Background(), "one-lock")
 		return err == nil && slices.Contains(st.Waiting, "go-ahead")
 	})
@@ -243,7 +245,7 @@ func TestDecisionSurvivesWorkerAbsence(t *testing.T) {
 	if _, err := alice.Start(context.Background(), rb, map[string]string{"url": health.URL}, "failover", ""); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the gate", func() bool {
+	testwait.For(t, "the gate", func() bool {
 		st, err := alice.Status(context.Background(), "no-worker")
 		return err == nil && slices.Contains(st.Waiting, "go-ahead")
 	})

@@ -2,7 +2,6 @@ package tests
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/drctl/drctl/internal/testwait"
 
 	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/devserver"
@@ -45,8 +46,7 @@ func TestMain(m *testing.M) {
 // startServer starts a dev server for one test and stops it at cleanup.
 func startServer(t *testing.T, opts devserver.Options) *devserver.Server {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testwait.Context(t)
 	srv, err := devserver.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +116,7 @@ func startWorkerProcess(t *testing.T, c config.Config, identity string, env ...s
 			}
 		}
 	})
-	waitFor(t, 30*time.Second, "worker process ready", func() bool { return strings.Contains(out.String(), "ready") })
+	testwait.For(t, "worker process ready", func() bool { return strings.Contains(out.String(), "ready") })
 	return p
 }
 
@@ -150,16 +150,6 @@ func drctl(t *testing.T, c config.Config, args ...string) (string, int) {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 type syncBuffer struct {
 	mu sync.Mutex

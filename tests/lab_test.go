@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/testwait"
+
 	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/devserver"
 	"github.com/drctl/drctl/internal/lab"
@@ -143,8 +145,7 @@ func TestLabUpStatusDown(t *testing.T) {
 // generator writes through HAProxy, then failback.yaml brings the app home.
 func TestDemoFailoverAndFailback(t *testing.T) {
 	needLab(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := testwait.Context(t)
 	srv := startServer(t, devserver.Options{})
 	c := testConfig(t, srv)
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/testwait"
+
 	"github.com/drctl/drctl/internal/devserver"
 	"github.com/drctl/drctl/internal/pglab"
 	"github.com/drctl/drctl/workflows"
@@ -41,8 +43,7 @@ steps:
 
 func newPair(t *testing.T) *pglab.Pair {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testwait.Context(t)
 	pair, err := pglab.NewPair(ctx, pglab.Options{})
 	if errors.Is(err, pglab.ErrNotInstalled) && os.Getenv("DRCTL_CI") == "" {
 		t.Skip("PostgreSQL 15 is needed (apt-get install postgresql-15); CI sets DRCTL_CI=1 and fails instead: ", err)
@@ -79,7 +80,7 @@ func TestWorkerKilledAfterPromoteDoesNotPromoteTwice(t *testing.T) {
 	if _, err := op.Start(context.Background(), rb, nil, workflows.ModeFailover, "crash test"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "pg_promote to have run", func() bool {
+	testwait.For(t, "pg_promote to have run", func() bool {
 		_, err := os.Stat(filepath.Join(hold, "promoted"))
 		return err == nil
 	})
@@ -87,8 +88,7 @@ func TestWorkerKilledAfterPromoteDoesNotPromoteTwice(t *testing.T) {
 	killedAt := time.Now()
 	startWorkerProcess(t, c, "worker-west", env...)
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testwait.Context(t)
 	rep, err := op.Wait(ctx, "pg-crash")
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/testwait"
+
 	"github.com/jackc/pgx/v5"
 	enumspb "go.temporal.io/api/enums/v1"
 
@@ -67,8 +69,7 @@ steps:
 // cleanup.
 func newSite(t *testing.T, name string) *netlab.Site {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	site, err := netlab.NewSite(ctx, netlab.Options{Name: name})
 	if errors.Is(err, netlab.ErrUnavailable) && os.Getenv("DRCTL_CI") == "" {
 		t.Skip("network namespaces are needed (root, iproute2, `ip netns add` permitted); CI sets DRCTL_CI=1 and fails instead: ", err)
@@ -185,7 +186,7 @@ func moveIntoSite(t *testing.T, ctx context.Context, pair *pglab.Pair, site *net
 			t.Logf("east's server output:\n%s", proclog.LastLines(pg.out.String(), 30))
 		}
 	})
-	waitFor(t, 30*time.Second, "east to accept connections inside "+site.Namespace, func() bool {
+	testwait.For(t, "east to accept connections inside "+site.Namespace, func() bool {
 		if !pg.running() {
 			t.Fatalf("east's postmaster exited:\n%s", pg.out.String())
 		}
@@ -197,7 +198,7 @@ func moveIntoSite(t *testing.T, ctx context.Context, pair *pglab.Pair, site *net
 		t.Fatal(err)
 	}
 	eastAdmin := siteDSN(site, east.Port, pglab.AdminUser, pair.AdminPassword, "postgres")
-	waitFor(t, 30*time.Second, west.Name+" to stream from east over the veth", func() bool {
+	testwait.For(t, west.Name+" to stream from east over the veth", func() bool {
 		conn, err := pgx.Connect(ctx, eastAdmin)
 		if err != nil {
 			return false
@@ -231,8 +232,7 @@ func TestSitePowerLoss(t *testing.T) {
 	site := newSite(t, "east")
 	t.Logf("%s", site)
 	pair := newPair(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := testwait.Context(t)
 	eastDB := moveIntoSite(t, ctx, pair, site)
 	east, west := pair.Primary, pair.Standby
 
@@ -258,7 +258,7 @@ func TestSitePowerLoss(t *testing.T) {
 			t.Logf("pollers last seen: %v; east's worker output:\n%s", pollers, proclog.LastLines(eastWorker.out.String(), 20))
 		}
 	})
-	waitFor(t, 30*time.Second, "both workers to poll both task queues", func() bool {
+	testwait.For(t, "both workers to poll both task queues", func() bool {
 		pollers = nil
 		for _, typ := range []enumspb.TaskQueueType{enumspb.TASK_QUEUE_TYPE_WORKFLOW, enumspb.TASK_QUEUE_TYPE_ACTIVITY} {
 			resp, err := srv.Client().DescribeTaskQueue(ctx, c.Temporal.TaskQueue, typ)
@@ -313,7 +313,7 @@ func TestSitePowerLoss(t *testing.T) {
 		}
 	}()
 	westApp := west.DSN(pglab.AppUser, pair.AppPassword, pglab.AppDB)
-	waitFor(t, 30*time.Second, "writes on east to reach west", func() bool {
+	testwait.For(t, "writes on east to reach west", func() bool {
 		conn, err := pgx.Connect(ctx, westApp)
 		if err != nil {
 			return false
@@ -349,7 +349,7 @@ func TestSitePowerLoss(t *testing.T) {
 	if _, err := op.Start(ctx, rb, nil, workflows.ModeFailover, "east lost power"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "the promotion to await approval", func() bool {
+	testwait.For(t, "the promotion to await approval", func() bool {
 		st, err := op.Status(ctx, "power-loss")
 		return err == nil && slices.Contains(st.Waiting, "approve-promotion")
 	})

@@ -12,10 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/testwait"
+
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/drctl/drctl/activities/slack/slacklab"
+	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/devserver"
 	drworker "github.com/drctl/drctl/worker"
 	"github.com/drctl/drctl/workflows"
@@ -29,8 +33,8 @@ import (
 //
 // Files named *-vN.json were recorded by interpreter version N (see the
 // version constants in workflows/runbook.go: v0 the original, v1
-// compensate-attempted, v2 notifications); the unsuffixed ones by the
-// current version. Keep
+// compensate-attempted, v2 notifications, v3 quiet notifier); the
+// unsuffixed ones by the current version (v4, notifications in order). Keep
 // the old ones: they are the runs an upgrade must not strand. Before a new
 // version, rename the current files to *-vN.json, then re-record.
 //
@@ -94,6 +98,12 @@ func TestRecordHistories(t *testing.T) {
 	}
 	srv := startServer(t, devserver.Options{})
 	c := testConfig(t, srv)
+	// A Slack workspace, so the histories hold the run's notifications
+	// (root message, gate, decision, end) as the sender posts them.
+	ws := slacklab.Start(t)
+	t.Setenv("DRCTL_TEST_SLACK_BOT", slacklab.Token)
+	c.Slack.Channel, c.Slack.APIURL = "C0DR", ws.APIURL()
+	c.Slack.BotToken = config.SecretRef{Env: "DRCTL_TEST_SLACK_BOT"}
 	startWorker(t, srv, c)
 	health := healthServer(t)
 	ctx := context.Background()
@@ -105,7 +115,7 @@ func TestRecordHistories(t *testing.T) {
 		if _, err := alice.Start(ctx, rb, map[string]string{"url": health.URL}, workflows.ModeFailover, "recorded for replay tests"); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 30*time.Second, "the gate", func() bool {
+		testwait.For(t, "the gate", func() bool {
 			st, err := alice.Status(ctx, lock)
 			return err == nil && slices.Contains(st.Waiting, "go-ahead")
 		})

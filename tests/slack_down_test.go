@@ -6,7 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/drctl/drctl/internal/testwait"
 
 	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/devserver"
@@ -30,15 +31,14 @@ func TestSlackUnreachableTheCLIStillDecides(t *testing.T) {
 		t.Fatalf("run: exit %d\n%s", code, out)
 	}
 	op := operatorAs(srv, c, "test")
-	waitFor(t, 30*time.Second, "the gate to await approval", func() bool {
+	testwait.For(t, "the gate to await approval", func() bool {
 		st, err := op.Status(context.Background(), "slack-down")
 		return err == nil && slices.Contains(st.Waiting, "go-ahead")
 	})
 	if out, code := drctl(t, c, "approve", "slack-down", "go-ahead", "--as", "bob"); code != 0 || !strings.Contains(out, "approved by bob") {
 		t.Fatalf("approve: exit %d\n%s", code, out)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testwait.Context(t)
 	rep, err := op.Wait(ctx, "slack-down")
 	if err != nil {
 		t.Fatal(err)

@@ -17,9 +17,16 @@ import (
 // Notifications (from versionNotify on): the run tells people what it does
 // — run started, a gate waiting (with what the steps behind it would
 // change), the decision, a step failing, the run finished with its RTO and
-// RPO. Each is an activity run in its own coroutine, with a short retry
-// budget whose failure is ignored: Slack being down or slow never holds a
-// step, a gate or a decision (the CLI path keeps working).
+// RPO. Each is an activity with a short retry budget whose failure is
+// ignored: Slack being down or slow never holds a step, a gate or a
+// decision (the CLI path keeps working).
+//
+// Order (from versionNotifyOrdered on): notifications reach the channel in
+// the order the run produced them. One sender coroutine takes them from a
+// FIFO queue and sends one at a time; a gate's entry runs the Observes of
+// the steps it guards in its turn. Before that version each notification
+// was its own coroutine, and a slow Slack could post "run finished" above
+// the decision that led to it; that path stays for runs recorded then.
 
 // notifyOptions bound every notification: four quick attempts (about 4 s
 // of backoff when Slack refuses outright) within a minute. A rate limit's
@@ -42,10 +49,23 @@ type notifier struct {
 	gates      map[string]*slack.MessageRef // approval message per gate
 	gateDone   map[string]bool
 	sent       int
+	// queue and sending: the ordered path (versionNotifyOrdered).
+	queue   []outgoing
+	sending bool
 }
 
-// notify sends n in the background. Messages that belong in the run's
-// thread wait for the thread's root message (or its failure).
+// outgoing is one queued notification. prepare, when set, completes n in
+// the sender's turn (a gate's Observes); after receives the posted
+// message, or an empty ref when nothing was posted.
+type outgoing struct {
+	n       slack.Notification
+	prepare func(ctx workflow.Context, n *slack.Notification)
+	after   func(slack.MessageRef)
+}
+
+// notify sends n in the background: queued behind the run's earlier
+// notifications (versionNotifyOrdered on), or before that in a coroutine
+// of its own that waits for the thread's root message (or its failure).
 func (r *runner) notify(n slack.Notification, after func(slack.MessageRef)) {
 	if !r.note.on {
 		if after != nil {
@@ -53,12 +73,11 @@ func (r *runner) notify(n slack.Notification, after func(slack.MessageRef)) {
 		}
 		return
 	}
-	r.note.sent++
-	n.Key = fmt.Sprintf("%s/%s/%s/%s/%d", r.rep.WorkflowID, r.rep.RunID, n.Kind, n.Step, r.note.sent)
-	n.Channel = r.rb.Notify.SlackChannel
-	n.WorkflowID, n.RunID, n.Runbook, n.Lock, n.Mode = r.rep.WorkflowID, r.rep.RunID, r.rep.Runbook, r.rep.Lock, r.rep.Mode
-	n.StartedBy, n.StartedAt, n.Reason, n.Objectives = r.rep.StartedBy, r.rep.StartedAt, r.rep.Reason, r.rep.Objectives
-	n.Elapsed = runbooks.Duration(r.now().Sub(r.rep.StartedAt))
+	r.fill(&n)
+	if r.version >= versionNotifyOrdered {
+		r.enqueue(outgoing{n: n, after: after})
+		return
+	}
 	r.note.pending++
 	ctx, _ := workflow.NewDisconnectedContext(r.ctx)
 	workflow.Go(ctx, func(ctx workflow.Context) {
@@ -105,6 +124,25 @@ func (r *runner) notifyGate(s runbooks.Step, message string) {
 	if !r.note.on {
 		return
 	}
+	if r.version >= versionNotifyOrdered {
+		n := slack.Notification{
+			Kind: slack.KindApprovalRequested, Step: s.ID, StepMessage: message,
+			Approvers: s.Approval.Approvers,
+		}
+		r.fill(&n)
+		r.enqueue(outgoing{
+			n: n,
+			prepare: func(ctx workflow.Context, n *slack.Notification) {
+				n.Changes = r.guardedChanges(ctx, s.ID)
+			},
+			after: func(ref slack.MessageRef) {
+				if ref.TS != "" {
+					r.note.gates[s.ID] = &ref
+				}
+			},
+		})
+		return
+	}
 	r.note.gates[s.ID], r.note.gateDone[s.ID] = nil, false
 	ctx, _ := workflow.NewDisconnectedContext(r.ctx)
 	workflow.Go(ctx, func(ctx workflow.Context) {
@@ -127,6 +165,69 @@ func (r *runner) notifyGate(s runbooks.Step, message string) {
 			r.note.gateDone[s.ID] = true
 		})
 	})
+}
+
+// fill stamps n with the run's identity, its idempotency key and the time
+// it was produced.
+func (r *runner) fill(n *slack.Notification) {
+	r.note.sent++
+	n.Key = fmt.Sprintf("%s/%s/%s/%s/%d", r.rep.WorkflowID, r.rep.RunID, n.Kind, n.Step, r.note.sent)
+	n.Channel = r.rb.Notify.SlackChannel
+	n.WorkflowID, n.RunID, n.Runbook, n.Lock, n.Mode = r.rep.WorkflowID, r.rep.RunID, r.rep.Runbook, r.rep.Lock, r.rep.Mode
+	n.StartedBy, n.StartedAt, n.Reason, n.Objectives = r.rep.StartedBy, r.rep.StartedAt, r.rep.Reason, r.rep.Objectives
+	n.Elapsed = runbooks.Duration(r.now().Sub(r.rep.StartedAt))
+}
+
+// enqueue adds o to the ordered queue and starts the sender on first use.
+func (r *runner) enqueue(o outgoing) {
+	r.note.queue = append(r.note.queue, o)
+	r.note.pending++
+	if r.note.sending {
+		return
+	}
+	r.note.sending = true
+	ctx, _ := workflow.NewDisconnectedContext(r.ctx)
+	workflow.Go(ctx, r.sendInOrder)
+}
+
+// sendInOrder is the one sender: it posts queued notifications one at a
+// time, in the order they were produced. Every message after the first is
+// threaded under the run's root message; a decision edits its gate's
+// message. A notifier that posts nothing for run_started is off: what is
+// queued, and what comes later, is dropped.
+func (r *runner) sendInOrder(ctx workflow.Context) {
+	actx := workflow.WithActivityOptions(ctx, notifyOptions)
+	for {
+		if err := workflow.Await(ctx, func() bool { return len(r.note.queue) > 0 }); err != nil {
+			return
+		}
+		o := r.note.queue[0]
+		r.note.queue = r.note.queue[1:]
+		var ref slack.MessageRef
+		if r.note.on {
+			n := o.n
+			if o.prepare != nil {
+				o.prepare(ctx, &n)
+			}
+			if n.Kind != slack.KindRunStarted {
+				n.Thread = r.note.thread
+			}
+			if n.Kind == slack.KindApprovalDecided {
+				n.Ref = r.note.gates[n.Step]
+			}
+			err := workflow.ExecuteActivity(actx, slack.NotifyActivity, n).Get(ctx, &ref)
+			switch {
+			case err != nil:
+				ref = slack.MessageRef{}
+			case n.Kind == slack.KindRunStarted && ref.TS == "":
+				r.note.on = false // not configured on this deployment
+			}
+		}
+		if o.after != nil {
+			o.after(ref)
+		}
+		r.note.pending--
+	}
 }
 
 // guardedChanges observes the action steps that directly need gate, in

@@ -58,11 +58,15 @@ const (
 	// nobody); a gate the run stops at is edited as no longer needed; a
 	// closing run waits at most a few seconds for its last notifications.
 	versionNotifyQuiet workflow.Version = 3
+	// versionNotifyOrdered: one sender posts the run's notifications in
+	// the order the run produced them (a gate's Observes run in its turn),
+	// so a thread never shows "run finished" above "approved by bob".
+	versionNotifyOrdered workflow.Version = 4
 )
 
 // Run is the runbook interpreter workflow.
 func Run(ctx workflow.Context, in RunInput) (*Report, error) {
-	version := workflow.GetVersion(ctx, versionChange, versionOriginal, versionNotifyQuiet)
+	version := workflow.GetVersion(ctx, versionChange, versionOriginal, versionNotifyOrdered)
 	r, err := newRunner(ctx, in)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
@@ -118,6 +122,9 @@ func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
 	}
 	if in.Mode != ModeFailover && in.Mode != ModeDrill {
 		return nil, fmt.Errorf("mode %q is not one of %s, %s", in.Mode, ModeFailover, ModeDrill)
+	}
+	if err := runbooks.CheckBounds(&rb); err != nil {
+		return nil, err
 	}
 	if err := checkChaos(&rb, in); err != nil {
 		return nil, err

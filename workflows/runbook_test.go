@@ -89,12 +89,16 @@ type harness struct {
 }
 
 // notes is a fake notifier: it records what the run would post.
+// notes is a fake notifier: a message reaches the channel (sent) when its
+// call returns, after the delay set for its kind.
 type notes struct {
-	mu   sync.Mutex
-	sent []slack.Notification
+	mu    sync.Mutex
+	sent  []slack.Notification
+	delay map[string]time.Duration
 }
 
 func (n *notes) notify(_ context.Context, note slack.Notification) (slack.MessageRef, error) {
+	time.Sleep(n.delay[note.Kind]) // a slow Slack; the map is only read
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.sent = append(n.sent, note)
@@ -664,9 +668,15 @@ func TestSignalledDecisionWaitsForItsGate(t *testing.T) {
 }
 
 // TestNotificationsFollowTheRun: the run posts its start, the gate (with the
-// Observe of the step it guards), the decision, and its end.
+// Observe of the step it guards), the decision, and its end, in that order
+// even when Slack is slowest for the earliest messages.
 func TestNotificationsFollowTheRun(t *testing.T) {
 	h := newHarness(t)
+	h.notes.delay = map[string]time.Duration{
+		slack.KindRunStarted:        300 * time.Millisecond,
+		slack.KindApprovalRequested: 200 * time.Millisecond,
+		slack.KindApprovalDecided:   300 * time.Millisecond,
+	}
 	h.decide(time.Minute, workflows.Decision{Step: "go", Approve: true, By: "bob", Via: "cli"})
 	rb := book(act("fence"), gate("go", []string{"bob"}, "fence"), act("promote", "go"))
 	rb.Notify.SlackChannel = "C0DR"
@@ -691,6 +701,28 @@ func TestNotificationsFollowTheRun(t *testing.T) {
 			t.Fatalf("notification keys must be present and distinct: %+v", h.notes.sent)
 		}
 		keys[n.Key] = true
+	}
+}
+
+// TestOutOfBoundsNumbersAreRefusedBeforeAnything: a runbook that reached
+// the workflow without the validator (any Temporal client can start one)
+// with max_attempts beyond int32 fails at once, naming the number, and
+// calls no activity; before, its workflow task failed forever with the
+// lock held.
+func TestOutOfBoundsNumbersAreRefusedBeforeAnything(t *testing.T) {
+	h := newHarness(t)
+	s := act("promote")
+	s.Retry.MaxAttempts = 1 << 31
+	h.run(book(s), workflows.ModeFailover)
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	err := h.env.GetWorkflowError()
+	if err == nil || !strings.Contains(err.Error(), "retry.max_attempts 2147483648 is outside 0..100") {
+		t.Fatalf("error %v, want the out-of-bounds max_attempts named", err)
+	}
+	if calls := h.rec.Calls(); len(calls) != 0 {
+		t.Fatalf("activities ran: %v", calls)
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/testwait"
+
 	"github.com/libdns/libdns"
 
 	"github.com/drctl/drctl/activities"
@@ -66,8 +68,7 @@ var (
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	srv, err := dnslab.Start(ctx, dnslab.Options{Records: []string{
 		"www 300 IN A 192.0.2.1",
 		"www 300 IN A 192.0.2.2",

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/testwait"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/drctl/drctl/activities"
@@ -40,8 +42,7 @@ func (m mapSecrets) DSN(t runbooks.Target) (string, error) {
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testwait.Context(t)
 	pair, err := pglab.NewPair(ctx, pglab.Options{})
 	if errors.Is(err, pglab.ErrNotInstalled) && os.Getenv("DRCTL_CI") == "" {
 		t.Skip("PostgreSQL 15 is needed (apt-get install postgresql-15); CI sets DRCTL_CI=1 and fails instead: ", err)
@@ -188,17 +189,6 @@ func (w *writer) ackedIDs() []int64 {
 	return slices.Clone(w.acked)
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // missing returns the acknowledged ids that are not on node n.
 func missing(t *testing.T, ctx context.Context, l *lab, n *pglab.Node, ids []int64) []int64 {
 	t.Helper()
@@ -255,7 +245,7 @@ func TestFenceCannotBeBypassedAndUnfenceRestores(t *testing.T) {
 	if err := l.appAdminExec(ctx, l.east, `INSERT INTO writes VALUES (42)`); err != nil {
 		t.Fatalf("admin write after the fence: %v", err)
 	}
-	waitFor(t, 10*time.Second, "the admin's write on the standby", func() bool { return l.appCount(ctx, l.west, 42) == 1 })
+	testwait.For(t, "the admin's write on the standby", func() bool { return l.appCount(ctx, l.west, 42) == 1 })
 
 	again := apply(t, ctx, fence, l.req("fence", map[string]any{"target": "east"}))
 	if again.Changed {
@@ -287,7 +277,7 @@ func TestPlannedSwitchoverLosesNothingAndOldPrimaryRejoins(t *testing.T) {
 	ctx := ctxT(t)
 	l := newLab(t)
 	w := startWriter(t, l, l.east)
-	waitFor(t, 20*time.Second, "writes before the switchover", func() bool { return w.count() >= 100 })
+	testwait.For(t, "writes before the switchover", func() bool { return w.count() >= 100 })
 
 	start := time.Now()
 	apply(t, ctx, postgres.Fence{Provider: l.p}, l.req("fence", map[string]any{"target": "east"}))
@@ -315,7 +305,7 @@ func TestPlannedSwitchoverLosesNothingAndOldPrimaryRejoins(t *testing.T) {
 	if err := l.appAdminExec(ctx, l.west, `INSERT INTO writes VALUES (-1)`); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "a write on the new primary to reach the rejoined node", func() bool { return l.appCount(ctx, l.east, -1) == 1 })
+	testwait.For(t, "a write on the new primary to reach the rejoined node", func() bool { return l.appCount(ctx, l.east, -1) == 1 })
 	if res := apply(t, ctx, rejoin, l.req("rejoin", with)); res.Changed {
 		t.Fatalf("second rejoin changed something: %+v", res)
 	}
@@ -329,7 +319,7 @@ func TestUnplannedFailoverRecordsRPO(t *testing.T) {
 	ctx := ctxT(t)
 	l := newLab(t)
 	w := startWriter(t, l, l.east)
-	waitFor(t, 20*time.Second, "writes", func() bool { return w.count() >= 100 })
+	testwait.For(t, "writes", func() bool { return w.count() >= 100 })
 	if err := l.east.Kill(); err != nil {
 		t.Fatal(err)
 	}

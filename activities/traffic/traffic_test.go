@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/testwait"
+
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -75,8 +77,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, o haproxylab.Options) *fixture {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	l, err := haproxylab.Start(ctx, o)
 	if errors.Is(err, haproxylab.ErrNotInstalled) && os.Getenv("DRCTL_CI") == "" {
 		t.Skip("HAProxy is needed (apt-get install haproxy); CI sets DRCTL_CI=1 and fails instead: ", err)
@@ -136,17 +137,6 @@ func (f *fixture) state(t *testing.T, ctx context.Context) traffic.Snapshot {
 		t.Fatal(err)
 	}
 	return snap
-}
-
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 var eastToWest = map[string]any{"target": "lb", "backend": "app", "to": []any{"west1"}, "from": []any{"east1"}}
@@ -322,7 +312,7 @@ func TestDrainWaitsForLongRequest(t *testing.T) {
 		}
 		held <- err
 	}()
-	waitFor(t, 10*time.Second, "the held request to reach east", func() bool { return f.lab.East.Held() == 1 })
+	testwait.For(t, "the held request to reach east", func() bool { return f.lab.East.Held() == 1 })
 	if _, err := (traffic.Shift{Provider: f.p}).Apply(ctx, f.req(eastToWest)); err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +377,7 @@ func TestDrainRefusesReadyServerAndStopsAtDeadline(t *testing.T) {
 	}
 
 	go func() { _, _ = f.lab.Get(ctx, "", haproxylab.HoldPath) }()
-	waitFor(t, 10*time.Second, "the held request to reach east", func() bool { return f.lab.East.Held() == 1 })
+	testwait.For(t, "the held request to reach east", func() bool { return f.lab.East.Held() == 1 })
 	if _, err := (traffic.Shift{Provider: f.p}).Apply(ctx, f.req(eastToWest)); err != nil {
 		t.Fatal(err)
 	}

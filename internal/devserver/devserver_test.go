@@ -1,9 +1,9 @@
 package devserver_test
 
 import (
-	"context"
 	"testing"
-	"time"
+
+	"github.com/drctl/drctl/internal/testwait"
 
 	"github.com/drctl/drctl/internal/devserver"
 )
@@ -11,8 +11,7 @@ import (
 // TestStartTunedAndStop proves the tuned dynamic configuration is accepted
 // by the pinned server build and that Stop ends the process.
 func TestStartTunedAndStop(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testwait.Context(t)
 	srv, err := devserver.Start(ctx, devserver.Options{})
 	if err != nil {
 		t.Fatal(err)

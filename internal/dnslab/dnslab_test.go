@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/testwait"
+
 	"github.com/miekg/dns"
 
 	"github.com/drctl/drctl/internal/dnslab"
@@ -37,8 +39,7 @@ func (s *syncBuffer) String() string {
 
 func start(t *testing.T, o dnslab.Options) *dnslab.Server {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	s, err := dnslab.Start(ctx, o)
 	if errors.Is(err, dnslab.ErrNotInstalled) && os.Getenv("DRCTL_CI") == "" {
 		t.Skip("BIND 9 is needed (apt-get install bind9 bind9-dnsutils); CI sets DRCTL_CI=1 and fails instead: ", err)
@@ -141,8 +142,7 @@ func TestLifecycle(t *testing.T) {
 }
 
 func TestBadRecordReported(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	s, err := dnslab.Start(ctx, dnslab.Options{Records: []string{"www IN A not-an-address"}})
 	if errors.Is(err, dnslab.ErrNotInstalled) {
 		t.Skip(err)

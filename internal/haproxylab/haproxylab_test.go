@@ -3,21 +3,20 @@
 package haproxylab_test
 
 import (
-	"context"
 	"errors"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/drctl/drctl/internal/testwait"
 
 	"github.com/drctl/drctl/internal/haproxylab"
 )
 
 func start(t *testing.T, o haproxylab.Options) *haproxylab.Lab {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	l, err := haproxylab.Start(ctx, o)
 	if errors.Is(err, haproxylab.ErrNotInstalled) && os.Getenv("DRCTL_CI") == "" {
 		t.Skip("HAProxy is needed (apt-get install haproxy); CI sets DRCTL_CI=1 and fails instead: ", err)
@@ -34,8 +33,7 @@ func start(t *testing.T, o haproxylab.Options) *haproxylab.Lab {
 }
 
 func TestLabServesEastAndStopsClean(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	l := start(t, haproxylab.Options{})
 	for range 10 {
 		site, err := l.Get(ctx, "", "/")
@@ -69,8 +67,7 @@ func TestLabServesEastAndStopsClean(t *testing.T) {
 }
 
 func TestLabBothReadyAndBackends(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	l := start(t, haproxylab.Options{Backends: []string{"app", "api"}, BothReady: true, HealthChecks: true})
 	for _, backend := range []string{"app", "api"} {
 		seen := map[string]int{}

@@ -3,7 +3,6 @@
 package netlab
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -13,12 +12,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/drctl/drctl/internal/testwait"
 )
 
 func newSite(t *testing.T) *Site {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	s, err := NewSite(ctx, Options{Name: "t"})
 	if errors.Is(err, ErrUnavailable) && os.Getenv("DRCTL_CI") == "" {
 		t.Skip("network namespaces are needed (run as root with iproute2); CI sets DRCTL_CI=1 and fails instead: ", err)
@@ -49,8 +49,7 @@ func ipOut(t *testing.T, args ...string) string {
 // namespace, link or route behind.
 func TestSiteLifecycle(t *testing.T) {
 	s := newSite(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 
 	if r := ipOut(t, "-n", s.Namespace, "route", "show"); strings.Contains(r, "default") {
 		t.Fatalf("the site has a default route:\n%s", r)

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/testwait"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/drctl/drctl/internal/proclog"
@@ -93,8 +95,7 @@ func hasRow(t *testing.T, ctx context.Context, n *Node, id int) bool {
 }
 
 func TestNewPairReplicates(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testwait.Context(t)
 	p := newPair(t, ctx)
 
 	for n, want := range map[*Node]bool{p.Primary: false, p.Standby: true} {
@@ -173,8 +174,7 @@ func TestNewPairReplicates(t *testing.T) {
 // received, promotes the standby, writes on it, and rejoins the old primary
 // with pg_rewind: the new write arrives, the lost one is gone.
 func TestFailoverAndRewind(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := testwait.Context(t)
 	p := newPair(t, ctx)
 	oldPri, newPri := p.Primary, p.Standby
 
@@ -263,8 +263,7 @@ func TestFailoverAndRewind(t *testing.T) {
 }
 
 func TestCloseStopsEverythingAndRemovesDirs(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testwait.Context(t)
 	var log strings.Builder // Close returns only after the last write
 	p, err := NewPair(ctx, Options{Log: &log})
 	if errors.Is(err, ErrNotInstalled) && os.Getenv("DRCTL_CI") == "" {
@@ -334,8 +333,7 @@ func TestServersDieWithTheirParent(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(DefaultBinDir, "postgres")); err != nil {
 		t.Skip(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testwait.Context(t)
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestServersDieWithTheirParent$")
 	cmd.Env = append(os.Environ(), "PGLAB_HOLD_PAIR=1")
 	cmd.Stderr = os.Stderr
@@ -387,7 +385,7 @@ func TestServersDieWithTheirParent(t *testing.T) {
 
 // holdPair runs in the helper process: start a pair, report it, wait to be killed.
 func holdPair() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound)
 	defer cancel()
 	p, err := NewPair(ctx, Options{})
 	if err != nil {
@@ -440,8 +438,7 @@ func TestQuoting(t *testing.T) {
 // both share one port, so a DNS name can move between them; replication,
 // failover and rewind work as on 127.0.0.1.
 func TestAddressesShareOnePort(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testwait.Context(t)
 	p, err := NewPair(ctx, Options{Addresses: [2]string{"127.0.0.11", "127.0.0.12"}})
 	if errors.Is(err, ErrNotInstalled) && os.Getenv("DRCTL_CI") == "" {
 		t.Skip("PostgreSQL 15 is needed (apt-get install postgresql-15); CI sets DRCTL_CI=1 and fails instead: ", err)

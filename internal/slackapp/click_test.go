@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/testwait"
+
 	drslack "github.com/drctl/drctl/activities/slack"
 	"github.com/drctl/drctl/activities/slack/slacklab"
 	"github.com/drctl/drctl/internal/config"
@@ -126,17 +128,6 @@ func replies(ws *slacklab.Workspace, replyID string) []string {
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 const gatedRunbook = `apiVersion: drctl/v1
 name: slack-gate
 lock: %s
@@ -194,7 +185,7 @@ func TestClicksDecideARealRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the gate to await approval", func() bool {
+	testwait.For(t, "the gate to await approval", func() bool {
 		st, err := starter.Status(ctx, run.WorkflowID)
 		return err == nil && slices.Contains(st.Waiting, "go-ahead")
 	})

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/testwait"
+
 	drslack "github.com/drctl/drctl/activities/slack"
 	"github.com/drctl/drctl/activities/slack/slacklab"
 	"github.com/drctl/drctl/internal/slackapp"
@@ -69,7 +71,7 @@ func TestSocketModeClick(t *testing.T) {
 	env, _ := json.Marshal(map[string]any{"type": "interactive", "envelope_id": "env-1", "payload": json.RawMessage(payload)})
 	ws.SendSocket(string(env))
 
-	waitFor(t, "the ack and the reply", func() bool {
+	testwait.For(t, "the ack and the reply", func() bool {
 		acked := false
 		for _, m := range ws.SocketReceived() {
 			acked = acked || strings.Contains(m, `"envelope_id":"env-1"`)
@@ -87,5 +89,5 @@ func TestSocketModeClick(t *testing.T) {
 	if got := replies(ws, "socket"); !strings.Contains(got[0], "Recorded: dave approved step go-ahead of run drctl-payments at 12:05:00Z") {
 		t.Fatalf("reply %q", got[0])
 	}
-	waitFor(t, "the message edit", func() bool { return ws.Messages()[0].Edits == 1 })
+	testwait.For(t, "the message edit", func() bool { return ws.Messages()[0].Edits == 1 })
 }

@@ -1,0 +1,53 @@
+package runbooks
+
+import (
+	"errors"
+	"fmt"
+)
+
+// CheckBounds reports the first number of rb outside the bounds above
+// (MaxDuration, MaxAttempts, MaxBackoff). Validate reports the same with
+// file:line; the workflow calls this before a run starts, because its input
+// may come from anywhere that speaks to Temporal, and a number out of range
+// there (say max_attempts 2^31, which overflows Temporal's int32) would
+// wedge the run with its lock held.
+func CheckBounds(rb *Runbook) error {
+	var errs []error
+	dur := func(what string, d Duration) {
+		if d < 0 || d > MaxDuration {
+			errs = append(errs, fmt.Errorf("%s %s is outside 0s..%s", what, d, MaxDuration))
+		}
+	}
+	retry := func(what string, r *RetryPolicy) {
+		if r == nil {
+			return
+		}
+		if r.MaxAttempts < 0 || r.MaxAttempts > MaxAttempts {
+			errs = append(errs, fmt.Errorf("%s retry.max_attempts %d is outside 0..%d", what, r.MaxAttempts, MaxAttempts))
+		}
+		if r.BackoffCoefficient != 0 && (r.BackoffCoefficient < 1 || r.BackoffCoefficient > MaxBackoff) {
+			errs = append(errs, fmt.Errorf("%s retry.backoff %v is outside 1..%v", what, r.BackoffCoefficient, MaxBackoff))
+		}
+		dur(what+" retry.initial_interval", r.InitialInterval)
+		dur(what+" retry.max_interval", r.MaxInterval)
+	}
+	dur("objectives.rto", rb.Objectives.RTO)
+	dur("objectives.rpo", rb.Objectives.RPO)
+	for _, list := range [][]Step{rb.Preflight, rb.Steps} {
+		for _, s := range list {
+			what := "step " + s.ID + ":"
+			dur(what+" timeout", s.Timeout)
+			dur(what+" deadline", s.Deadline)
+			dur(what+" heartbeat", s.Heartbeat)
+			retry(what, s.Retry)
+			if c := s.Compensate; c != nil {
+				dur(what+" compensate.timeout", c.Timeout)
+				retry(what+" compensate", c.Retry)
+			}
+			if a := s.Approval; a != nil {
+				dur(what+" approval.timeout", a.Timeout)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
