@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -84,7 +83,7 @@ func Parse(file string, data []byte) (*Runbook, error) {
 // when Parse fails, Validate does not run, because its findings about a
 // half-read runbook would mislead.
 func Load(path string, cat Catalog) (*Runbook, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read runbook: %w", err)
 	}

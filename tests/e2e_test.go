@@ -151,6 +151,68 @@ func TestRunbookEndToEndThroughTheCLI(t *testing.T) {
 	}
 }
 
+// TestJSONOutputForScripts: with -o json, stdout is exactly one JSON
+// document and the exit code says how the run ended (0 succeeded, 1 error,
+// 2 failed or aborted), so a script can trust both.
+func TestJSONOutputForScripts(t *testing.T) {
+	srv := startServer(t, devserver.Options{})
+	c := testConfig(t, srv)
+	startWorker(t, srv, c)
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(down.Close)
+	jsonRun := func(args ...string) (map[string]any, int, string) {
+		t.Helper()
+		var stdout, stderr syncBuffer
+		code := drctlTo(t, c, &stdout, &stderr, append([]string{"-o", "json"}, args...)...)
+		var doc map[string]any
+		dec := json.NewDecoder(strings.NewReader(stdout.String()))
+		if err := dec.Decode(&doc); err != nil || dec.More() {
+			t.Fatalf("drctl -o json %v: stdout is not one JSON document (%v), exit %d\nstdout:\n%s\nstderr:\n%s", args, err, code, stdout.String(), stderr.String())
+		}
+		return doc, code, stderr.String()
+	}
+
+	failing := writeRunbook(t, `apiVersion: drctl/v1
+name: json-fails
+lock: json-fails
+params:
+  url: {required: true}
+preflight:
+  - id: up
+    action: http.check
+    with: {url: "${{ params.url }}", deadline: 1s, interval: 100ms}
+    retry: {max_attempts: 1}
+steps:
+  - id: done
+    action: note
+    with: {message: never}
+`)
+	doc, code, stderr := jsonRun("run", failing, "--set", "url="+down.URL)
+	if code != 2 || doc["state"] != workflows.StateFailed || !strings.Contains(stderr, "started failover run") {
+		t.Fatalf("run of a failing runbook: exit %d, state %v, stderr %q", code, doc["state"], stderr)
+	}
+
+	doc, code, _ = jsonRun("status", "no-such-lock")
+	if code != 1 || !strings.Contains(fmt.Sprint(doc["error"]), `no run "no-such-lock"`) {
+		t.Fatalf("status of a missing run: exit %d, %v", code, doc)
+	}
+
+	gated := writeRunbook(t, fmt.Sprintf(gatedRunbook, "json-aborted"))
+	doc, code, _ = jsonRun("run", gated, "--set", "url="+healthServer(t).URL, "--detach")
+	if code != 0 || doc["workflow_id"] != "drctl-json-aborted" || doc["run_id"] == "" {
+		t.Fatalf("run --detach: exit %d, %v", code, doc)
+	}
+	if out, code := drctl(t, c, "abort", "json-aborted", "--reason", "test"); code != 0 {
+		t.Fatalf("abort: exit %d\n%s", code, out)
+	}
+	doc, code, _ = jsonRun("watch", "json-aborted")
+	if code != 2 || doc["state"] != workflows.StateAborted {
+		t.Fatalf("watch of an aborted run: exit %d, state %v", code, doc["state"])
+	}
+}
+
 // TestOneRunPerLock starts the same lock four times at once: exactly one run
 // starts and the others are told who holds the lock. A fifth start through
 // the CLI is refused too; then the CLI aborts the run.

@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,23 +134,30 @@ func (p *workerProcess) kill9(t *testing.T) {
 // exit code.
 func drctl(t *testing.T, c config.Config, args ...string) (string, int) {
 	t.Helper()
+	var out syncBuffer
+	code := drctlTo(t, c, &out, &out, args...)
+	return out.String(), code
+}
+
+// drctlTo runs the built drctl with stdout and stderr kept apart.
+func drctlTo(t *testing.T, c config.Config, stdout, stderr io.Writer, args ...string) int {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "drctl"), args...)
 	cmd.Env = append(os.Environ(),
 		"DRCTL_TEMPORAL_ADDRESS="+c.Temporal.Address,
 		"DRCTL_TEMPORAL_TASK_QUEUE="+c.Temporal.TaskQueue,
 	)
 	cmd.Dir = t.TempDir()
-	out, err := cmd.CombinedOutput()
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	err := cmd.Run()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatalf("drctl %v: %v", args, err)
 	}
-	return string(out), code
+	return code
 }
-
-// waitFor polls cond until it holds or the deadline passes.
 
 type syncBuffer struct {
 	mu sync.Mutex

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/testwait"
+
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -425,7 +427,7 @@ func TestParallelBranchesRunConcurrently(t *testing.T) {
 		select {
 		case <-rightStarted:
 			return nil
-		case <-time.After(10 * time.Second):
+		case <-time.After(testwait.Bound):
 			return activities.Permanentf("right never started while left ran")
 		}
 	}

@@ -339,7 +339,7 @@ func TestDrainWaitsForLongRequest(t *testing.T) {
 		}
 	case o := <-done:
 		t.Fatalf("drain returned while a request was held: %+v", o)
-	case <-time.After(10 * time.Second):
+	case <-time.After(testwait.Bound):
 		t.Fatal("no heartbeat from drain")
 	}
 	select {
@@ -362,7 +362,7 @@ func TestDrainWaitsForLongRequest(t *testing.T) {
 			t.Errorf("drain result %+v, want unchanged, 1 session at start", o.res)
 		}
 		t.Logf("drain: %s", o.res.Summary)
-	case <-time.After(10 * time.Second):
+	case <-time.After(testwait.Bound):
 		t.Fatal("drain did not return after the held request completed")
 	}
 }

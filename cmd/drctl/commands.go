@@ -26,6 +26,9 @@ func (a *app) validateCmd() *cobra.Command {
 		Short: "Check runbooks and report every problem with file:line and a fix",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := a.config(); err != nil {
+				return err
+			}
 			bad := 0
 			for _, path := range args {
 				rb, err := a.load(path)
@@ -37,7 +40,10 @@ func (a *app) validateCmd() *cobra.Command {
 						fmt.Fprintln(cmd.OutOrStdout(), p.String())
 					}
 				case err != nil:
-					return err
+					// Every file is checked: one that cannot be read is
+					// one problem among the others.
+					bad++
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: %v\n", path, err)
 				default:
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s, %d steps, lock %s)\n", path, rb.Name, len(rb.Steps), rb.Lock)
 				}
@@ -155,6 +161,10 @@ func (a *app) runCmd() *cobra.Command {
 			if mode != workflows.ModeFailover && mode != workflows.ModeDrill {
 				return fmt.Errorf("--mode %q: use failover or drill (drctl plan shows a plan)", mode)
 			}
+			asJSON, err := a.jsonOutput()
+			if err != nil {
+				return err
+			}
 			rb, err := a.load(args[0])
 			if err != nil {
 				return err
@@ -176,6 +186,14 @@ func (a *app) runCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
+			if asJSON {
+				// stdout is the one JSON document: what was started, or
+				// (followed) the report; the banner goes to stderr.
+				if detach {
+					return operator.JSON(out, map[string]string{"workflow_id": started.WorkflowID, "run_id": started.RunID, "lock": rb.Lock, "mode": mode})
+				}
+				out = cmd.ErrOrStderr()
+			}
 			fmt.Fprintf(out, "started %s run of %s as %s (lock %s)\n", mode, rb.Name, started.WorkflowID, rb.Lock)
 			if detach {
 				fmt.Fprintf(out, "follow it with: drctl watch %s\n", rb.Lock)
@@ -262,10 +280,13 @@ func (a *app) follow(ctx context.Context, op *operator.Operator, id string) erro
 				return err
 			}
 			if asJSON {
-				return operator.JSON(out, rep)
+				if err := operator.JSON(out, rep); err != nil {
+					return err
+				}
+			} else {
+				f.update(rep)
+				printReport(out, rep)
 			}
-			f.update(rep)
-			printReport(out, rep)
 			if rep.State != workflows.StateSucceeded {
 				return runEnded{rep.State}
 			}
@@ -280,6 +301,12 @@ func (a *app) follow(ctx context.Context, op *operator.Operator, id string) erro
 			continue
 		}
 		break
+	}
+	if asJSON {
+		if err := operator.JSON(out, map[string]any{"workflow_id": id, "detached": true}); err != nil {
+			return err
+		}
+		out = a.cmd.ErrOrStderr()
 	}
 	fmt.Fprintf(out, "\ndetached; the run continues. Follow it again with: drctl watch %s\n", strings.TrimPrefix(id, workflows.WorkflowIDPrefix))
 	return nil

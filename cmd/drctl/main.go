@@ -24,14 +24,29 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := newRoot().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "drctl:", err)
-		var ve exitCoder
-		if errors.As(err, &ve) {
-			os.Exit(ve.ExitCode())
-		}
-		os.Exit(1)
+	root := newRoot()
+	if err := root.ExecuteContext(ctx); err != nil {
+		os.Exit(reportError(root, err))
 	}
+}
+
+// reportError says what went wrong and returns the exit code: 1 for an
+// error, 2 for a followed run that ended failed or aborted (its report is
+// already on stdout). With -o json, stdout holds exactly one JSON document
+// either way: the report, or {"error": "..."}.
+func reportError(root *cobra.Command, err error) int {
+	var ended runEnded
+	if !errors.As(err, &ended) {
+		if o := root.PersistentFlags().Lookup("output"); o != nil && o.Value.String() == "json" {
+			_ = operator.JSON(os.Stdout, map[string]string{"error": err.Error()})
+		}
+	}
+	fmt.Fprintln(os.Stderr, "drctl:", err)
+	var ve exitCoder
+	if errors.As(err, &ve) {
+		return ve.ExitCode()
+	}
+	return 1
 }
 
 type exitCoder interface{ ExitCode() int }

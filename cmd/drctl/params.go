@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"gopkg.in/yaml.v3"
 
@@ -18,7 +17,7 @@ func runParams(rb *runbooks.Runbook, file string, sets []string) (map[string]str
 	if err != nil || file == "" {
 		return params, err
 	}
-	b, err := os.ReadFile(file)
+	b, err := runbooks.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("--params: %w", err)
 	}
