@@ -3,9 +3,15 @@
 // overriding the one before (viper). Other packages receive the plain
 // Config; none of them imports viper. Secrets are never values here, only
 // references (an environment variable or a file to read them from).
+//
+// One exception to the layering: slack.users and slack.groups are keyed by
+// case-sensitive Slack IDs, which viper would lower-case and which no
+// variable name can spell, so they come from the file alone, keys as
+// written.
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -46,9 +52,18 @@ type Slack struct {
 	Listen string `mapstructure:"listen"` // default 127.0.0.1:8089
 	// Users maps Slack user IDs to drctl identities (the names runbooks
 	// list as approvers). A click by an unmapped user is refused.
+	//
+	// Keys are Slack IDs exactly as Slack shows them (U012AB3CD, or
+	// W012AB3CD on Enterprise Grid): case-sensitive and upper-case. Unlike
+	// every other key, they are read from the config file only, and Load
+	// keeps their case (viper would fold them to lower case, and no click
+	// would ever match). DRCTL_SLACK_USERS* variables are refused rather
+	// than ignored. Validate refuses a key that cannot be a user ID and an
+	// empty identity.
 	Users map[string]string `mapstructure:"users"`
-	// Groups maps Slack user group IDs to approver group names: a runbook's
-	// "group:NAME" approver matches members of the mapped user group.
+	// Groups maps Slack user group IDs (S012AB3CD; same rules as Users) to
+	// approver group names: a runbook's "group:NAME" approver matches
+	// members of the mapped user group.
 	Groups map[string]string `mapstructure:"groups"`
 	// GroupTTL is how long a user group's membership is trusted before it
 	// is read again. A user removed from a group can approve for at most
@@ -176,7 +191,9 @@ var flagKeys = map[string]string{
 // Load reads the configuration: defaults, then the file (path given, or
 // ./drctl.yaml, or $HOME/.config/drctl/drctl.yaml when present), then DRCTL_*
 // environment variables (DRCTL_TEMPORAL_ADDRESS for temporal.address), then
-// flags.
+// flags. slack.users and slack.groups are taken from the file with their
+// keys' case intact; DRCTL_SLACK_USERS* and DRCTL_SLACK_GROUPS* variables
+// are an error.
 func Load(path string, flags *pflag.FlagSet) (Config, error) {
 	v := viper.New()
 	d := Defaults()
@@ -219,10 +236,19 @@ func Load(path string, flags *pflag.FlagSet) (Config, error) {
 	if path == "" {
 		path = findConfigFile()
 	}
+	if err := refuseSlackIDEnv(os.Environ()); err != nil {
+		return Config{}, err
+	}
+	// The file is read once; viper and the case-preserving read of the
+	// Slack ID maps see the same bytes.
+	var file []byte
 	if path != "" {
-		v.SetConfigFile(path)
+		var err error
+		if file, err = os.ReadFile(path); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
 		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
+		if err := v.ReadConfig(bytes.NewReader(file)); err != nil {
 			return Config{}, fmt.Errorf("config file %s: %w", path, err)
 		}
 	}
@@ -238,6 +264,11 @@ func Load(path string, flags *pflag.FlagSet) (Config, error) {
 	var c Config
 	if err := v.UnmarshalExact(&c); err != nil {
 		return Config{}, fmt.Errorf("config: %w (see the Configuration section of the README for the keys)", err)
+	}
+	if path != "" {
+		if err := keepSlackIDCase(file, &c.Slack); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
 	}
 	return c, c.Validate()
 }
@@ -284,6 +315,8 @@ func (c Config) Validate() error {
 	default:
 		problems = append(problems, fmt.Sprintf("slack.mode is %q; use http or socket", c.Slack.Mode))
 	}
+	problems = append(problems, slackIDProblems("slack.users", c.Slack.Users, slackUserID, "a Slack user ID (U… or W…)", "identity")...)
+	problems = append(problems, slackIDProblems("slack.groups", c.Slack.Groups, slackGroupID, "a Slack user group ID (S…)", "group name")...)
 	if len(problems) > 0 {
 		return fmt.Errorf("config: %s", strings.Join(problems, "; "))
 	}

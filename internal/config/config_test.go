@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -265,6 +266,16 @@ func TestValidate(t *testing.T) {
 			[]string{`telemetry.traces is "jaeger"; use none, stdout or otlp`}},
 		{"bad metrics", func(c *config.Config) { c.Telemetry.Metrics = "OTLP" },
 			[]string{`telemetry.metrics is "OTLP"; use none, stdout or otlp`}},
+		{"slack IDs", func(c *config.Config) {
+			c.Slack.Users = map[string]string{"U012AB3CD": "alice", "W0BOB": "bob"}
+			c.Slack.Groups = map[string]string{"S0DBA": "dba"}
+		}, nil},
+		{"a lower-case slack user ID", func(c *config.Config) { c.Slack.Users = map[string]string{"ubob": "bob"} },
+			[]string{`slack.users: "ubob" is not a Slack user ID (U… or W…) (Slack IDs are upper-case: did you mean "UBOB"?)`}},
+		{"a reversed slack user mapping", func(c *config.Config) { c.Slack.Users = map[string]string{"bob": "UBOB"} },
+			[]string{`slack.users: "bob" is not a Slack user ID (U… or W…) (the mapping is Slack ID: name; is it reversed?)`}},
+		{"a blank approver group name", func(c *config.Config) { c.Slack.Groups = map[string]string{"S0DBA": " "} },
+			[]string{"slack.groups: S0DBA maps to an empty group name"}},
 		{"every problem at once", func(c *config.Config) {
 			c.Temporal.Address = ""
 			c.Temporal.TLS.KeyFile = "k.pem"
@@ -350,5 +361,112 @@ func TestSecretRefRead(t *testing.T) {
 
 	if (config.SecretRef{}).IsSet() {
 		t.Error("empty SecretRef IsSet() = true")
+	}
+}
+
+// Slack IDs are case-sensitive and upper-case; the loader keeps the keys of
+// slack.users and slack.groups exactly as the file writes them, however the
+// file names the sections.
+func TestLoadKeepsSlackIDs(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+	}{
+		{"block style", `
+slack:
+  users:
+    U_BOB: bob
+    W012AB3CD: Alice.Smith
+  groups:
+    S0DBA: dba
+`},
+		{"flow style, sections in other case", "Slack:\n  Users: {U_BOB: bob, W012AB3CD: Alice.Smith}\n  GROUPS: {S0DBA: dba}\n"},
+		{"an alias for an identity", `
+slack:
+  users: {U_BOB: &bob bob, W012AB3CD: Alice.Smith}
+  groups: {S0DBA: dba}
+`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := isolate(t)
+			path := writeFile(t, filepath.Join(dir, "drctl.yaml"), tc.file)
+			c, err := config.Load(path, nil)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			wantUsers := map[string]string{"U_BOB": "bob", "W012AB3CD": "Alice.Smith"}
+			if !maps.Equal(c.Slack.Users, wantUsers) {
+				t.Errorf("slack.users = %v, want %v", c.Slack.Users, wantUsers)
+			}
+			if want := map[string]string{"S0DBA": "dba"}; !maps.Equal(c.Slack.Groups, want) {
+				t.Errorf("slack.groups = %v, want %v", c.Slack.Groups, want)
+			}
+		})
+	}
+	t.Run("found in the working directory", func(t *testing.T) {
+		dir := isolate(t)
+		writeFile(t, filepath.Join(dir, "drctl.yaml"), "slack: {users: {UBOB: bob}}\n")
+		c, err := config.Load("", nil)
+		if err != nil || !maps.Equal(c.Slack.Users, map[string]string{"UBOB": "bob"}) {
+			t.Errorf("Load = %v, %v; want users {UBOB: bob}", c.Slack.Users, err)
+		}
+	})
+	t.Run("no slack section", func(t *testing.T) {
+		dir := isolate(t)
+		writeFile(t, filepath.Join(dir, "drctl.yaml"), "identity: me\n")
+		c, err := config.Load("", nil)
+		if err != nil || len(c.Slack.Users) != 0 || len(c.Slack.Groups) != 0 {
+			t.Errorf("Load = %+v, %v; want no users or groups", c.Slack, err)
+		}
+	})
+}
+
+// A key that cannot be the Slack ID it stands for is refused at load time,
+// naming the key, so a mapping never silently fails to match a click.
+func TestLoadRefusesBadSlackIDs(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		env  map[string]string
+		say  []string
+	}{
+		{"a name for a user ID", "slack: {users: {bob: bob}}\n", nil,
+			[]string{`slack.users: "bob" is not a Slack user ID`}},
+		{"a lower-case user ID", "slack: {users: {u012ab3cd: bob}}\n", nil,
+			[]string{`slack.users: "u012ab3cd" is not a Slack user ID`, `"U012AB3CD"`}},
+		{"a user ID as a group", "slack: {groups: {U012AB3CD: dba}}\n", nil,
+			[]string{`slack.groups: "U012AB3CD" is not a Slack user group ID`}},
+		{"a lower-case group ID", "slack: {groups: {s0dba: dba}}\n", nil,
+			[]string{`slack.groups: "s0dba" is not a Slack user group ID`, `"S0DBA"`}},
+		{"an empty identity", "slack: {users: {UBOB: \"\"}}\n", nil,
+			[]string{`slack.users: UBOB maps to an empty identity`}},
+		{"an empty group name", "slack: {groups: {S0DBA: \"\"}}\n", nil,
+			[]string{`slack.groups: S0DBA maps to an empty group name`}},
+		{"users as a list", "slack: {users: [UBOB]}\n", nil, []string{"slack.users"}},
+		{"a nested identity", "slack: {users: {UBOB: {name: bob}}}\n", nil, []string{"slack.users"}},
+		{"users from the environment", "slack: {users: {UBOB: bob}}\n",
+			map[string]string{"DRCTL_SLACK_USERS_UBOB": "mallory"},
+			[]string{"DRCTL_SLACK_USERS_UBOB", "only from the config file"}},
+		{"groups from the environment", "", map[string]string{"DRCTL_SLACK_GROUPS": "S0DBA=dba"},
+			[]string{"DRCTL_SLACK_GROUPS", "only from the config file"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := isolate(t)
+			if tc.file != "" {
+				writeFile(t, filepath.Join(dir, "drctl.yaml"), tc.file)
+			}
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			c, err := config.Load("", nil)
+			if err == nil {
+				t.Fatalf("Load = %+v, want an error", c.Slack)
+			}
+			for _, want := range tc.say {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("Load error %q does not contain %q", err, want)
+				}
+			}
+		})
 	}
 }

@@ -2,6 +2,8 @@ package slackapp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -198,7 +200,12 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "request not verified", http.StatusUnauthorized)
 		return
 	}
-	if !a.replays.first(r.Header.Get("X-Slack-Signature")) {
+	mac, ok := signatureMAC(r.Header)
+	if !ok { // the verifier accepted it, so this does not happen
+		http.Error(w, "request not verified", http.StatusUnauthorized)
+		return
+	}
+	if !a.replays.first(mac) {
 		a.log.Warn("slack: refused a replayed interactivity request", "remote", r.RemoteAddr)
 		http.Error(w, "request already seen", http.StatusConflict)
 		return
@@ -432,9 +439,29 @@ func (a *App) socketEvent(ctx context.Context, smc *socketmode.Client, evt socke
 	return nil
 }
 
-// replayGuard remembers verified request signatures for as long as their
+// signatureMAC returns the MAC a request's X-Slack-Signature carries,
+// decoded: the header's spelling (upper- or lower-case hex) is not part of
+// it. Only a verified request's MAC means anything; it is parsed as
+// slack.NewSecretsVerifier parses it, so ok is true for every request that
+// passed verification.
+func signatureMAC(h http.Header) (mac string, ok bool) {
+	sig, ok := strings.CutPrefix(h.Get("X-Slack-Signature"), "v0=")
+	if !ok {
+		return "", false
+	}
+	b, err := hex.DecodeString(sig)
+	if err != nil || len(b) != sha256.Size {
+		return "", false
+	}
+	return string(b), true
+}
+
+// replayGuard remembers the MACs of verified requests for as long as their
 // timestamp can pass the verifier (five minutes either side of now), so a
-// captured request cannot be sent again.
+// captured request cannot be sent again. It keys on the decoded MAC, never
+// on the header's text: hex is case-insensitive, so one signature has many
+// spellings, while a different MAC needs the signing secret (the MAC covers
+// the timestamp and body as sent).
 type replayGuard struct {
 	mu   sync.Mutex
 	seen map[string]time.Time
@@ -446,8 +473,8 @@ func newReplayGuard() *replayGuard {
 	return &replayGuard{seen: map[string]time.Time{}, keep: 11 * time.Minute, now: time.Now}
 }
 
-// first reports whether sig is new, and remembers it.
-func (g *replayGuard) first(sig string) bool {
+// first reports whether mac is new, and remembers it.
+func (g *replayGuard) first(mac string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()
@@ -456,9 +483,9 @@ func (g *replayGuard) first(sig string) bool {
 			delete(g.seen, s)
 		}
 	}
-	if _, dup := g.seen[sig]; dup {
+	if _, dup := g.seen[mac]; dup {
 		return false
 	}
-	g.seen[sig] = now
+	g.seen[mac] = now
 	return true
 }

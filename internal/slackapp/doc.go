@@ -12,8 +12,10 @@
 //     validator's reason, and nothing changes.
 //   - An HTTP request is verified with the signing secret before its body
 //     is parsed; a timestamp more than five minutes from now, and a
-//     request whose signature was already seen, are refused (401, 409). A
-//     payload that is not a drctl click is refused with 400.
+//     request whose signature was already seen, are refused (401, 409).
+//     "Already seen" compares the decoded MAC, so re-spelling the hex of a
+//     captured signature does not make it new. A payload that is not a
+//     drctl click is refused with 400.
 //   - A click is acknowledged at once (Slack allows three seconds); the
 //     Update runs afterwards under Options.DecideTimeout.
 //   - The Update ID is derived from the click (channel, message ts, run,
