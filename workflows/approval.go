@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -86,6 +87,11 @@ func (r *runner) registerHandlers(ctx workflow.Context) error {
 func (r *runner) checkDecision(d Decision) error {
 	if strings.TrimSpace(d.By) == "" {
 		return fmt.Errorf("a decision must say who decides; set your identity (--as NAME or DRCTL_IDENTITY)")
+	}
+	if r.version >= versionNotifyOrdered {
+		if err := errors.Join(CheckIdentity(d.By), CheckReason(d.Reason)); err != nil {
+			return err
+		}
 	}
 	i, ok := r.index[d.Step]
 	if !ok {
@@ -225,6 +231,11 @@ func (r *runner) awaitApproval(ctx workflow.Context, s runbooks.Step) {
 func (r *runner) checkControl(c Control) error {
 	if strings.TrimSpace(c.By) == "" {
 		return fmt.Errorf("%s must say who asks; set your identity (--as NAME or DRCTL_IDENTITY)", c.Op)
+	}
+	if r.version >= versionNotifyOrdered {
+		if err := errors.Join(CheckIdentity(c.By), CheckReason(c.Reason)); err != nil {
+			return err
+		}
 	}
 	switch c.Op {
 	case OpPause:

@@ -1,7 +1,12 @@
 package workflows
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/runbooks"
@@ -59,6 +64,53 @@ type Decision struct {
 	// Groups are approver groups the front end has verified By belongs to
 	// (for example Slack user groups); they match "group:NAME" approvers.
 	Groups []string `json:"groups,omitempty"`
+}
+
+// Identities and reasons are recorded in the run's audit trail and printed
+// by the CLI and Slack, so their shape is checked by CheckIdentity and
+// CheckReason wherever they enter: the operator before it sends, and the
+// workflow (from versionNotifyOrdered on) before it records.
+const (
+	maxIdentity = 64
+	maxReason   = 500
+)
+
+// CheckIdentity accepts who starts or decides: 1 to 64 letters, digits and
+// . _ - @ + (alice, alice@example.com, oncall-dba). Anything else, and in
+// particular "*" and "group:NAME", which are approver patterns and not
+// people, is refused, so no identity can match a pattern it only spells.
+func CheckIdentity(who string) error {
+	if who == "" {
+		return fmt.Errorf("an identity is needed; set --as NAME or DRCTL_IDENTITY")
+	}
+	if len(who) > maxIdentity {
+		return fmt.Errorf("identity of %d bytes is longer than %d", len(who), maxIdentity)
+	}
+	for _, c := range who {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-@+", c)
+		if !ok {
+			return fmt.Errorf("identity %q has %q; use letters, digits and . _ - @ + only", who, c)
+		}
+	}
+	return nil
+}
+
+// CheckReason accepts one line of at most 500 characters of printable text:
+// no control characters (a terminal escape in a reason could redraw the
+// audit trail it is printed in) and no bidirectional overrides.
+func CheckReason(reason string) error {
+	if n := utf8.RuneCountInString(reason); n > maxReason {
+		return fmt.Errorf("reason of %d characters is longer than %d", n, maxReason)
+	}
+	if !utf8.ValidString(reason) {
+		return errors.New("reason is not valid UTF-8")
+	}
+	for _, c := range reason {
+		if unicode.IsControl(c) || unicode.Is(unicode.Bidi_Control, c) {
+			return fmt.Errorf("reason has the control character %U; write one line of plain text", c)
+		}
+	}
+	return nil
 }
 
 // DecisionResult is the answer to an accepted Decision.

@@ -60,7 +60,9 @@ const (
 	versionNotifyQuiet workflow.Version = 3
 	// versionNotifyOrdered: one sender posts the run's notifications in
 	// the order the run produced them (a gate's Observes run in its turn),
-	// so a thread never shows "run finished" above "approved by bob".
+	// so a thread never shows "run finished" above "approved by bob"; who
+	// starts, decides or controls the run, and their reasons, are checked
+	// (CheckIdentity, CheckReason) before anything of theirs is recorded.
 	versionNotifyOrdered workflow.Version = 4
 )
 
@@ -72,6 +74,11 @@ func Run(ctx workflow.Context, in RunInput) (*Report, error) {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
 	}
 	r.version = version
+	if version >= versionNotifyOrdered {
+		if err := errors.Join(CheckIdentity(in.StartedBy), CheckReason(in.Reason)); err != nil {
+			return nil, temporal.NewNonRetryableApplicationError("start: "+err.Error(), ErrRunFailed, nil)
+		}
+	}
 	r.note.on = version >= versionNotify
 	if err := r.registerHandlers(ctx); err != nil {
 		return nil, err

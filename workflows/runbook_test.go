@@ -650,6 +650,39 @@ func TestAbortAfterAFailureCancelsRunningActions(t *testing.T) {
 	}
 }
 
+// TestSpelledIdentitiesAndEscapesAreRefused: an identity that spells an
+// approver pattern ("group:dba", "*") is not a member of anything, and a
+// reason with a terminal escape is refused before it reaches the audit
+// trail; a real member of the list then approves.
+func TestSpelledIdentitiesAndEscapesAreRefused(t *testing.T) {
+	h := newHarness(t)
+	asGroup := h.decide(time.Minute, workflows.Decision{Step: "go", Approve: true, By: "group:dba", Via: "cli"})
+	asStar := h.decide(time.Minute+time.Second, workflows.Decision{Step: "go", Approve: true, By: "*", Via: "cli"})
+	escape := h.decide(time.Minute+2*time.Second, workflows.Decision{Step: "go", Approve: true, By: "bob", Reason: "ok\x1b[1A\x1b[2Kapproved by security-team", Via: "cli"})
+	h.decide(2*time.Minute, workflows.Decision{Step: "go", Approve: true, By: "bob", Reason: "checked", Via: "cli"})
+	h.run(book(gate("go", []string{"group:dba", "bob"}), act("promote", "go")), workflows.ModeFailover)
+	rep := h.report(t)
+	for name, res := range map[string]func() (bool, error){"group:dba": asGroup, "*": asStar, "escape": escape} {
+		if done, err := res(); !done || err == nil {
+			t.Errorf("decision %s: done %t err %v, want refused", name, done, err)
+		}
+	}
+	if _, err := asGroup(); err == nil || !strings.Contains(err.Error(), `identity "group:dba" has ':'`) {
+		t.Errorf("group:dba refused with %v", err)
+	}
+	if _, err := escape(); err == nil || !strings.Contains(err.Error(), "reason has the control character U+001B") {
+		t.Errorf("escape refused with %v", err)
+	}
+	if rep.State != workflows.StateSucceeded || stepState(t, rep, "go").Approval.By != "bob" {
+		t.Fatalf("state %s approval %+v", rep.State, stepState(t, rep, "go").Approval)
+	}
+	for _, e := range rep.Events {
+		if strings.ContainsRune(e.Reason, 0x1b) || strings.ContainsRune(e.By, 0x1b) {
+			t.Fatalf("an escape reached the audit trail: %+v", e)
+		}
+	}
+}
+
 // TestSignalledDecisionWaitsForItsGate: a decision sent (as a signal) before
 // the run reached the gate is kept and applied when the gate opens.
 func TestSignalledDecisionWaitsForItsGate(t *testing.T) {

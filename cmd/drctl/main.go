@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -25,8 +26,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRoot()
+	stdout, stderr := &termSafe{w: os.Stdout}, &termSafe{w: os.Stderr}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		os.Exit(reportError(root, err))
+		os.Exit(reportError(root, stdout, stderr, err))
 	}
 }
 
@@ -34,14 +38,14 @@ func main() {
 // error, 2 for a followed run that ended failed or aborted (its report is
 // already on stdout). With -o json, stdout holds exactly one JSON document
 // either way: the report, or {"error": "..."}.
-func reportError(root *cobra.Command, err error) int {
+func reportError(root *cobra.Command, stdout, stderr io.Writer, err error) int {
 	var ended runEnded
 	if !errors.As(err, &ended) {
 		if o := root.PersistentFlags().Lookup("output"); o != nil && o.Value.String() == "json" {
-			_ = operator.JSON(os.Stdout, map[string]string{"error": err.Error()})
+			_ = operator.JSON(stdout, map[string]string{"error": err.Error()})
 		}
 	}
-	fmt.Fprintln(os.Stderr, "drctl:", err)
+	fmt.Fprintln(stderr, "drctl:", err)
 	var ve exitCoder
 	if errors.As(err, &ve) {
 		return ve.ExitCode()

@@ -95,6 +95,9 @@ type StartOptions struct {
 // StartWith is Start with every option.
 func (o *Operator) StartWith(ctx context.Context, rb *runbooks.Runbook, so StartOptions) (Started, error) {
 	params, mode, reason := so.Params, so.Mode, so.Reason
+	if err := o.checkWho(reason); err != nil {
+		return Started{}, err
+	}
 	if len(so.Chaos) > 0 && mode != workflows.ModeDrill {
 		return Started{}, fmt.Errorf("--chaos is for drills: add --mode %s", workflows.ModeDrill)
 	}
@@ -223,9 +226,24 @@ func notFound(run string, err error) error {
 	return fmt.Errorf("run %s: %w", RunID(run), err)
 }
 
+// checkWho refuses, before anything is sent, an identity or reason the
+// workflow would refuse (or that could not be printed safely).
+func (o *Operator) checkWho(reason string) error {
+	if err := workflows.CheckIdentity(o.Identity); err != nil {
+		return fmt.Errorf("--as: %w", err)
+	}
+	if err := workflows.CheckReason(reason); err != nil {
+		return fmt.Errorf("--reason: %w", err)
+	}
+	return nil
+}
+
 // Decide approves or rejects an approval gate. The returned error carries
 // the workflow validator's reason when the decision is refused.
 func (o *Operator) Decide(ctx context.Context, run, step string, approve bool, reason string) (Delivery, error) {
+	if err := o.checkWho(reason); err != nil {
+		return "", err
+	}
 	d := workflows.Decision{Step: step, Approve: approve, By: o.Identity, Reason: reason, Via: "cli"}
 	return o.send(ctx, run, workflows.UpdateDecide, workflows.SignalDecide, d, nil)
 }
@@ -269,6 +287,9 @@ func (o *Operator) DecideAs(ctx context.Context, run, runID string, d workflows.
 
 // Control pauses, resumes or aborts a run.
 func (o *Operator) Control(ctx context.Context, run, op, reason string) (Delivery, error) {
+	if err := o.checkWho(reason); err != nil {
+		return "", err
+	}
 	c := workflows.Control{Op: op, By: o.Identity, Reason: reason}
 	return o.send(ctx, run, workflows.UpdateControl, workflows.SignalControl, c, nil)
 }

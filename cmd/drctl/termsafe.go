@@ -1,0 +1,50 @@
+package main
+
+import (
+	"io"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// termSafe is the one filter between drctl and the operator's terminal:
+// every byte drctl prints, whatever its source (runbook text, a provider's
+// error, an identity or reason recorded by another client), passes through
+// it. Control characters other than newline and tab, bidirectional
+// overrides and invalid UTF-8 are written as Go escapes (\x1b, \u202e), so
+// nothing printed can move the cursor, erase a line or reorder text: an
+// audit trail on screen shows what was recorded. JSON output passes
+// unchanged in meaning (its escapes are valid JSON; invalid UTF-8 never
+// reaches it).
+type termSafe struct {
+	w       io.Writer
+	pending []byte // an incomplete UTF-8 sequence at the end of the last write
+}
+
+func (t *termSafe) Write(p []byte) (int, error) {
+	buf := append(t.pending, p...)
+	t.pending = nil
+	var out strings.Builder
+	for len(buf) > 0 {
+		r, size := utf8.DecodeRune(buf)
+		switch {
+		case r == utf8.RuneError && size <= 1 && !utf8.FullRune(buf):
+			t.pending = append([]byte(nil), buf...) // completed by the next write
+			buf = nil
+			continue
+		case r == utf8.RuneError && size <= 1:
+			out.WriteString(`\x` + strconv.FormatUint(uint64(buf[0])|0x100, 16)[1:])
+		case r != '\n' && r != '\t' && (unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)):
+			q := strconv.QuoteRuneToASCII(r)
+			out.WriteString(q[1 : len(q)-1])
+		default:
+			out.Write(buf[:size])
+		}
+		buf = buf[size:]
+	}
+	if _, err := io.WriteString(t.w, out.String()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
