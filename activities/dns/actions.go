@@ -28,8 +28,9 @@ func Actions(p *Provider) []activities.Action {
 var (
 	inTarget = runbooks.InputSpec{Name: "target", Type: runbooks.TypeTarget, Required: true, Doc: "the dns target (its zone, server and key)"}
 	inName   = runbooks.InputSpec{Name: "name", Type: runbooks.TypeString, Required: true,
-		Doc: `owner name: relative to the zone ("www", "@" for the apex) or fully qualified with a trailing dot`}
-	inType = runbooks.InputSpec{Name: "type", Type: runbooks.TypeString, Required: true, Doc: "record type: A, AAAA, CNAME, TXT, MX, SRV, ..."}
+		Doc: `owner name in the target's zone: relative to the zone ("www", "@" for the apex) or fully qualified with a trailing dot; ` +
+			`letters, digits, '-' and '_' in dot-separated labels, nothing else (no spaces, wildcards or escapes)`}
+	inType = runbooks.InputSpec{Name: "type", Type: runbooks.TypeString, Required: true, Doc: "record type: A, AAAA, CNAME, TXT, MX, SRV, CAA, NS or PTR"}
 )
 
 // rrsetInput is what every DNS action names: one RRset of one target.
@@ -39,19 +40,21 @@ type rrsetInput struct {
 	Type   string `json:"type"`
 }
 
-// resolve validates the RRset's name and type and opens the target.
-func (p *Provider) resolve(req activities.Request, in rrsetInput) (*zoneClient, string, string, error) {
+// resolve validates the RRset's name and type and opens the target. It
+// sends nothing: a name that is not one plain name in the target's zone is
+// refused (permanently, naming action and target) before any exchange.
+func (p *Provider) resolve(action string, req activities.Request, in rrsetInput) (*zoneClient, string, string, error) {
 	z, err := p.open(req, in.Target)
 	if err != nil {
 		return nil, "", "", err
 	}
 	typ, _, err := recordType(in.Type)
 	if err != nil {
-		return nil, "", "", activities.Permanentf("%s: %v", in.Target, err)
+		return nil, "", "", activities.Permanentf("%s (target %s): %w", action, in.Target, err)
 	}
 	fqdn, err := ownerName(in.Name, z.zone)
 	if err != nil {
-		return nil, "", "", activities.Permanentf("%s: %v", in.Target, err)
+		return nil, "", "", activities.Permanentf("%s (target %s): %w", action, in.Target, err)
 	}
 	return z, fqdn, typ, nil
 }
@@ -113,7 +116,9 @@ func (Set) Spec() runbooks.ActionSpec {
 			"holds. Undo with dns.set, values: changed_from, ttl: previous_ttl.",
 		Inputs: []runbooks.InputSpec{inTarget, inName, inType,
 			{Name: "values", Type: runbooks.TypeList, Required: true,
-				Doc: "the RRset's values in zone-file syntax (names without a trailing dot are relative to the zone); TXT values are plain text"},
+				Doc: "the RRset's values, one per item, each checked by its type's rules and sent as a typed record: an address " +
+					"(A, AAAA), a name (CNAME, NS, PTR; without a trailing dot relative to the zone), \"10 mail\" (MX), " +
+					"\"0 5 5432 db\" (SRV), '0 issue \"ca.example\"' (CAA); TXT values are plain text of at most 4096 bytes"},
 			{Name: "ttl", Type: runbooks.TypeDuration, Doc: "the RRset's TTL, whole seconds (default 60s)"},
 		},
 		Outputs: []string{"changed_from", "values", "ttl", "previous_ttl"},
@@ -126,7 +131,7 @@ func (a Set) desired(req activities.Request) (*zoneClient, rrset, error) {
 	if err := activities.Decode(a.Spec(), req.With, &in); err != nil {
 		return nil, rrset{}, err
 	}
-	z, fqdn, typ, err := a.resolve(req, in.rrsetInput)
+	z, fqdn, typ, err := a.resolve(SetAction, req, in.rrsetInput)
 	if err != nil {
 		return nil, rrset{}, err
 	}
@@ -135,7 +140,7 @@ func (a Set) desired(req activities.Request) (*zoneClient, rrset, error) {
 		ttl = in.TTL.D()
 	}
 	if _, err := ttlSeconds(ttl); err != nil {
-		return nil, rrset{}, activities.Permanent(opError(SetAction, fqdn, typ, in.Target, err))
+		return nil, rrset{}, activities.Permanent(opError(SetAction, fqdn, typ, in.Target, fmt.Errorf("ttl %w", err)))
 	}
 	vals, err := normalizeValues(z.zone, fqdn, typ, in.Values)
 	if err != nil {
@@ -256,7 +261,7 @@ func (a Check) evaluate(ctx context.Context, req activities.Request) (*zoneClien
 	if err := activities.Decode(a.Spec(), req.With, &in); err != nil {
 		return nil, rrset{}, nil, err
 	}
-	z, fqdn, typ, err := a.resolve(req, in.rrsetInput)
+	z, fqdn, typ, err := a.resolve(CheckAction, req, in.rrsetInput)
 	if err != nil {
 		return nil, rrset{}, nil, err
 	}
@@ -268,7 +273,7 @@ func (a Check) evaluate(ctx context.Context, req activities.Request) (*zoneClien
 	}
 	if in.MaxTTL != nil {
 		if _, err := ttlSeconds(in.MaxTTL.D()); err != nil {
-			return nil, rrset{}, nil, activities.Permanent(opError(CheckAction, fqdn, typ, in.Target, fmt.Errorf("max_ttl: %w", err)))
+			return nil, rrset{}, nil, activities.Permanent(opError(CheckAction, fqdn, typ, in.Target, fmt.Errorf("max_ttl %w", err)))
 		}
 	}
 	cur, err := z.read(ctx, fqdn, typ)
@@ -348,12 +353,12 @@ func (a SetTTL) input(req activities.Request) (*zoneClient, rrset, error) {
 	if err := activities.Decode(a.Spec(), req.With, &in); err != nil {
 		return nil, rrset{}, err
 	}
-	z, fqdn, typ, err := a.resolve(req, in.rrsetInput)
+	z, fqdn, typ, err := a.resolve(SetTTLAction, req, in.rrsetInput)
 	if err != nil {
 		return nil, rrset{}, err
 	}
 	if _, err := ttlSeconds(in.TTL.D()); err != nil {
-		return nil, rrset{}, activities.Permanent(opError(SetTTLAction, fqdn, typ, in.Target, err))
+		return nil, rrset{}, activities.Permanent(opError(SetTTLAction, fqdn, typ, in.Target, fmt.Errorf("ttl %w", err)))
 	}
 	return z, rrset{Name: fqdn, Type: typ, TTL: in.TTL.D()}, nil
 }

@@ -14,6 +14,12 @@
 //     TTL, so a retry sends no second update. Otherwise it sends one update
 //     that replaces the whole RRset (atomic on an RFC 2136 server) and then
 //     polls the authoritative source until it shows the change.
+//   - Nothing is sent until every name and value has passed the provider's
+//     rules (names.go, values.go): an owner name is one plain domain name
+//     inside the target's zone, each value is one value of its type, and
+//     each record is built as a typed miekg/dns record, never formatted as
+//     zone-file text and parsed. A refused input is a permanent error that
+//     names the action and target and says what to write instead.
 //   - Values are compared in canonical form (names fully qualified and lower
 //     case, addresses in canonical text, TXT as raw text), as sets.
 //   - The TSIG secret comes from the target's credentials on the worker,

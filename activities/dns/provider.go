@@ -165,11 +165,7 @@ func (z *zoneClient) read(ctx context.Context, fqdn, typ string) (rrset, error) 
 	if err != nil {
 		return rrset{}, err
 	}
-	s, err := fromRecords(z.zone, fqdn, typ, recs)
-	if err != nil {
-		return rrset{}, activities.Permanent(err)
-	}
-	return s, nil
+	return fromRecords(z.zone, fqdn, typ, recs), nil
 }
 
 // write makes the RRset exactly s; with no values it deletes it.

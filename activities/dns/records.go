@@ -46,121 +46,8 @@ func showValues(vs []string) string {
 // sameValues reports whether two RRsets hold the same values (TTL aside).
 func sameValues(a, b rrset) bool { return slices.Equal(a.Values, b.Values) }
 
-// ownerName turns an input name into a fully qualified lower-case name in
-// zone. Names without a trailing dot are relative to the zone ("www", "@"
-// or "" for the apex), as in a zone file; a relative name that ends in the
-// zone's own name ("www.example.test" in example.test.) is refused, because
-// it nearly always means the FQDN with its trailing dot forgotten.
-func ownerName(name, zone string) (string, error) {
-	name = strings.TrimSpace(name)
-	var fqdn string
-	switch {
-	case name == "" || name == "@":
-		fqdn = zone
-	case strings.HasSuffix(name, "."):
-		fqdn = mdns.CanonicalName(name)
-	default:
-		bare := strings.TrimSuffix(zone, ".")
-		if n := strings.ToLower(name); n == bare || strings.HasSuffix(n, "."+bare) {
-			return "", fmt.Errorf("name %q is relative, so it means %s; write %q (relative to the zone) or %q (with the trailing dot)",
-				name, mdns.CanonicalName(name+"."+zone), relative(mdns.CanonicalName(name+"."), zone), name+".")
-		}
-		fqdn = mdns.CanonicalName(name + "." + zone)
-	}
-	if _, ok := mdns.IsDomainName(fqdn); !ok {
-		return "", fmt.Errorf("name %q is not a valid domain name", name)
-	}
-	if !mdns.IsSubDomain(zone, fqdn) {
-		return "", fmt.Errorf("name %s is not in zone %s", fqdn, zone)
-	}
-	return fqdn, nil
-}
-
 // relative is fqdn relative to zone, "@" for the apex (libdns's convention).
 func relative(fqdn, zone string) string { return libdns.RelativeName(fqdn, zone) }
-
-// zoneName is a zone attribute as a fully qualified lower-case name.
-func zoneName(z string) (string, error) {
-	z = mdns.CanonicalName(strings.TrimSpace(z))
-	if _, ok := mdns.IsDomainName(z); !ok || z == "." {
-		return "", fmt.Errorf("%q is not a zone name", z)
-	}
-	return z, nil
-}
-
-// recordType validates and upper-cases a type. SOA is the server's to
-// manage and is refused.
-func recordType(t string) (string, uint16, error) {
-	t = strings.ToUpper(strings.TrimSpace(t))
-	code, ok := mdns.StringToType[t]
-	if !ok || t == "ANY" || t == "AXFR" || t == "IXFR" || t == "OPT" || t == "TSIG" {
-		return "", 0, fmt.Errorf("%q is not a record type (A, AAAA, CNAME, TXT, MX, SRV, CAA, ...)", t)
-	}
-	if t == "SOA" {
-		return "", 0, fmt.Errorf("the SOA record is managed by the server and cannot be set")
-	}
-	return t, code, nil
-}
-
-// ttlSeconds checks that d is a whole number of seconds a DNS TTL can hold.
-func ttlSeconds(d time.Duration) (uint32, error) {
-	if d < 0 || d%time.Second != 0 || d > time.Duration(1<<31-1)*time.Second {
-		return 0, fmt.Errorf("ttl %s is not a whole number of seconds between 0s and 68y", d)
-	}
-	return uint32(d / time.Second), nil
-}
-
-// toDNS builds the wire record for one value. TXT values are raw text (no
-// quotes, no escapes: libdns's convention) of any length; every other type
-// is parsed as zone-file RDATA, where names without a trailing dot are
-// relative to the zone.
-func toDNS(zone, fqdn, typ string, ttl time.Duration, value string) (mdns.RR, error) {
-	secs, err := ttlSeconds(ttl)
-	if err != nil {
-		return nil, err
-	}
-	code, ok := mdns.StringToType[typ]
-	if !ok {
-		return nil, fmt.Errorf("%q is not a record type", typ)
-	}
-	if code == mdns.TypeTXT {
-		return &mdns.TXT{
-			Hdr: mdns.RR_Header{Name: fqdn, Rrtype: code, Class: mdns.ClassINET, Ttl: secs},
-			Txt: txtStrings(value),
-		}, nil
-	}
-	if strings.TrimSpace(value) == "" {
-		return nil, fmt.Errorf("empty %s value", typ)
-	}
-	if strings.ContainsAny(value, "\n;") {
-		return nil, fmt.Errorf("%s value %q holds a newline or ';'", typ, value)
-	}
-	zp := mdns.NewZoneParser(strings.NewReader(fmt.Sprintf("%s %d IN %s %s\n", fqdn, secs, typ, value)), zone, "")
-	rr, ok := zp.Next()
-	if err := zp.Err(); err != nil {
-		return nil, fmt.Errorf("%s value %q: %v", typ, value, parseReason(err))
-	}
-	if !ok || rr == nil || rr.Header().Rrtype != code {
-		return nil, fmt.Errorf("%s value %q does not parse", typ, value)
-	}
-	if _, extra := zp.Next(); extra {
-		return nil, fmt.Errorf("%s value %q holds more than one record", typ, value)
-	}
-	return rr, nil
-}
-
-// parseReason is the zone parser's complaint without its file/line
-// decorations.
-func parseReason(err error) string {
-	if pe, ok := err.(*mdns.ParseError); ok && pe.Error() != "" {
-		s := pe.Error()
-		if i := strings.Index(s, ": "); i >= 0 && strings.HasPrefix(s, "dns: ") {
-			s = s[i+2:]
-		}
-		return s
-	}
-	return err.Error()
-}
 
 // canonicalValue is the form values are compared and reported in: the
 // RDATA in zone-file syntax with domain names fully qualified and, for types
@@ -180,16 +67,17 @@ func rdata(rr mdns.RR) string {
 	return strings.TrimPrefix(rr.String(), rr.Header().String())
 }
 
-// normalizeValues turns input values into canonical, sorted, de-duplicated
-// form. A TXT value written in quotes ("v=spf1 -all"), as in a zone file,
-// loses the enclosing quotes.
+// normalizeValues checks input values by their type's rules (see toDNS)
+// and turns them into canonical, sorted, de-duplicated form. A TXT value
+// written in quotes ("v=spf1 -all"), as in a zone file, loses the
+// enclosing quotes; any other value loses leading and trailing spaces.
 func normalizeValues(zone, fqdn, typ string, values []string) ([]string, error) {
 	out := make([]string, 0, len(values))
 	for _, v := range values {
 		if typ == "TXT" {
 			v = unquoteTXT(v)
 		} else {
-			v = strings.TrimSpace(v)
+			v = strings.Trim(v, " ")
 		}
 		rr, err := toDNS(zone, fqdn, typ, 0, v)
 		if err != nil {
@@ -216,7 +104,13 @@ func unquoteTXT(v string) string {
 // with names relative to zone) into an RRset. The TTL is the smallest of
 // the records' TTLs (they should all be equal; a resolver would cache the
 // set no longer than that).
-func fromRecords(zone, fqdn, typ string, recs []libdns.Record) (rrset, error) {
+//
+// A value that passes toDNS's rules is put in canonical form; one that
+// does not (set by other means: an escaped name, an IPv4-mapped AAAA, ...)
+// is kept as the provider gives it. It then differs from every value an
+// action may set, so Observe reports it and dns.set replaces it, but it is
+// never sent back: an undo that names it is refused.
+func fromRecords(zone, fqdn, typ string, recs []libdns.Record) rrset {
 	s := rrset{Name: fqdn, Type: typ}
 	first := true
 	for _, rec := range recs {
@@ -224,11 +118,11 @@ func fromRecords(zone, fqdn, typ string, recs []libdns.Record) (rrset, error) {
 		if !strings.EqualFold(r.Type, typ) || mdns.CanonicalName(libdns.AbsoluteName(r.Name, zone)) != fqdn {
 			continue
 		}
-		rr, err := toDNS(zone, fqdn, typ, 0, r.Data)
-		if err != nil {
-			return rrset{}, fmt.Errorf("record %s %s %q from the provider: %w", fqdn, typ, r.Data, err)
+		v := r.Data
+		if rr, err := toDNS(zone, fqdn, typ, 0, r.Data); err == nil {
+			v = canonicalValue(rr)
 		}
-		s.Values = append(s.Values, canonicalValue(rr))
+		s.Values = append(s.Values, v)
 		if first || r.TTL < s.TTL {
 			s.TTL = r.TTL.Truncate(time.Second)
 		}
@@ -236,7 +130,7 @@ func fromRecords(zone, fqdn, typ string, recs []libdns.Record) (rrset, error) {
 	}
 	slices.Sort(s.Values)
 	s.Values = slices.Compact(s.Values)
-	return s, nil
+	return s
 }
 
 // toRecords is the RRset as libdns records (names relative to zone), typed

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,12 @@ import (
 // itself: GetRRset by a query, GetRecords by a zone transfer (AXFR).
 // SetRecords, AppendRecords and DeleteRecords each send one update message,
 // which the server applies atomically or not at all.
+//
+// Every zone, owner name and value is checked before anything is sent
+// (see names.go and values.go): an owner name must be one plain domain
+// name inside the zone, and each record is built as a typed miekg/dns
+// record, never parsed from zone-file text, so no input can add a record,
+// a field or a comment to a message. A refused input is permanent.
 //
 // Errors name the server and zone, never the secret. A refused key or
 // signature (BADKEY, BADSIG, BADTIME), a zone the server does not serve or
@@ -123,8 +130,14 @@ func (p *RFC2136) tsig() map[string]string {
 // GetRRset implements RRsetGetter with a TSIG-signed query (UDP, then TCP
 // if the answer is truncated). The answer must be authoritative.
 func (p *RFC2136) GetRRset(ctx context.Context, zone, name, typ string) ([]libdns.Record, error) {
-	zone = mdns.CanonicalName(zone)
-	fqdn := mdns.CanonicalName(libdns.AbsoluteName(name, zone))
+	zone, err := p.zone("query", zone)
+	if err != nil {
+		return nil, err
+	}
+	fqdn, err := recordName(name, zone)
+	if err != nil {
+		return nil, activities.Permanent(p.errorf("query", zone, err))
+	}
 	code, ok := mdns.StringToType[strings.ToUpper(typ)]
 	if !ok {
 		return nil, activities.Permanentf("rfc2136: unknown record type %q", typ)
@@ -155,8 +168,11 @@ func (p *RFC2136) GetRRset(ctx context.Context, zone, name, typ string) ([]libdn
 // GetRecords implements libdns.RecordGetter with a TSIG-signed zone
 // transfer. The SOA record is left out.
 func (p *RFC2136) GetRecords(ctx context.Context, zone string) ([]libdns.Record, error) {
-	zone = mdns.CanonicalName(zone)
 	const op = "zone transfer"
+	zone, err := p.zone(op, zone)
+	if err != nil {
+		return nil, err
+	}
 	// A signed SOA query first: its answer says precisely why a transfer
 	// would fail (key, zone, server), where a failed transfer does not.
 	if _, err := p.GetRRset(ctx, zone, "@", "SOA"); err != nil {
@@ -208,10 +224,13 @@ func (p *RFC2136) GetRecords(ctx context.Context, zone string) ([]libdns.Record,
 // recs, one message deletes the RRset and adds recs' records, so the RRset
 // is exactly recs, atomically.
 func (p *RFC2136) SetRecords(ctx context.Context, zone string, recs []libdns.Record) ([]libdns.Record, error) {
-	zone = mdns.CanonicalName(zone)
-	rrs, err := wireRecords(zone, recs)
+	zone, err := p.zone("update", zone)
 	if err != nil {
 		return nil, err
+	}
+	rrs, err := wireRecords(zone, recs)
+	if err != nil {
+		return nil, activities.Permanent(p.errorf("update", zone, err))
 	}
 	m := new(mdns.Msg)
 	m.SetUpdate(zone)
@@ -233,10 +252,13 @@ func (p *RFC2136) SetRecords(ctx context.Context, zone string, recs []libdns.Rec
 
 // AppendRecords implements libdns.RecordAppender: one message adds recs.
 func (p *RFC2136) AppendRecords(ctx context.Context, zone string, recs []libdns.Record) ([]libdns.Record, error) {
-	zone = mdns.CanonicalName(zone)
-	rrs, err := wireRecords(zone, recs)
+	zone, err := p.zone("update", zone)
 	if err != nil {
 		return nil, err
+	}
+	rrs, err := wireRecords(zone, recs)
+	if err != nil {
+		return nil, activities.Permanent(p.errorf("update", zone, err))
 	}
 	m := new(mdns.Msg)
 	m.SetUpdate(zone)
@@ -250,23 +272,25 @@ func (p *RFC2136) AppendRecords(ctx context.Context, zone string, recs []libdns.
 // DeleteRecords implements libdns.RecordDeleter in one message. A record
 // with empty Data deletes the whole RRset of its name and type.
 func (p *RFC2136) DeleteRecords(ctx context.Context, zone string, recs []libdns.Record) ([]libdns.Record, error) {
-	zone = mdns.CanonicalName(zone)
+	zone, err := p.zone("update", zone)
+	if err != nil {
+		return nil, err
+	}
 	m := new(mdns.Msg)
 	m.SetUpdate(zone)
 	for _, rec := range recs {
 		r := rec.RR()
-		fqdn := mdns.CanonicalName(libdns.AbsoluteName(r.Name, zone))
-		code, ok := mdns.StringToType[strings.ToUpper(r.Type)]
-		if !ok {
-			return nil, activities.Permanentf("rfc2136: delete %s: unknown record type %q", fqdn, r.Type)
+		fqdn, typ, code, err := wireName(zone, r)
+		if err != nil {
+			return nil, activities.Permanent(p.errorf("update", zone, err))
 		}
 		if r.Data == "" {
 			m.RemoveRRset([]mdns.RR{&mdns.ANY{Hdr: mdns.RR_Header{Name: fqdn, Rrtype: code}}})
 			continue
 		}
-		rr, err := toDNS(zone, fqdn, strings.ToUpper(r.Type), 0, r.Data)
+		rr, err := toDNS(zone, fqdn, typ, 0, r.Data)
 		if err != nil {
-			return nil, activities.Permanentf("rfc2136: delete: %v", err)
+			return nil, activities.Permanent(p.errorf("update", zone, fmt.Errorf("%s %s: %w", fqdn, typ, err)))
 		}
 		m.Remove([]mdns.RR{rr})
 	}
@@ -276,21 +300,45 @@ func (p *RFC2136) DeleteRecords(ctx context.Context, zone string, recs []libdns.
 	return recs, nil
 }
 
+// zone checks a zone a caller names (see zoneName); its error is
+// permanent.
+func (p *RFC2136) zone(op, zone string) (string, error) {
+	z, err := zoneName(zone)
+	if err != nil {
+		return "", activities.Permanent(p.errorf(op, strconv.Quote(zone), err))
+	}
+	return z, nil
+}
+
+// wireRecords builds the typed wire records for recs, each checked by
+// recordName, recordType and toDNS; nothing is sent unless all pass.
 func wireRecords(zone string, recs []libdns.Record) ([]mdns.RR, error) {
 	rrs := make([]mdns.RR, 0, len(recs))
 	for _, rec := range recs {
 		r := rec.RR()
-		fqdn := mdns.CanonicalName(libdns.AbsoluteName(r.Name, zone))
-		if !mdns.IsSubDomain(zone, fqdn) {
-			return nil, activities.Permanentf("rfc2136: %s is not in zone %s", fqdn, zone)
-		}
-		rr, err := toDNS(zone, fqdn, strings.ToUpper(r.Type), r.TTL, r.Data)
+		fqdn, typ, _, err := wireName(zone, r)
 		if err != nil {
-			return nil, activities.Permanentf("rfc2136: %v", err)
+			return nil, err
+		}
+		rr, err := toDNS(zone, fqdn, typ, r.TTL, r.Data)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", fqdn, typ, err)
 		}
 		rrs = append(rrs, rr)
 	}
 	return rrs, nil
+}
+
+// wireName checks a libdns record's name (relative to zone, "@" the apex,
+// or fully qualified) and type.
+func wireName(zone string, r libdns.RR) (fqdn, typ string, code uint16, err error) {
+	if fqdn, err = recordName(r.Name, zone); err != nil {
+		return "", "", 0, err
+	}
+	if typ, code, err = recordType(r.Type); err != nil {
+		return "", "", 0, fmt.Errorf("%s: %w", fqdn, err)
+	}
+	return fqdn, typ, code, nil
 }
 
 // exchange signs m, sends it over nw and classifies the outcome. Rcodes
@@ -301,6 +349,9 @@ func (p *RFC2136) exchange(ctx context.Context, nw string, m *mdns.Msg, zone, op
 	}
 	alg, _ := p.algorithm()
 	m.SetTsig(p.keyName(), alg, 300, time.Now().Unix())
+	if err := fits(m, alg); err != nil {
+		return nil, activities.Permanent(p.errorf(op, zone, err))
+	}
 	c := &mdns.Client{Net: nw, Timeout: p.timeout(), TsigSecret: p.tsig()}
 	r, _, err := c.ExchangeContext(ctx, m, p.addr())
 	if r != nil {
@@ -340,6 +391,25 @@ func (p *RFC2136) exchange(ctx context.Context, nw string, m *mdns.Msg, zone, op
 		}
 	}
 	return nil, p.rcodeError(op, zone, r.Rcode)
+}
+
+// macSize is the length of each TSIG algorithm's MAC.
+var macSize = map[string]int{
+	mdns.HmacSHA256: 32, mdns.HmacSHA1: 20, mdns.HmacSHA224: 28, mdns.HmacSHA384: 48, mdns.HmacSHA512: 64, mdns.HmacMD5: 16,
+}
+
+// fits checks that m, once signed with alg, packs into one DNS message.
+// Without it a message too large to send would fail in the client as if
+// the server were unreachable, and be retried forever.
+func fits(m *mdns.Msg, alg string) error {
+	b, err := m.Pack()
+	if err != nil {
+		return fmt.Errorf("the message cannot be encoded: %w", err)
+	}
+	if n := len(b) + macSize[alg]; n > mdns.MaxMsgSize {
+		return fmt.Errorf("the message would be %d bytes, more than the %d a DNS message can hold: set fewer or shorter values", n, mdns.MaxMsgSize)
+	}
+	return nil
 }
 
 func (p *RFC2136) rcodeError(op, zone string, rcode int) error {
