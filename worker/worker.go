@@ -95,7 +95,7 @@ func NewRegistry(p Providers) (*activities.Registry, error) {
 	if notifier == nil {
 		notifier = &slack.Notifier{}
 	}
-	reg.AddInternal(slack.NotifyActivity, notifier.Notify)
+	reg.AddInternal(activities.NotifyActivity, notifier.Notify)
 	return reg, nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/drctl/drctl/activities"
-	"github.com/drctl/drctl/activities/slack"
 	"github.com/drctl/drctl/runbooks"
 )
 
@@ -44,9 +43,9 @@ var notifyOptions = workflow.ActivityOptions{
 type notifier struct {
 	on         bool
 	pending    int
-	thread     *slack.MessageRef
+	thread     *activities.MessageRef
 	threadDone bool
-	gates      map[string]*slack.MessageRef // approval message per gate
+	gates      map[string]*activities.MessageRef // approval message per gate
 	gateDone   map[string]bool
 	sent       int
 	// queue and sending: the ordered path (versionNotifyOrdered).
@@ -58,18 +57,18 @@ type notifier struct {
 // the sender's turn (a gate's Observes); after receives the posted
 // message, or an empty ref when nothing was posted.
 type outgoing struct {
-	n       slack.Notification
-	prepare func(ctx workflow.Context, n *slack.Notification)
-	after   func(slack.MessageRef)
+	n       activities.Notification
+	prepare func(ctx workflow.Context, n *activities.Notification)
+	after   func(activities.MessageRef)
 }
 
 // notify sends n in the background: queued behind the run's earlier
 // notifications (versionNotifyOrdered on), or before that in a coroutine
 // of its own that waits for the thread's root message (or its failure).
-func (r *runner) notify(n slack.Notification, after func(slack.MessageRef)) {
+func (r *runner) notify(n activities.Notification, after func(activities.MessageRef)) {
 	if !r.note.on {
 		if after != nil {
-			after(slack.MessageRef{})
+			after(activities.MessageRef{})
 		}
 		return
 	}
@@ -82,26 +81,26 @@ func (r *runner) notify(n slack.Notification, after func(slack.MessageRef)) {
 	ctx, _ := workflow.NewDisconnectedContext(r.ctx)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer func() { r.note.pending-- }()
-		if n.Kind != slack.KindRunStarted {
+		if n.Kind != activities.KindRunStarted {
 			_ = workflow.Await(ctx, func() bool { return r.note.threadDone })
 			n.Thread = r.note.thread
 		}
-		if n.Kind == slack.KindApprovalDecided {
+		if n.Kind == activities.KindApprovalDecided {
 			_ = workflow.Await(ctx, func() bool { return r.note.gateDone[n.Step] })
 			n.Ref = r.note.gates[n.Step]
 		}
 		if !r.note.on {
 			return // turned off while this one waited for the thread
 		}
-		var ref slack.MessageRef
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notifyOptions), slack.NotifyActivity, n).Get(ctx, &ref)
-		if n.Kind == slack.KindRunStarted && err == nil && ref.TS == "" && r.version >= versionNotifyQuiet {
+		var ref activities.MessageRef
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, notifyOptions), activities.NotifyActivity, n).Get(ctx, &ref)
+		if n.Kind == activities.KindRunStarted && err == nil && ref.TS == "" && r.version >= versionNotifyQuiet {
 			// The notifier is not configured on this deployment.
 			r.note.on = false
 		}
 		if after != nil {
 			if err != nil || ref.TS == "" {
-				after(slack.MessageRef{})
+				after(activities.MessageRef{})
 			} else {
 				after(ref)
 			}
@@ -110,7 +109,7 @@ func (r *runner) notify(n slack.Notification, after func(slack.MessageRef)) {
 }
 
 func (r *runner) notifyRunStarted() {
-	r.notify(slack.Notification{Kind: slack.KindRunStarted}, func(ref slack.MessageRef) {
+	r.notify(activities.Notification{Kind: activities.KindRunStarted}, func(ref activities.MessageRef) {
 		if ref.TS != "" {
 			r.note.thread = &ref
 		}
@@ -125,17 +124,17 @@ func (r *runner) notifyGate(s runbooks.Step, message string) {
 		return
 	}
 	if r.version >= versionNotifyOrdered {
-		n := slack.Notification{
-			Kind: slack.KindApprovalRequested, Step: s.ID, StepMessage: message,
+		n := activities.Notification{
+			Kind: activities.KindApprovalRequested, Step: s.ID, StepMessage: message,
 			Approvers: s.Approval.Approvers,
 		}
 		r.fill(&n)
 		r.enqueue(outgoing{
 			n: n,
-			prepare: func(ctx workflow.Context, n *slack.Notification) {
+			prepare: func(ctx workflow.Context, n *activities.Notification) {
 				n.Changes = r.guardedChanges(ctx, s.ID)
 			},
-			after: func(ref slack.MessageRef) {
+			after: func(ref activities.MessageRef) {
 				if ref.TS != "" {
 					r.note.gates[s.ID] = &ref
 				}
@@ -155,10 +154,10 @@ func (r *runner) notifyGate(s runbooks.Step, message string) {
 			}
 		}
 		changes := r.guardedChanges(ctx, s.ID)
-		r.notify(slack.Notification{
-			Kind: slack.KindApprovalRequested, Step: s.ID, StepMessage: message,
+		r.notify(activities.Notification{
+			Kind: activities.KindApprovalRequested, Step: s.ID, StepMessage: message,
 			Approvers: s.Approval.Approvers, Changes: changes,
-		}, func(ref slack.MessageRef) {
+		}, func(ref activities.MessageRef) {
 			if ref.TS != "" {
 				r.note.gates[s.ID] = &ref
 			}
@@ -169,7 +168,7 @@ func (r *runner) notifyGate(s runbooks.Step, message string) {
 
 // fill stamps n with the run's identity, its idempotency key and the time
 // it was produced.
-func (r *runner) fill(n *slack.Notification) {
+func (r *runner) fill(n *activities.Notification) {
 	r.note.sent++
 	n.Key = fmt.Sprintf("%s/%s/%s/%s/%d", r.rep.WorkflowID, r.rep.RunID, n.Kind, n.Step, r.note.sent)
 	n.Channel = r.rb.Notify.SlackChannel
@@ -203,23 +202,23 @@ func (r *runner) sendInOrder(ctx workflow.Context) {
 		}
 		o := r.note.queue[0]
 		r.note.queue = r.note.queue[1:]
-		var ref slack.MessageRef
+		var ref activities.MessageRef
 		if r.note.on {
 			n := o.n
 			if o.prepare != nil {
 				o.prepare(ctx, &n)
 			}
-			if n.Kind != slack.KindRunStarted {
+			if n.Kind != activities.KindRunStarted {
 				n.Thread = r.note.thread
 			}
-			if n.Kind == slack.KindApprovalDecided {
+			if n.Kind == activities.KindApprovalDecided {
 				n.Ref = r.note.gates[n.Step]
 			}
-			err := workflow.ExecuteActivity(actx, slack.NotifyActivity, n).Get(ctx, &ref)
+			err := workflow.ExecuteActivity(actx, activities.NotifyActivity, n).Get(ctx, &ref)
 			switch {
 			case err != nil:
-				ref = slack.MessageRef{}
-			case n.Kind == slack.KindRunStarted && ref.TS == "":
+				ref = activities.MessageRef{}
+			case n.Kind == activities.KindRunStarted && ref.TS == "":
 				r.note.on = false // not configured on this deployment
 			}
 		}
@@ -275,10 +274,10 @@ func (r *runner) notifyDecision(id string) {
 		}
 		// The run stopped while the gate waited: say so on its message, so
 		// nobody clicks a gate that can no longer open.
-		r.notify(slack.Notification{Kind: slack.KindApprovalDecided, Step: id, Decision: slack.DecisionCancelled}, nil)
+		r.notify(activities.Notification{Kind: activities.KindApprovalDecided, Step: id, Decision: activities.DecisionCancelled}, nil)
 		return
 	}
-	n := slack.Notification{Kind: slack.KindApprovalDecided, Step: id, Decision: a.Decision, DecidedBy: a.By, Via: a.Via, DecisionReason: a.Reason}
+	n := activities.Notification{Kind: activities.KindApprovalDecided, Step: id, Decision: a.Decision, DecidedBy: a.By, Via: a.Via, DecisionReason: a.Reason}
 	if a.At != nil {
 		n.DecidedAt = *a.At
 	}
@@ -287,11 +286,11 @@ func (r *runner) notifyDecision(id string) {
 
 func (r *runner) notifyStepFailed(id string) {
 	st := r.step(id)
-	r.notify(slack.Notification{Kind: slack.KindStepFailed, Step: id, Attempt: st.Attempts, Error: st.Error}, nil)
+	r.notify(activities.Notification{Kind: activities.KindStepFailed, Step: id, Attempt: st.Attempts, Error: st.Error}, nil)
 }
 
 func (r *runner) notifyFinished() {
-	r.notify(slack.Notification{Kind: slack.KindRunFinished, State: r.rep.State, Error: r.rep.Error, RTO: r.rep.RTO, RPO: r.rep.RPO}, nil)
+	r.notify(activities.Notification{Kind: activities.KindRunFinished, State: r.rep.State, Error: r.rep.Error, RTO: r.rep.RTO, RPO: r.rep.RPO}, nil)
 }
 
 // flushNotifications gives pending notifications (the last is usually

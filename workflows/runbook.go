@@ -10,7 +10,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/drctl/drctl/activities"
-	"github.com/drctl/drctl/activities/slack"
 	"github.com/drctl/drctl/runbooks"
 )
 
@@ -146,7 +145,7 @@ func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
 		outputs:   map[string]map[string]any{},
 		decisions: map[string]Decision{},
 		queued:    map[string][]Decision{},
-		note:      notifier{gates: map[string]*slack.MessageRef{}, gateDone: map[string]bool{}},
+		note:      notifier{gates: map[string]*activities.MessageRef{}, gateDone: map[string]bool{}},
 		rep: &Report{
 			WorkflowID: info.WorkflowExecution.ID,
 			RunID:      info.WorkflowExecution.RunID,

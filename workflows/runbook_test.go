@@ -19,7 +19,6 @@ import (
 
 	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/activities/note"
-	"github.com/drctl/drctl/activities/slack"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
 )
@@ -95,16 +94,16 @@ type harness struct {
 // call returns, after the delay set for its kind.
 type notes struct {
 	mu    sync.Mutex
-	sent  []slack.Notification
+	sent  []activities.Notification
 	delay map[string]time.Duration
 }
 
-func (n *notes) notify(_ context.Context, note slack.Notification) (slack.MessageRef, error) {
+func (n *notes) notify(_ context.Context, note activities.Notification) (activities.MessageRef, error) {
 	time.Sleep(n.delay[note.Kind]) // a slow Slack; the map is only read
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.sent = append(n.sent, note)
-	return slack.MessageRef{Channel: "C1", TS: fmt.Sprintf("1.%d", len(n.sent))}, nil
+	return activities.MessageRef{Channel: "C1", TS: fmt.Sprintf("1.%d", len(n.sent))}, nil
 }
 
 func (n *notes) kinds() []string {
@@ -127,7 +126,7 @@ func newHarness(t *testing.T) *harness {
 	h.env.RegisterActivityWithOptions(func(context.Context, activities.Request) (activities.Observation, error) {
 		return activities.Observation{Current: "standby", Changes: []string{"promote it"}}, nil
 	}, activity.RegisterOptions{Name: "test.do" + activities.ObserveSuffix})
-	h.env.RegisterActivityWithOptions(h.notes.notify, activity.RegisterOptions{Name: slack.NotifyActivity})
+	h.env.RegisterActivityWithOptions(h.notes.notify, activity.RegisterOptions{Name: activities.NotifyActivity})
 	h.env.SetTestTimeout(30 * time.Second)
 	return h
 }
@@ -708,9 +707,9 @@ func TestSignalledDecisionWaitsForItsGate(t *testing.T) {
 func TestNotificationsFollowTheRun(t *testing.T) {
 	h := newHarness(t)
 	h.notes.delay = map[string]time.Duration{
-		slack.KindRunStarted:        300 * time.Millisecond,
-		slack.KindApprovalRequested: 200 * time.Millisecond,
-		slack.KindApprovalDecided:   300 * time.Millisecond,
+		activities.KindRunStarted:        300 * time.Millisecond,
+		activities.KindApprovalRequested: 200 * time.Millisecond,
+		activities.KindApprovalDecided:   300 * time.Millisecond,
 	}
 	h.decide(time.Minute, workflows.Decision{Step: "go", Approve: true, By: "bob", Via: "cli"})
 	rb := book(act("fence"), gate("go", []string{"bob"}, "fence"), act("promote", "go"))
@@ -770,9 +769,9 @@ func TestSlackDownDoesNotHoldTheRun(t *testing.T) {
 	env.RegisterWorkflowWithOptions(workflows.Run, workflow.RegisterOptions{Name: workflows.RunbookWorkflow})
 	rec := newRecorder()
 	env.RegisterActivityWithOptions(rec.do, activity.RegisterOptions{Name: "test.do"})
-	env.RegisterActivityWithOptions(func(context.Context, slack.Notification) (slack.MessageRef, error) {
-		return slack.MessageRef{}, errors.New("slack is down")
-	}, activity.RegisterOptions{Name: slack.NotifyActivity})
+	env.RegisterActivityWithOptions(func(context.Context, activities.Notification) (activities.MessageRef, error) {
+		return activities.MessageRef{}, errors.New("slack is down")
+	}, activity.RegisterOptions{Name: activities.NotifyActivity})
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(workflows.SignalDecide, workflows.Decision{Step: "go", Approve: true, By: "bob"})
 	}, time.Minute)
@@ -811,7 +810,7 @@ func TestDrillChaosIsInjectedAtTheActivityBoundary(t *testing.T) {
 			}
 			reg.RegisterActivities(env)
 			notes := &notes{}
-			env.RegisterActivityWithOptions(notes.notify, activity.RegisterOptions{Name: slack.NotifyActivity})
+			env.RegisterActivityWithOptions(notes.notify, activity.RegisterOptions{Name: activities.NotifyActivity})
 			step := func(id string, needs ...string) runbooks.Step {
 				return runbooks.Step{ID: id, Action: "note", Needs: needs, With: map[string]any{"message": id},
 					Retry:      &runbooks.RetryPolicy{MaxAttempts: 3, InitialInterval: runbooks.Duration(time.Second)},
@@ -863,12 +862,12 @@ func TestNoNotifierNoNotifications(t *testing.T) {
 		mu.Unlock()
 		return activities.Observation{}, nil
 	}, activity.RegisterOptions{Name: "test.do" + activities.ObserveSuffix})
-	env.RegisterActivityWithOptions(func(context.Context, slack.Notification) (slack.MessageRef, error) {
+	env.RegisterActivityWithOptions(func(context.Context, activities.Notification) (activities.MessageRef, error) {
 		mu.Lock()
 		notified++
 		mu.Unlock()
-		return slack.MessageRef{}, nil // not configured
-	}, activity.RegisterOptions{Name: slack.NotifyActivity})
+		return activities.MessageRef{}, nil // not configured
+	}, activity.RegisterOptions{Name: activities.NotifyActivity})
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(workflows.SignalDecide, workflows.Decision{Step: "go", Approve: true, By: "bob"})
 	}, time.Minute)
@@ -892,7 +891,7 @@ func TestGateOfAStoppedRunIsMarkedNoLongerNeeded(t *testing.T) {
 	defer h.notes.mu.Unlock()
 	var found bool
 	for _, n := range h.notes.sent {
-		if n.Kind == slack.KindApprovalDecided && n.Step == "go" && n.Decision == slack.DecisionCancelled && n.Ref != nil {
+		if n.Kind == activities.KindApprovalDecided && n.Step == "go" && n.Decision == activities.DecisionCancelled && n.Ref != nil {
 			found = true
 		}
 		if n.RunID == "" {

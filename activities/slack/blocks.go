@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drctl/drctl/activities"
+
 	slackgo "github.com/slack-go/slack"
 
 	"github.com/drctl/drctl/runbooks"
@@ -34,7 +36,7 @@ func cut(s string, n int) string {
 }
 
 // elapsedText says how far into its RTO objective the run is.
-func elapsedText(n Notification) string {
+func elapsedText(n activities.Notification) string {
 	el := n.Elapsed.D().Round(time.Second)
 	if n.Objectives.RTO <= 0 {
 		return fmt.Sprintf("elapsed %s (no RTO objective)", el)
@@ -47,7 +49,7 @@ func elapsedText(n Notification) string {
 	return fmt.Sprintf("elapsed %s of the %s RTO objective (%d%%)", el, obj, pct)
 }
 
-func runContext(n Notification) string {
+func runContext(n activities.Notification) string {
 	parts := []string{fmt.Sprintf("Runbook *%s*", n.Runbook), fmt.Sprintf("run `%s`", n.WorkflowID)}
 	if n.Mode != "" {
 		parts = append(parts, n.Mode)
@@ -61,7 +63,7 @@ func runContext(n Notification) string {
 
 // ApprovalBlocks renders the approval message: what the gate guards, who
 // may decide, and Approve / Reject buttons that each ask for confirmation.
-func ApprovalBlocks(n Notification) []slackgo.Block {
+func ApprovalBlocks(n activities.Notification) []slackgo.Block {
 	value := ButtonValue{Run: n.WorkflowID, RunID: n.RunID, Step: n.Step}.Encode()
 	approve := slackgo.NewButtonBlockElement(ActionApprove, value, plain("Approve")).
 		WithStyle(slackgo.StylePrimary).
@@ -78,7 +80,7 @@ func ApprovalBlocks(n Notification) []slackgo.Block {
 	return append(approvalBody(n), slackgo.NewActionBlock(ApprovalBlockID, approve, reject))
 }
 
-func confirmText(n Notification) string {
+func confirmText(n activities.Notification) string {
 	if len(n.Changes) == 0 {
 		return fmt.Sprintf("Approving lets run `%s` continue past *%s*.", n.WorkflowID, n.Step)
 	}
@@ -86,7 +88,7 @@ func confirmText(n Notification) string {
 }
 
 // approvalBody is the approval message without its buttons.
-func approvalBody(n Notification) []slackgo.Block {
+func approvalBody(n activities.Notification) []slackgo.Block {
 	blocks := []slackgo.Block{
 		slackgo.NewHeaderBlock(plain(cut(fmt.Sprintf("Approval needed: %s — %s", n.Step, n.Runbook), maxHeader))),
 		slackgo.NewContextBlock("drctl_run", mrkdwn(runContext(n))),
@@ -141,25 +143,25 @@ func (o Outcome) Text() string {
 		via = " via " + o.Via
 	}
 	switch o.Decision {
-	case DecisionApproved:
+	case activities.DecisionApproved:
 		s := fmt.Sprintf(":white_check_mark: *Approved* by %s%s%s", o.By, via, at)
 		if o.Reason != "" {
 			s += ": " + o.Reason
 		}
 		return s
-	case DecisionRejected:
+	case activities.DecisionRejected:
 		reason := o.Reason
 		if reason == "" {
 			reason = "no reason given"
 		}
 		return fmt.Sprintf(":x: *Rejected* by %s%s%s: %s", o.By, via, at, reason)
-	case DecisionCancelled:
+	case activities.DecisionCancelled:
 		s := ":no_entry_sign: *No longer needed*: the run stopped before a decision" + at
 		if o.Reason != "" {
 			s += ": " + o.Reason
 		}
 		return s
-	case DecisionTimedOut:
+	case activities.DecisionTimedOut:
 		s := ":hourglass: *Timed out*" + at
 		if o.Reason != "" {
 			s += ": " + o.Reason
@@ -188,18 +190,18 @@ func DecidedBlocks(blocks []slackgo.Block, o Outcome) []slackgo.Block {
 
 const outcomeBlockID = "drctl_outcome"
 
-func approvalText(n Notification) string {
+func approvalText(n activities.Notification) string {
 	return fmt.Sprintf("Approval needed for step %s of %s (run %s)", n.Step, n.Runbook, n.WorkflowID)
 }
 
-func decidedOutcome(n Notification) Outcome {
+func decidedOutcome(n activities.Notification) Outcome {
 	return Outcome{Decision: n.Decision, By: n.DecidedBy, Via: n.Via, Reason: n.DecisionReason, At: n.DecidedAt}
 }
 
 // progressText is the thread line for a notification.
-func progressText(n Notification) string {
+func progressText(n activities.Notification) string {
 	switch n.Kind {
-	case KindRunStarted:
+	case activities.KindRunStarted:
 		s := fmt.Sprintf(":rotating_light: *%s* run of *%s* started by %s (run `%s`", orDefault(n.Mode, "failover"), n.Runbook, orDefault(n.StartedBy, "someone"), n.WorkflowID)
 		if n.Objectives.RTO > 0 {
 			s += ", RTO objective " + n.Objectives.RTO.String()
@@ -212,15 +214,15 @@ func progressText(n Notification) string {
 			s += ": " + n.Reason
 		}
 		return s + "\nProgress follows in this thread."
-	case KindApprovalDecided:
+	case activities.KindApprovalDecided:
 		return fmt.Sprintf("Step *%s*: %s", n.Step, decidedOutcome(n).Text())
-	case KindStepFailed:
+	case activities.KindStepFailed:
 		next := "no more attempts"
 		if n.Retries {
 			next = "retrying"
 		}
 		return fmt.Sprintf(":warning: Step *%s* failed (attempt %d, %s): %s", n.Step, n.Attempt, next, n.Error)
-	case KindRunFinished:
+	case activities.KindRunFinished:
 		icon := ":x:"
 		if n.State == "succeeded" {
 			icon = ":white_check_mark:"

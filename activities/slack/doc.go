@@ -1,12 +1,14 @@
 // Package slack tells Slack about a run: the run's thread (started, step
 // failures, approvals, finished with RTO and RPO against the objectives)
 // and, at each approval gate, a Block Kit message with Approve and Reject
-// buttons. It is a Temporal activity (NotifyActivity) the workflow calls,
-// not a runbook action; the clicks come back through internal/slackapp.
+// buttons. It is a Temporal activity (activities.NotifyActivity) the
+// workflow calls, not a runbook action; the clicks come back through
+// internal/slackapp. The notification types are in package activities,
+// which has no I/O dependency, so the workflow code links no Slack client.
 //
 // Invariants:
-//   - A Notification is workflow history: it carries no secret. The bot
-//     token is read from its reference when the Notifier is built and never
+//   - An activities.Notification is workflow history: it carries no
+//     secret. The bot token is read from its reference when the Notifier is built and never
 //     appears in an error.
 //   - One message per Notification.Key. Every post carries metadata
 //     {event_type: "drctl", event_payload: {key}}; a retried attempt first

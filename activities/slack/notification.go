@@ -4,31 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
-
-	"github.com/drctl/drctl/runbooks"
-)
-
-// NotifyActivity is the name the worker registers Notifier.Notify under.
-const NotifyActivity = "drctl.notify"
-
-// Kinds of notification.
-const (
-	KindRunStarted        = "run_started"        // posts the run's thread root
-	KindApprovalRequested = "approval_requested" // posts the approval message with buttons
-	KindApprovalDecided   = "approval_decided"   // edits the approval message, notes it in the thread
-	KindStepFailed        = "step_failed"        // thread: a step failed (and whether it retries)
-	KindRunFinished       = "run_finished"       // thread (broadcast): outcome, RTO and RPO
-)
-
-// Decisions an approval_decided notification reports.
-const (
-	DecisionApproved = "approved"
-	DecisionRejected = "rejected"
-	DecisionTimedOut = "timed_out"
-	// DecisionCancelled: the run stopped (failed, aborted, cancelled) while
-	// the gate waited; nobody decided and nobody can any more.
-	DecisionCancelled = "cancelled"
 )
 
 // Action IDs of the approval buttons, and the block that holds them. The
@@ -42,64 +17,6 @@ const (
 // MetadataEventType marks messages drctl posted; their metadata payload
 // carries the notification's Key so a retried post finds the earlier one.
 const MetadataEventType = "drctl"
-
-// MessageRef names a posted message: the channel ID and its ts.
-type MessageRef struct {
-	Channel string `json:"channel"`
-	TS      string `json:"ts"`
-}
-
-// Notification is what the workflow asks to be told in Slack. It is plain
-// data recorded in the workflow history, so it never holds a secret.
-type Notification struct {
-	Kind string `json:"kind"`
-	// Key is the idempotency key, stable across retries of one notification
-	// and distinct between notifications (the workflow sets it).
-	Key string `json:"key"`
-	// Channel is the runbook's channel; empty means the configured one.
-	// Once Thread is set, the thread's channel is used.
-	Channel string `json:"channel,omitempty"`
-	// Thread is the run's thread root (the run_started message).
-	Thread *MessageRef `json:"thread,omitempty"`
-	// Ref is the approval message an approval_decided edits.
-	Ref *MessageRef `json:"ref,omitempty"`
-
-	WorkflowID string `json:"workflow_id"`
-	// RunID pins the approval buttons to this run: a click on a message
-	// left by an earlier run of the same lock decides nothing.
-	RunID     string    `json:"run_id,omitempty"`
-	Runbook   string    `json:"runbook"`
-	Lock      string    `json:"lock,omitempty"`
-	Mode      string    `json:"mode,omitempty"`
-	StartedBy string    `json:"started_by,omitempty"`
-	StartedAt time.Time `json:"started_at,omitzero"`
-	Reason    string    `json:"reason,omitempty"` // why the run was started
-
-	Step        string   `json:"step,omitempty"`
-	StepMessage string   `json:"step_message,omitempty"` // the gate's message
-	Approvers   []string `json:"approvers,omitempty"`
-	// Changes are the Observe results of what the gate guards.
-	Changes []string `json:"changes,omitempty"`
-
-	Objectives runbooks.Objectives `json:"objectives,omitzero"`
-	// Elapsed is the run's age when the notification was made.
-	Elapsed runbooks.Duration `json:"elapsed,omitempty"`
-
-	Decision  string    `json:"decision,omitempty"` // approved, rejected, timed_out
-	DecidedBy string    `json:"decided_by,omitempty"`
-	DecidedAt time.Time `json:"decided_at,omitzero"`
-	Via       string    `json:"via,omitempty"` // cli, slack
-	// DecisionReason is the decider's reason, or why the gate timed out.
-	DecisionReason string `json:"decision_reason,omitempty"`
-
-	Attempt int32  `json:"attempt,omitempty"` // step_failed: the attempt that failed
-	Retries bool   `json:"retries,omitempty"` // step_failed: another attempt follows
-	Error   string `json:"error,omitempty"`   // step_failed, run_finished
-
-	State string             `json:"state,omitempty"` // run_finished: the run's final state
-	RTO   *runbooks.Duration `json:"rto,omitempty"`
-	RPO   *runbooks.Duration `json:"rpo,omitempty"`
-}
 
 // ButtonValue is what an approval button carries back to drctl: the run
 // and the gate, nothing else (button values are visible to Slack clients).

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/drctl/drctl/activities"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/drctl/drctl/activities"
 
 	slackgo "github.com/slack-go/slack"
 	"go.temporal.io/sdk/activity"
@@ -78,9 +79,9 @@ func NewClient(token, apiURL string, timeout time.Duration) *slackgo.Client {
 // Enabled reports whether the Notifier talks to Slack.
 func (n *Notifier) Enabled() bool { return n != nil && n.api != nil }
 
-// Register registers Notify as the NotifyActivity activity.
+// Register registers Notify as the activities.NotifyActivity activity.
 func (n *Notifier) Register(w sdkworker.ActivityRegistry) {
-	w.RegisterActivityWithOptions(n.Notify, activity.RegisterOptions{Name: NotifyActivity})
+	w.RegisterActivityWithOptions(n.Notify, activity.RegisterOptions{Name: activities.NotifyActivity})
 }
 
 // Notify posts (or, for approval_decided, edits) the message note asks for
@@ -89,14 +90,14 @@ func (n *Notifier) Register(w sdkworker.ActivityRegistry) {
 // A retried attempt first looks for a message carrying note.Key in its
 // metadata and returns that instead of posting again; the first attempt
 // skips the look-up, since nothing can have been posted before it.
-func (n *Notifier) Notify(ctx context.Context, note Notification) (MessageRef, error) {
+func (n *Notifier) Notify(ctx context.Context, note activities.Notification) (activities.MessageRef, error) {
 	if !n.Enabled() {
-		return MessageRef{}, nil
+		return activities.MessageRef{}, nil
 	}
 	ctx, stop := activities.KeepAlive(ctx) // a dead worker's attempt is noticed in seconds
 	defer stop()
 	if note.Key == "" {
-		return MessageRef{}, temporal.NewNonRetryableApplicationError("notify: the notification has no idempotency key", "BadNotification", nil)
+		return activities.MessageRef{}, temporal.NewNonRetryableApplicationError("notify: the notification has no idempotency key", "BadNotification", nil)
 	}
 	channel := note.Channel
 	if channel == "" {
@@ -106,19 +107,19 @@ func (n *Notifier) Notify(ctx context.Context, note Notification) (MessageRef, e
 		channel = note.Thread.Channel
 	}
 	if channel == "" {
-		return MessageRef{}, temporal.NewNonRetryableApplicationError("notify: no Slack channel; set slack.channel or the runbook's channel", "BadNotification", nil)
+		return activities.MessageRef{}, temporal.NewNonRetryableApplicationError("notify: no Slack channel; set slack.channel or the runbook's channel", "BadNotification", nil)
 	}
 	thread := ""
 	if note.Thread != nil {
 		thread = note.Thread.TS
 	}
 	switch note.Kind {
-	case KindRunStarted:
+	case activities.KindRunStarted:
 		return n.post(ctx, note, channel, "", progressText(note), nil, false)
-	case KindApprovalRequested:
+	case activities.KindApprovalRequested:
 		return n.post(ctx, note, channel, "", approvalText(note), ApprovalBlocks(note), false)
-	case KindApprovalDecided:
-		var ref MessageRef
+	case activities.KindApprovalDecided:
+		var ref activities.MessageRef
 		if note.Ref != nil && note.Ref.TS != "" {
 			ref = *note.Ref
 			blocks := DecidedBlocks(approvalBody(note), decidedOutcome(note))
@@ -128,7 +129,7 @@ func (n *Notifier) Notify(ctx context.Context, note Notification) (MessageRef, e
 				return err
 			})
 			if err != nil {
-				return MessageRef{}, err
+				return activities.MessageRef{}, err
 			}
 		}
 		posted, err := n.post(ctx, note, channel, thread, progressText(note), nil, false)
@@ -136,21 +137,21 @@ func (n *Notifier) Notify(ctx context.Context, note Notification) (MessageRef, e
 			ref = posted
 		}
 		return ref, err
-	case KindStepFailed:
+	case activities.KindStepFailed:
 		return n.post(ctx, note, channel, thread, progressText(note), nil, false)
-	case KindRunFinished:
+	case activities.KindRunFinished:
 		return n.post(ctx, note, channel, thread, progressText(note), nil, thread != "")
 	}
-	return MessageRef{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("notify: unknown kind %q", note.Kind), "BadNotification", nil)
+	return activities.MessageRef{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("notify: unknown kind %q", note.Kind), "BadNotification", nil)
 }
 
 // post posts once per note.Key: a retried attempt returns the message an
 // earlier attempt posted.
-func (n *Notifier) post(ctx context.Context, note Notification, channel, thread, text string, blocks []slackgo.Block, broadcast bool) (MessageRef, error) {
+func (n *Notifier) post(ctx context.Context, note activities.Notification, channel, thread, text string, blocks []slackgo.Block, broadcast bool) (activities.MessageRef, error) {
 	if retried(ctx) {
 		ref, found, err := n.find(ctx, note, channel, thread)
 		if err != nil {
-			return MessageRef{}, err
+			return activities.MessageRef{}, err
 		}
 		if found {
 			return ref, nil
@@ -169,10 +170,10 @@ func (n *Notifier) post(ctx context.Context, note Notification, channel, thread,
 			opts = append(opts, slackgo.MsgOptionBroadcast())
 		}
 	}
-	var ref MessageRef
+	var ref activities.MessageRef
 	err := n.call(ctx, "chat.postMessage", channel, func(ctx context.Context) error {
 		ch, ts, err := n.api.PostMessageContext(ctx, channel, opts...)
-		ref = MessageRef{Channel: ch, TS: ts}
+		ref = activities.MessageRef{Channel: ch, TS: ts}
 		return err
 	})
 	return ref, err
@@ -190,9 +191,9 @@ const maxLookupPages = 5
 // find looks for a message carrying note.Key: among the thread's replies,
 // or in the channel's history since the run started. A #name channel
 // cannot be read back, so posts to one are not deduplicated.
-func (n *Notifier) find(ctx context.Context, note Notification, channel, thread string) (MessageRef, bool, error) {
+func (n *Notifier) find(ctx context.Context, note activities.Notification, channel, thread string) (activities.MessageRef, bool, error) {
 	if strings.HasPrefix(channel, "#") {
-		return MessageRef{}, false, nil
+		return activities.MessageRef{}, false, nil
 	}
 	cursor := ""
 	for range maxLookupPages {
@@ -223,7 +224,7 @@ func (n *Notifier) find(ctx context.Context, note Notification, channel, thread 
 			})
 		}
 		if err != nil {
-			return MessageRef{}, false, err
+			return activities.MessageRef{}, false, err
 		}
 		for _, m := range msgs {
 			if m.Metadata.EventType == MetadataEventType && m.Metadata.EventPayload["key"] == note.Key {
@@ -231,7 +232,7 @@ func (n *Notifier) find(ctx context.Context, note Notification, channel, thread 
 				if ch == "" {
 					ch = channel
 				}
-				return MessageRef{Channel: ch, TS: m.Timestamp}, true, nil
+				return activities.MessageRef{Channel: ch, TS: m.Timestamp}, true, nil
 			}
 		}
 		if next == "" {
@@ -239,7 +240,7 @@ func (n *Notifier) find(ctx context.Context, note Notification, channel, thread 
 		}
 		cursor = next
 	}
-	return MessageRef{}, false, nil
+	return activities.MessageRef{}, false, nil
 }
 
 func slackTS(t time.Time) string {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/activities"
+
 	slackgo "github.com/slack-go/slack"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -36,9 +38,9 @@ func notifier(t *testing.T, apiURL string, opts drslack.Options) *drslack.Notifi
 
 var started = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func gate(key string) drslack.Notification {
-	return drslack.Notification{
-		Kind: drslack.KindApprovalRequested, Key: key,
+func gate(key string) activities.Notification {
+	return activities.Notification{
+		Kind: activities.KindApprovalRequested, Key: key,
 		WorkflowID: "drctl-payments", Runbook: "payments-failover", Lock: "payments", Mode: "failover",
 		StartedBy: "alice", StartedAt: started,
 		Step: "promote-west", StepMessage: "Promote *payments-db@west*?",
@@ -75,7 +77,7 @@ func TestApprovalMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs := ws.Messages()
-	if len(msgs) != 1 || ref != (drslack.MessageRef{Channel: channel, TS: msgs[0].TS}) {
+	if len(msgs) != 1 || ref != (activities.MessageRef{Channel: channel, TS: msgs[0].TS}) {
 		t.Fatalf("ref %+v, messages %+v", ref, msgs)
 	}
 	m := msgs[0]
@@ -134,19 +136,19 @@ func TestOutcomeEdit(t *testing.T) {
 	at := started.Add(5 * time.Minute)
 	for _, tc := range []struct {
 		name     string
-		decision drslack.Notification
+		decision activities.Notification
 		want     string
 	}{
-		{"approved in slack", drslack.Notification{Decision: drslack.DecisionApproved, DecidedBy: "bob", Via: "slack", DecidedAt: at}, ":white_check_mark: *Approved* by bob via slack at 12:05:00Z"},
-		{"rejected with reason", drslack.Notification{Decision: drslack.DecisionRejected, DecidedBy: "bob", Via: "slack", DecidedAt: at, DecisionReason: "west is flapping"}, ":x: *Rejected* by bob via slack at 12:05:00Z: west is flapping"},
-		{"timed out", drslack.Notification{Decision: drslack.DecisionTimedOut, DecidedAt: at, DecisionReason: "no decision within 10m"}, ":hourglass: *Timed out* at 12:05:00Z: no decision within 10m"},
-		{"decided from the cli", drslack.Notification{Decision: drslack.DecisionApproved, DecidedBy: "carol", Via: "cli", DecidedAt: at}, ":white_check_mark: *Approved* by carol via cli at 12:05:00Z"},
+		{"approved in slack", activities.Notification{Decision: activities.DecisionApproved, DecidedBy: "bob", Via: "slack", DecidedAt: at}, ":white_check_mark: *Approved* by bob via slack at 12:05:00Z"},
+		{"rejected with reason", activities.Notification{Decision: activities.DecisionRejected, DecidedBy: "bob", Via: "slack", DecidedAt: at, DecisionReason: "west is flapping"}, ":x: *Rejected* by bob via slack at 12:05:00Z: west is flapping"},
+		{"timed out", activities.Notification{Decision: activities.DecisionTimedOut, DecidedAt: at, DecisionReason: "no decision within 10m"}, ":hourglass: *Timed out* at 12:05:00Z: no decision within 10m"},
+		{"decided from the cli", activities.Notification{Decision: activities.DecisionApproved, DecidedBy: "carol", Via: "cli", DecidedAt: at}, ":white_check_mark: *Approved* by carol via cli at 12:05:00Z"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ws := slacklab.Start(t)
 			n := notifier(t, ws.APIURL(), drslack.Options{})
 			ctx := context.Background()
-			root, err := n.Notify(ctx, drslack.Notification{Kind: drslack.KindRunStarted, Key: "k-start", WorkflowID: "drctl-payments", Runbook: "payments-failover", StartedBy: "alice", StartedAt: started})
+			root, err := n.Notify(ctx, activities.Notification{Kind: activities.KindRunStarted, Key: "k-start", WorkflowID: "drctl-payments", Runbook: "payments-failover", StartedBy: "alice", StartedAt: started})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,7 +159,7 @@ func TestOutcomeEdit(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := gate("k-decided")
-			d.Kind, d.Thread, d.Ref = drslack.KindApprovalDecided, &root, &ref
+			d.Kind, d.Thread, d.Ref = activities.KindApprovalDecided, &root, &ref
 			d.Decision, d.DecidedBy, d.Via, d.DecidedAt, d.DecisionReason = tc.decision.Decision, tc.decision.DecidedBy, tc.decision.Via, tc.decision.DecidedAt, tc.decision.DecisionReason
 			got, err := n.Notify(ctx, d)
 			if err != nil || got != ref {
@@ -194,25 +196,25 @@ func TestProgressThread(t *testing.T) {
 	ws := slacklab.Start(t)
 	n := notifier(t, ws.APIURL(), drslack.Options{})
 	ctx := context.Background()
-	base := drslack.Notification{
+	base := activities.Notification{
 		WorkflowID: "drctl-payments", Runbook: "payments-failover", Mode: "drill", StartedBy: "alice", StartedAt: started, Reason: "quarterly drill",
 		Objectives: runbooks.Objectives{RTO: runbooks.Duration(15 * time.Minute), RPO: runbooks.Duration(30 * time.Second)},
 	}
 	start := base
-	start.Kind, start.Key = drslack.KindRunStarted, "k1"
+	start.Kind, start.Key = activities.KindRunStarted, "k1"
 	root, err := n.Notify(ctx, start)
 	if err != nil {
 		t.Fatal(err)
 	}
 	failed := base
-	failed.Kind, failed.Key, failed.Thread, failed.Step, failed.Attempt, failed.Retries, failed.Error = drslack.KindStepFailed, "k2", &root, "promote-west", 1, true, "promote payments-db@west: connection refused"
+	failed.Kind, failed.Key, failed.Thread, failed.Step, failed.Attempt, failed.Retries, failed.Error = activities.KindStepFailed, "k2", &root, "promote-west", 1, true, "promote payments-db@west: connection refused"
 	decided := base
-	decided.Kind, decided.Key, decided.Thread, decided.Step = drslack.KindApprovalDecided, "k3", &root, "go-ahead"
-	decided.Decision, decided.DecidedBy, decided.Via, decided.DecidedAt = drslack.DecisionApproved, "bob", "slack", started.Add(time.Minute)
+	decided.Kind, decided.Key, decided.Thread, decided.Step = activities.KindApprovalDecided, "k3", &root, "go-ahead"
+	decided.Decision, decided.DecidedBy, decided.Via, decided.DecidedAt = activities.DecisionApproved, "bob", "slack", started.Add(time.Minute)
 	rto, rpo := runbooks.Duration(4*time.Minute+2*time.Second), runbooks.Duration(45*time.Second)
 	finished := base
-	finished.Kind, finished.Key, finished.Thread, finished.State, finished.Elapsed, finished.RTO, finished.RPO = drslack.KindRunFinished, "k4", &root, "succeeded", rto, &rto, &rpo
-	for _, note := range []drslack.Notification{failed, decided, finished} {
+	finished.Kind, finished.Key, finished.Thread, finished.State, finished.Elapsed, finished.RTO, finished.RPO = activities.KindRunFinished, "k4", &root, "succeeded", rto, &rto, &rpo
+	for _, note := range []activities.Notification{failed, decided, finished} {
 		if _, err := n.Notify(ctx, note); err != nil {
 			t.Fatalf("%s: %v", note.Kind, err)
 		}
@@ -246,15 +248,15 @@ func TestRetriedPostFindsTheEarlierMessage(t *testing.T) {
 	ws := slacklab.Start(t)
 	n := notifier(t, ws.APIURL(), drslack.Options{})
 	ctx := context.Background()
-	root1, err := n.Notify(ctx, drslack.Notification{Kind: drslack.KindRunStarted, Key: "k-root", WorkflowID: "drctl-x", StartedAt: started})
+	root1, err := n.Notify(ctx, activities.Notification{Kind: activities.KindRunStarted, Key: "k-root", WorkflowID: "drctl-x", StartedAt: started})
 	if err != nil {
 		t.Fatal(err)
 	}
-	root2, err := n.Notify(ctx, drslack.Notification{Kind: drslack.KindRunStarted, Key: "k-root", WorkflowID: "drctl-x", StartedAt: started})
+	root2, err := n.Notify(ctx, activities.Notification{Kind: activities.KindRunStarted, Key: "k-root", WorkflowID: "drctl-x", StartedAt: started})
 	if err != nil || root2 != root1 {
 		t.Fatalf("retried root: %+v %v, want %+v", root2, err, root1)
 	}
-	note := drslack.Notification{Kind: drslack.KindStepFailed, Key: "k-fail", Thread: &root1, WorkflowID: "drctl-x", Step: "s", Error: "boom"}
+	note := activities.Notification{Kind: activities.KindStepFailed, Key: "k-fail", Thread: &root1, WorkflowID: "drctl-x", Step: "s", Error: "boom"}
 	a, err := n.Notify(ctx, note)
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +265,7 @@ func TestRetriedPostFindsTheEarlierMessage(t *testing.T) {
 	if err != nil || a != b {
 		t.Fatalf("retried thread post: %+v %v, want %+v", b, err, a)
 	}
-	other, err := n.Notify(ctx, drslack.Notification{Kind: drslack.KindStepFailed, Key: "k-other", Thread: &root1, WorkflowID: "drctl-x", Step: "s", Error: "boom"})
+	other, err := n.Notify(ctx, activities.Notification{Kind: activities.KindStepFailed, Key: "k-other", Thread: &root1, WorkflowID: "drctl-x", Step: "s", Error: "boom"})
 	if err != nil || other == a {
 		t.Fatalf("a different key must post: %+v %v", other, err)
 	}
@@ -282,12 +284,12 @@ func TestFirstAttemptPostsWithoutLookup(t *testing.T) {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
 	n.Register(env)
-	note := drslack.Notification{Kind: drslack.KindRunStarted, Key: "k", WorkflowID: "drctl-x", StartedAt: started}
-	v, err := env.ExecuteActivity(drslack.NotifyActivity, note)
+	note := activities.Notification{Kind: activities.KindRunStarted, Key: "k", WorkflowID: "drctl-x", StartedAt: started}
+	v, err := env.ExecuteActivity(activities.NotifyActivity, note)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ref drslack.MessageRef
+	var ref activities.MessageRef
 	if err := v.Get(&ref); err != nil || ref.TS == "" {
 		t.Fatalf("ref %+v %v", ref, err)
 	}
@@ -364,7 +366,7 @@ func TestSlackOffDoesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref, err := n.Notify(context.Background(), gate("k"))
-	if err != nil || ref != (drslack.MessageRef{}) || n.Enabled() {
+	if err != nil || ref != (activities.MessageRef{}) || n.Enabled() {
 		t.Fatalf("disabled notifier: %+v %v", ref, err)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/drctl/drctl/activities"
+
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
@@ -301,10 +303,10 @@ func (a *App) handle(ctx context.Context, cb slack.InteractionCallback) {
 		return
 	}
 	log.Info("slack: decision recorded", "by", identity)
-	outcome := drslack.Outcome{Decision: drslack.DecisionRejected, By: res.By, Via: "slack", Reason: d.Reason, At: res.At}
+	outcome := drslack.Outcome{Decision: activities.DecisionRejected, By: res.By, Via: "slack", Reason: d.Reason, At: res.At}
 	verb := "rejected"
 	if res.Approved {
-		outcome.Decision, outcome.Reason, verb = drslack.DecisionApproved, "", "approved"
+		outcome.Decision, outcome.Reason, verb = activities.DecisionApproved, "", "approved"
 	}
 	a.reply(ctx, cb, fmt.Sprintf(":white_check_mark: Recorded: %s %s step %s of run %s at %s.", res.By, verb, res.Step, v.Run, res.At.UTC().Format("15:04:05Z")))
 	a.editOriginal(ctx, cb, outcome, log)

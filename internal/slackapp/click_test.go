@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/activities"
+
 	"github.com/drctl/drctl/internal/testwait"
 
 	drslack "github.com/drctl/drctl/activities/slack"
@@ -197,8 +199,8 @@ func TestClicksDecideARealRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := n.Notify(ctx, drslack.Notification{
-		Kind: drslack.KindApprovalRequested, Key: run.WorkflowID + "/go-ahead", WorkflowID: run.WorkflowID,
+	ref, err := n.Notify(ctx, activities.Notification{
+		Kind: activities.KindApprovalRequested, Key: run.WorkflowID + "/go-ahead", WorkflowID: run.WorkflowID,
 		Runbook: rb.Name, StartedBy: "alice", Step: "go-ahead", StepMessage: "Promote west?",
 		Approvers: []string{"alice", "bob", "group:dba"},
 	})

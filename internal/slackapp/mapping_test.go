@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/activities"
+
 	drslack "github.com/drctl/drctl/activities/slack"
 	"github.com/drctl/drctl/activities/slack/slacklab"
 	"github.com/drctl/drctl/internal/config"
@@ -58,7 +60,7 @@ slack:
 	t.Setenv("DRCTL_TEST_SLACK_BOT", slacklab.Token)
 	t.Setenv("DRCTL_TEST_SLACK_SIGNING", signingSecret)
 
-	msg := ws.Post(slackChannel, "approval", drslack.ApprovalBlocks(drslack.Notification{WorkflowID: "drctl-payments", Runbook: "payments", Step: "go-ahead"})...)
+	msg := ws.Post(slackChannel, "approval", drslack.ApprovalBlocks(activities.Notification{WorkflowID: "drctl-payments", Runbook: "payments", Step: "go-ahead"})...)
 	dec := &fakeDecider{}
 	app, err := slackapp.New(c.Slack, dec, slackapp.Options{Logger: quiet()})
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/activities"
+
 	drslack "github.com/drctl/drctl/activities/slack"
 	"github.com/drctl/drctl/activities/slack/slacklab"
 	"github.com/drctl/drctl/internal/slackapp"
@@ -18,7 +20,7 @@ import (
 func TestReplayedClickIsRefused(t *testing.T) {
 	ws := slacklab.Start(t)
 	cfg := slackConfig(t, ws)
-	msg := ws.Post(slackChannel, "approval", drslack.ApprovalBlocks(drslack.Notification{WorkflowID: "drctl-payments", Runbook: "payments", Step: "go-ahead"})...)
+	msg := ws.Post(slackChannel, "approval", drslack.ApprovalBlocks(activities.Notification{WorkflowID: "drctl-payments", Runbook: "payments", Step: "go-ahead"})...)
 	dec := &fakeDecider{}
 	app, err := slackapp.New(cfg, dec, slackapp.Options{Logger: quiet()})
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/activities"
+
 	"github.com/drctl/drctl/internal/testwait"
 
 	drslack "github.com/drctl/drctl/activities/slack"
@@ -49,7 +51,7 @@ func TestSocketModeClick(t *testing.T) {
 	ws.SetGroup("SDBA", "UDAVE")
 	cfg := slackConfig(t, ws)
 	cfg.Mode = "socket"
-	msg := ws.Post(slackChannel, "approval", drslack.ApprovalBlocks(drslack.Notification{WorkflowID: "drctl-payments", Runbook: "payments", Step: "go-ahead"})...)
+	msg := ws.Post(slackChannel, "approval", drslack.ApprovalBlocks(activities.Notification{WorkflowID: "drctl-payments", Runbook: "payments", Step: "go-ahead"})...)
 	dec := &fakeDecider{}
 	app, err := slackapp.New(cfg, dec, slackapp.Options{Logger: quiet()})
 	if err != nil {
