@@ -50,9 +50,9 @@ fuzz:
 build:
 	$(GO) build -o $(BIN)/drctl ./cmd/drctl
 
-## deps: system packages the tests need (PostgreSQL 15, BIND 9, HAProxy; apt when root)
+## deps: system packages the lab and the tests need (PostgreSQL 15, BIND 9, HAProxy, ...; apt when root); the list is internal/lab/deps.go
 deps:
-	@scripts/install-deps.sh
+	@GO=$(GO) scripts/install-deps.sh
 
 ## temporal: the Temporal CLI (dev server), built from source into bin/
 temporal: $(BIN)/temporal

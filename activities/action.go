@@ -104,6 +104,14 @@ type Result struct {
 type Observation struct {
 	Current string   `json:"current"`
 	Changes []string `json:"changes,omitempty"`
+	// State is the steady state of what the action touches, as facts a
+	// drill compares before and after (key: "<target> <thing>", value: its
+	// state), e.g. "db-east role": "primary", "db-east fenced": "false",
+	// "dns app.example. A": "10.0.0.1 ttl 30s", "lb app/east1": "ready".
+	// Only what must be back after a drill belongs here: roles, records,
+	// TTLs, server states, health; never counters, LSNs, timelines or
+	// lag, which move on their own.
+	State map[string]string `json:"state,omitempty"`
 }
 
 // Action is one runbook action. Implementations must make Apply idempotent

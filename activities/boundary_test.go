@@ -2,8 +2,10 @@ package activities_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -54,11 +56,14 @@ func TestBoundaryFailures(t *testing.T) {
 		name         string
 		err          error
 		nonRetryable bool
+		delay        time.Duration
 	}{
-		{"plain error stays retryable", errors.New("connection refused"), false},
-		{"retryable Error stays retryable", &activities.Error{Op: "promote", Target: "db@west", Err: errors.New("busy")}, false},
-		{"permanent error", activities.Permanentf("bad credentials"), true},
-		{"wrapped permanent error", &activities.Error{Op: "promote", Target: "db@west", Err: activities.Permanentf("bad credentials")}, true},
+		{"plain error stays retryable", errors.New("connection refused"), false, 0},
+		{"retryable Error stays retryable", &activities.Error{Op: "promote", Target: "db@west", Err: errors.New("busy")}, false, 0},
+		{"permanent error", activities.Permanentf("bad credentials"), true, 0},
+		{"wrapped permanent error", &activities.Error{Op: "promote", Target: "db@west", Err: activities.Permanentf("bad credentials")}, true, 0},
+		{"retry after sets the next delay", activities.RetryAfter(errors.New("rate limited"), 90*time.Second), false, 90 * time.Second},
+		{"wrapped retry after", fmt.Errorf("call: %w", activities.RetryAfter(errors.New("429"), 3*time.Second)), false, 3 * time.Second},
 	}
 	for _, tc := range tests {
 		for _, activity := range []string{"fake", "fake" + activities.ObserveSuffix} {
@@ -69,6 +74,9 @@ func TestBoundaryFailures(t *testing.T) {
 				appErr := applicationError(t, err)
 				if appErr.NonRetryable() != tc.nonRetryable {
 					t.Errorf("NonRetryable() = %v, want %v", appErr.NonRetryable(), tc.nonRetryable)
+				}
+				if appErr.NextRetryDelay() != tc.delay {
+					t.Errorf("NextRetryDelay() = %s, want %s", appErr.NextRetryDelay(), tc.delay)
 				}
 				if !strings.Contains(err.Error(), tc.err.Error()) {
 					t.Errorf("failure %q lost the action's message %q", err, tc.err)

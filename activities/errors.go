@@ -3,6 +3,7 @@ package activities
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error is an action failure that names the operation and target and says
@@ -12,6 +13,10 @@ type Error struct {
 	Target    string // e.g. "payments-db@west"
 	Err       error
 	Permanent bool // retrying cannot fix it (bad input, safety rule, bad credentials)
+	// RetryAfter, when set, is how long the next attempt must wait (a
+	// server's Retry-After); the boundary makes it Temporal's next retry
+	// delay instead of the policy's backoff.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -55,3 +60,23 @@ func (e *Error) Is(target error) bool { return e.Permanent && target == errPerma
 
 // IsPermanent reports whether err, or any error it wraps, is permanent.
 func IsPermanent(err error) bool { return errors.Is(err, errPermanent) }
+
+// RetryAfter marks err as retryable no sooner than after d.
+func RetryAfter(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Err: err, RetryAfter: d}
+}
+
+// RetryDelay returns the delay a RetryAfter error asks for.
+func RetryDelay(err error) (time.Duration, bool) {
+	var e *Error
+	for errors.As(err, &e) {
+		if e.RetryAfter > 0 {
+			return e.RetryAfter, true
+		}
+		err = e.Err
+	}
+	return 0, false
+}

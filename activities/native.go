@@ -10,6 +10,7 @@ const ActionWait = "wait"
 func NativeSpecs() []runbooks.ActionSpec {
 	return []runbooks.ActionSpec{{
 		Name: ActionWait,
+		Undo: runbooks.UndoNotNeeded,
 		Doc:  "Wait for a duration on a durable timer; survives worker restarts.",
 		Inputs: []runbooks.InputSpec{
 			{Name: "duration", Type: runbooks.TypeDuration, Required: true, Doc: "how long to wait, e.g. 30s"},

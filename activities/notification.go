@@ -12,6 +12,15 @@ import (
 // the notifier activity that posts them (activities/slack); this package
 // has no I/O dependency, so the workflow code links none.
 
+// OutputRPO is the output an action that loses data on failover (promote)
+// reports its RPO in: a duration, or RPOUnknown when it could not be
+// measured. The run's report takes the largest and says when one is
+// unknown.
+const (
+	OutputRPO  = "rpo"
+	RPOUnknown = "unknown"
+)
+
 // NotifyActivity is the name the worker registers Notifier.Notify under.
 const NotifyActivity = "drctl.notify"
 

@@ -43,9 +43,10 @@ type internalActivity struct {
 }
 
 // AddInternal registers an activity the interpreter itself calls (such as
-// the notifier), under name; runbooks cannot use it.
-func (r *Registry) AddInternal(name string, fn any) {
-	r.internal = append(r.internal, internalActivity{name: name, fn: fn})
+// the notifier), not a runbook action. Its errors cross the same boundary
+// as actions' (permanent, retry-after, attempt).
+func AddInternal[I, O any](r *Registry, name string, fn func(context.Context, I) (O, error)) {
+	r.internal = append(r.internal, internalActivity{name: name, fn: Bounded(fn)})
 }
 
 var _ runbooks.Catalog = (*Registry)(nil)
@@ -237,16 +238,38 @@ func PreviousHeartbeat(ctx context.Context, out any) bool {
 }
 
 // boundaryError turns an action error into the Temporal error the workflow
-// sees: permanent errors become non-retryable, and every failure carries
-// the attempt number. Cancellation passes through untouched.
+// sees: permanent errors become non-retryable, a RetryAfter error sets the
+// next retry delay, and every failure carries the attempt number.
+// Cancellation passes through untouched. This is the one place drctl
+// builds Temporal errors for activities.
 func boundaryError(ctx context.Context, err error) error {
 	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		return err
 	}
-	return temporal.NewApplicationErrorWithOptions(err.Error(), FailureType, temporal.ApplicationErrorOptions{
+	var attempt int32
+	if activity.IsActivity(ctx) {
+		attempt = activity.GetInfo(ctx).Attempt
+	}
+	opts := temporal.ApplicationErrorOptions{
 		NonRetryable: IsPermanent(err),
-		Details:      []any{FailureDetail{Attempt: activity.GetInfo(ctx).Attempt}},
-	})
+		Details:      []any{FailureDetail{Attempt: attempt}},
+	}
+	if d, ok := RetryDelay(err); ok && !opts.NonRetryable {
+		opts.NextRetryDelay = d
+	}
+	return temporal.NewApplicationErrorWithOptions(err.Error(), FailureType, opts)
+}
+
+// Bounded wraps an internal activity (one that is not a runbook action,
+// like the notifier) so its errors cross the same boundary as actions'.
+func Bounded[I, O any](fn func(context.Context, I) (O, error)) func(context.Context, I) (O, error) {
+	return func(ctx context.Context, in I) (O, error) {
+		out, err := fn(ctx, in)
+		if err != nil {
+			return out, boundaryError(ctx, err)
+		}
+		return out, nil
+	}
 }
 
 // inject applies a drill's fault before the action runs.

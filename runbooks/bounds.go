@@ -46,6 +46,9 @@ func CheckBounds(rb *Runbook) error {
 			}
 			if a := s.Approval; a != nil {
 				dur(what+" approval.timeout", a.Timeout)
+				if a.MinApprovals < 0 || a.MinApprovals > MaxApprovals {
+					errs = append(errs, fmt.Errorf("%s approval.min_approvals %d is outside 0..%d", what, a.MinApprovals, MaxApprovals))
+				}
 			}
 		}
 	}

@@ -1,5 +1,10 @@
 package runbooks
 
+import (
+	"errors"
+	"fmt"
+)
+
 // InputType is the type an action input is converted to before the action
 // runs. Parameters are strings, so "int", "bool", "duration" and "float"
 // inputs also accept their text form.
@@ -26,6 +31,35 @@ type InputSpec struct {
 	Type     InputType `json:"type"`
 	Required bool      `json:"required,omitempty"`
 	Doc      string    `json:"doc,omitempty"`
+	// Kinds are the target kinds a TypeTarget input accepts ("postgres").
+	// Validate refuses a literal target of another kind, and a target
+	// whose kind no input of any action in the catalog accepts. Every
+	// TypeTarget input declares them (CheckSpec); other inputs have none.
+	Kinds []string `json:"kinds,omitempty"`
+}
+
+// GroupRule says how many inputs of an InputGroup a step may give.
+type GroupRule string
+
+// Rules over a group of inputs. An input counts as given when it is
+// written with a value other than empty text or an empty list; a value
+// that is an expression counts as given, since it is known only at run
+// time.
+const (
+	// AtLeastOne: one or more of them (http.check's url or urls).
+	AtLeastOne GroupRule = "at_least_one"
+	// AtMostOne: none or one of them (http.call's json or body).
+	AtMostOne GroupRule = "at_most_one"
+	// AllOrNone: all of them or none (json_field with json_value).
+	AllOrNone GroupRule = "all_or_none"
+)
+
+// InputGroup is a rule over several inputs of one action, which Validate
+// checks with file:line so that a runbook breaking it is refused before it
+// runs rather than failing at that step.
+type InputGroup struct {
+	Inputs []string  `json:"inputs"`
+	Rule   GroupRule `json:"rule"`
 }
 
 // ActionSpec describes an action as a runbook author sees it.
@@ -34,6 +68,66 @@ type ActionSpec struct {
 	Doc     string      `json:"doc"`
 	Inputs  []InputSpec `json:"inputs"`
 	Outputs []string    `json:"outputs,omitempty"`
+	// Groups are rules over several inputs together, such as "url or urls".
+	Groups []InputGroup `json:"groups,omitempty"`
+	// Undo says whether a drill can put back what the action changes (see
+	// Undo); empty means UndoByCompensation.
+	Undo Undo `json:"undo,omitempty"`
+}
+
+// CheckSpec reports what is inconsistent in an action's spec: a group
+// naming an undeclared input or with fewer than two, a group that a
+// required input makes pointless, an unknown rule, a TypeTarget input
+// without Kinds, or Kinds on another input. The validator trusts specs;
+// a registry calls this when an action is added, and tests call it on
+// every shipped action.
+func CheckSpec(a ActionSpec) error {
+	var errs []error
+	for _, in := range a.Inputs {
+		switch {
+		case in.Type == TypeTarget && len(in.Kinds) == 0:
+			errs = append(errs, fmt.Errorf("%s: target input %q declares no Kinds", a.Name, in.Name))
+		case in.Type != TypeTarget && len(in.Kinds) > 0:
+			errs = append(errs, fmt.Errorf("%s: input %q is not a target but declares Kinds", a.Name, in.Name))
+		}
+	}
+	for i, g := range a.Groups {
+		switch g.Rule {
+		case AtLeastOne, AtMostOne, AllOrNone:
+		default:
+			errs = append(errs, fmt.Errorf("%s: group %d has unknown rule %q", a.Name, i, g.Rule))
+		}
+		if len(g.Inputs) < 2 {
+			errs = append(errs, fmt.Errorf("%s: group %d names %d inputs; a group needs two or more", a.Name, i, len(g.Inputs)))
+		}
+		for _, name := range g.Inputs {
+			in, ok := a.Input(name)
+			switch {
+			case !ok:
+				errs = append(errs, fmt.Errorf("%s: group %d names input %q, which is not declared", a.Name, i, name))
+			case in.Required:
+				errs = append(errs, fmt.Errorf("%s: group %d names input %q, which is required anyway", a.Name, i, name))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CheckCatalog runs CheckSpec on every action of cat.
+func CheckCatalog(cat Catalog) error {
+	var errs []error
+	for _, name := range cat.Names() {
+		spec, ok := cat.Lookup(name)
+		if !ok {
+			errs = append(errs, fmt.Errorf("the catalog lists %q but cannot look it up", name))
+			continue
+		}
+		if spec.Name != name {
+			errs = append(errs, fmt.Errorf("the catalog lists %q with a spec named %q", name, spec.Name))
+		}
+		errs = append(errs, CheckSpec(spec))
+	}
+	return errors.Join(errs...)
 }
 
 // Input returns the input spec with the given name.

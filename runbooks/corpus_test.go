@@ -54,9 +54,10 @@ func TestBrokenCorpus(t *testing.T) {
 	}
 }
 
-// FuzzParse checks that no input makes Parse or Validate panic, that a
-// failed Parse always says why, and that a parsed runbook survives a JSON
-// round trip unchanged (it is the workflow's input).
+// FuzzParse checks that no input makes Parse or Validate panic (also on
+// what Load validates of a runbook with shape problems), that a failed
+// Parse always says why, and that a parsed runbook survives a JSON round
+// trip unchanged (it is the workflow's input).
 func FuzzParse(f *testing.F) {
 	for _, pattern := range []string{"testdata/good/*.yaml", "testdata/broken/*.yaml"} {
 		files, _ := filepath.Glob(pattern)
@@ -69,11 +70,15 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checked := runbooks.Check("fuzz.yaml", data, catalog)
 		rb, err := runbooks.Parse("fuzz.yaml", data)
 		if err != nil {
 			var problems runbooks.Problems
 			if !errors.As(err, &problems) || len(problems) == 0 {
 				t.Fatalf("Parse failed without problems: %v", err)
+			}
+			if len(checked) < len(problems) {
+				t.Fatalf("Load-style checking found %d problems, fewer than Parse's %d", len(checked), len(problems))
 			}
 			return
 		}

@@ -5,6 +5,7 @@ package runbooks
 // round-tripped copy.
 func StripPositions(rb *Runbook) {
 	rb.pos = nil
+	rb.broken = nil
 	for _, list := range [][]Step{rb.Preflight, rb.Steps} {
 		for i := range list {
 			list[i].Line = 0
@@ -32,3 +33,16 @@ var ParserKeys = map[string][]string{
 	"compensation": compensateKeys,
 	"approval":     approvalKeys,
 }
+
+// Check parses and validates data as Load does with a file's contents.
+func Check(file string, data []byte, cat Catalog) Problems {
+	_, probs := check(file, data, cat)
+	probs.Sort()
+	return probs
+}
+
+// Secret rules, for table tests.
+var (
+	LooksSecret  = looksSecret
+	SecretInText = secretInText
+)

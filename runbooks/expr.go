@@ -70,6 +70,13 @@ func ParseRefs(s string) ([]Ref, error) {
 	return refs, nil
 }
 
+// RunFields is the run.* scope of expressions (run.id, run.mode,
+// run.started_by, run.lock); runs and plans build it here, the one place
+// that knows its keys.
+func RunFields(id, mode, startedBy, lock string) map[string]string {
+	return map[string]string{"id": id, "mode": mode, "started_by": startedBy, "lock": lock}
+}
+
 func parseRef(body string) (Ref, error) {
 	m := refRE.FindStringSubmatch(body)
 	switch {

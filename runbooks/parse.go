@@ -27,7 +27,7 @@ var (
 	stepKeys       = []string{"id", "description", "action", "with", "needs", "retry", "timeout", "deadline", "heartbeat", "on_failure", "compensate", "approval"}
 	retryKeys      = []string{"max_attempts", "initial_interval", "backoff", "max_interval"}
 	compensateKeys = []string{"action", "with", "timeout", "retry"}
-	approvalKeys   = []string{"message", "approvers", "two_person", "timeout", "on_timeout"}
+	approvalKeys   = []string{"message", "approvers", "two_person", "min_approvals", "timeout", "on_timeout"}
 )
 
 // keySynonyms maps keys that other workflow languages use to drctl's word
@@ -65,36 +65,65 @@ type nodePos struct {
 // Validate does. On failure the error is Problems with every shape problem
 // found, each located by file:line:col, and the Runbook is nil.
 func Parse(file string, data []byte) (*Runbook, error) {
-	d := &decoder{file: file, pos: positions{}}
-	root := d.document(data)
-	if root == nil {
-		return nil, d.probs.err()
-	}
-	rb := d.runbook(root)
-	if err := d.probs.err(); err != nil {
+	rb, probs := parse(file, data)
+	if err := probs.err(); err != nil {
 		return nil, err
 	}
 	return rb, nil
 }
 
+// parse is Parse keeping what it could read. With shape problems it also
+// returns the Runbook decoded from the rest, whose broken set names the
+// parts that were not read, or nil when the file is not one YAML mapping
+// (syntax, aliases, several documents): then nothing in it is trusted.
+func parse(file string, data []byte) (*Runbook, Problems) {
+	d := &decoder{file: file, pos: positions{}}
+	root := d.document(data)
+	if root == nil {
+		return nil, d.probs
+	}
+	rb := d.runbook(root)
+	rb.broken = d.broken
+	return rb, d.probs
+}
+
 // Load reads, parses and validates the runbook at path. Problems with the
 // runbook come back as Problems; a file that cannot be read comes back as
-// that error, wrapped. Shape problems are reported before meaning problems:
-// when Parse fails, Validate does not run, because its findings about a
-// half-read runbook would mislead.
+// that error, wrapped.
+//
+// One run reports every problem it can, so an author fixes a runbook in
+// one pass rather than one class of mistake at a time. When the file is
+// not one YAML mapping, only that is reported: nothing in it can be
+// trusted. Otherwise every shape problem is reported and Validate still
+// runs on what was read, but skips each check that depends on a part that
+// was not: a finding about a half-read runbook must be true of the file
+// as written, never an artefact of what the parser had to leave out. So a
+// step whose `with` is broken is not told it misses inputs, a section
+// whose names could not all be read does not make references to it
+// "undeclared", an unknown key (perhaps a misspelt known one) stands for
+// every known key missing beside it, no step is said not to exist while
+// some step's id could not be read, and no step is said not to run
+// before another when the needs that decide it could not be read. Cycles
+// are still reported: a missing edge can hide a cycle but never make one.
 func Load(path string, cat Catalog) (*Runbook, error) {
 	data, err := ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read runbook: %w", err)
 	}
-	rb, err := Parse(path, data)
-	if err != nil {
-		return nil, err
-	}
-	if err := Validate(rb, cat).err(); err != nil {
+	rb, probs := check(path, data, cat)
+	if err := probs.err(); err != nil {
 		return nil, err
 	}
 	return rb, nil
+}
+
+// check parses and validates a runbook file's contents, as Load describes.
+func check(file string, data []byte, cat Catalog) (*Runbook, Problems) {
+	rb, probs := parse(file, data)
+	if rb == nil {
+		return nil, probs
+	}
+	return rb, append(probs, Validate(rb, cat)...)
 }
 
 // decoder turns a yaml.Node tree into a Runbook, collecting every problem
@@ -104,12 +133,31 @@ type decoder struct {
 	probs Problems
 	pos   positions
 	step  string // id of the step being decoded, for problem messages
+	// cur is the path of the part being decoded; a problem marks it
+	// broken unless the problem names another path.
+	cur    string
+	broken brokenParts
 }
 
 func posOf(n *yaml.Node) srcPos { return srcPos{Line: n.Line, Col: n.Column} }
 
+// problem records a problem with the part being decoded.
 func (d *decoder) problem(at srcPos, msg, hint string) {
+	d.problemAt(d.cur, at, msg, hint)
+}
+
+// problemAt records a problem that leaves the part at path unread.
+func (d *decoder) problemAt(path string, at srcPos, msg, hint string) {
 	d.probs = append(d.probs, Problem{File: d.file, Line: at.Line, Col: at.Col, Step: d.step, Message: msg, Hint: hint})
+	d.broken.mark(path)
+}
+
+// within decodes the part at path with fn, so problems mark it.
+func (d *decoder) within(path string, fn func()) {
+	prev := d.cur
+	d.cur = path
+	defer func() { d.cur = prev }()
+	fn()
 }
 
 var yamlErrorRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -246,19 +294,22 @@ func (d *decoder) fields(n *yaml.Node, path, what string, known []string, set fu
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		d.problem(posOf(n), fmt.Sprintf("%s must be a mapping of keys (%s), not %s", what, strings.Join(known, ", "), kindName(n)), "write key: value pairs, one per line")
+		d.problemAt(path, posOf(n), fmt.Sprintf("%s must be a mapping of keys (%s), not %s", what, strings.Join(known, ", "), kindName(n)), "write key: value pairs, one per line")
 		return
 	}
 	seen := map[string]int{}
+	misnamed := false // a key that may be a known key written wrong
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			d.problem(posOf(k), fmt.Sprintf("a key in %s must be plain text, not %s", what, kindName(k)), "")
+			d.problemAt(joinKey(path, unreadName), posOf(k), fmt.Sprintf("a key in %s must be plain text, not %s", what, kindName(k)), "")
+			misnamed = true
 			continue
 		}
 		key := k.Value
+		p := joinKey(path, key)
 		if first, dup := seen[key]; dup {
-			d.problem(posOf(k), fmt.Sprintf("duplicate key %q in %s (first at line %d)", key, what, first), "remove one of them")
+			d.problemAt(p, posOf(k), fmt.Sprintf("duplicate key %q in %s (first at line %d)", key, what, first), "remove one of them")
 			continue
 		}
 		seen[key] = k.Line
@@ -267,12 +318,19 @@ func (d *decoder) fields(n *yaml.Node, path, what string, known []string, set fu
 			if syn, ok := keySynonyms[key]; ok && slices.Contains(known, syn) {
 				hint = fmt.Sprintf("did you mean %q?", syn)
 			}
-			d.problem(posOf(k), fmt.Sprintf("unknown key %q in %s", key, what), hint)
+			d.problemAt(p, posOf(k), fmt.Sprintf("unknown key %q in %s", key, what), hint)
+			misnamed = true
 			continue
 		}
-		p := joinKey(path, key)
 		d.pos[p] = nodePos{Key: posOf(k), Value: posOf(v)}
-		set(key, v, p)
+		d.within(p, func() { set(key, v, p) })
+	}
+	if misnamed {
+		for _, key := range known {
+			if _, ok := seen[key]; !ok {
+				d.broken.mark(joinKey(path, key))
+			}
+		}
 	}
 }
 
@@ -359,7 +417,7 @@ func (d *decoder) textList(n *yaml.Node, path, key string) []string {
 		p := indexPath(path, i)
 		d.pos[p] = nodePos{Value: posOf(item)}
 		if item.Kind != yaml.ScalarNode || isNull(item) {
-			d.problem(posOf(item), fmt.Sprintf("each entry of %s must be text, not %s", key, kindName(item)), "")
+			d.problemAt(p, posOf(item), fmt.Sprintf("each entry of %s must be text, not %s", key, kindName(item)), "")
 			continue
 		}
 		out = append(out, item.Value)
@@ -379,17 +437,17 @@ func (d *decoder) value(n *yaml.Node, path string) any {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Kind != yaml.ScalarNode {
-				d.problem(posOf(k), fmt.Sprintf("a key must be plain text, not %s", kindName(k)), "")
+				d.problemAt(joinKey(path, unreadName), posOf(k), fmt.Sprintf("a key must be plain text, not %s", kindName(k)), "")
 				continue
 			}
+			p := joinKey(path, k.Value)
 			if first, dup := seen[k.Value]; dup {
-				d.problem(posOf(k), fmt.Sprintf("duplicate key %q (first at line %d)", k.Value, first), "remove one of them")
+				d.problemAt(p, posOf(k), fmt.Sprintf("duplicate key %q (first at line %d)", k.Value, first), "remove one of them")
 				continue
 			}
 			seen[k.Value] = k.Line
-			p := joinKey(path, k.Value)
 			d.pos[p] = nodePos{Key: posOf(k), Value: posOf(v)}
-			m[k.Value] = d.value(v, p)
+			d.within(p, func() { m[k.Value] = d.value(v, p) })
 		}
 		return m
 	case yaml.SequenceNode:
@@ -397,7 +455,7 @@ func (d *decoder) value(n *yaml.Node, path string) any {
 		for i, item := range n.Content {
 			p := indexPath(path, i)
 			d.pos[p] = nodePos{Value: posOf(item)}
-			list[i] = d.value(item, p)
+			d.within(p, func() { list[i] = d.value(item, p) })
 		}
 		return list
 	case yaml.ScalarNode:
@@ -501,24 +559,24 @@ func (d *decoder) namedEntries(n *yaml.Node, path, what string, each func(name s
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		d.problem(posOf(n), fmt.Sprintf("%s must be a mapping of names to definitions, not %s", path, kindName(n)), fmt.Sprintf("write each %s as NAME: {...} on its own line under %s:", what, path))
+		d.problemAt(path, posOf(n), fmt.Sprintf("%s must be a mapping of names to definitions, not %s", path, kindName(n)), fmt.Sprintf("write each %s as NAME: {...} on its own line under %s:", what, path))
 		return
 	}
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode || isNull(k) {
-			d.problem(posOf(k), fmt.Sprintf("a %s name must be plain text, not %s", what, kindName(k)), "")
+			d.problemAt(joinKey(path, unreadName), posOf(k), fmt.Sprintf("a %s name must be plain text, not %s", what, kindName(k)), "")
 			continue
 		}
+		p := joinKey(path, k.Value)
 		if first, dup := seen[k.Value]; dup {
-			d.problem(posOf(k), fmt.Sprintf("duplicate %s %q (first at line %d)", what, k.Value, first), "give each one a unique name")
+			d.problemAt(p, posOf(k), fmt.Sprintf("duplicate %s %q (first at line %d)", what, k.Value, first), "give each one a unique name")
 			continue
 		}
 		seen[k.Value] = k.Line
-		p := joinKey(path, k.Value)
 		d.pos[p] = nodePos{Key: posOf(k), Value: posOf(v)}
-		each(k.Value, k, v, p)
+		d.within(p, func() { each(k.Value, k, v, p) })
 	}
 }
 
@@ -598,14 +656,14 @@ func (d *decoder) steps(n *yaml.Node, path string) []Step {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.problem(posOf(n), fmt.Sprintf("%s must be a list of steps, not %s", path, kindName(n)), "start each step with '- id: NAME'")
+		d.problemAt(path, posOf(n), fmt.Sprintf("%s must be a list of steps, not %s", path, kindName(n)), "start each step with '- id: NAME'")
 		return nil
 	}
 	out := make([]Step, 0, len(n.Content))
 	for i, item := range n.Content {
 		p := indexPath(path, i)
 		d.pos[p] = nodePos{Value: posOf(item)}
-		out = append(out, d.stepAt(item, p))
+		d.within(p, func() { out = append(out, d.stepAt(item, p)) })
 	}
 	return out
 }
@@ -705,6 +763,8 @@ func (d *decoder) approval(n *yaml.Node, path string) *Approval {
 			if b, ok := d.boolean(v, key); ok {
 				a.TwoPerson = b
 			}
+		case "min_approvals":
+			a.MinApprovals = d.integer(v, key)
 		case "timeout":
 			a.Timeout = d.duration(v, key)
 		case "on_timeout":

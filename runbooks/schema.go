@@ -208,11 +208,12 @@ func Schema(cat Catalog) ([]byte, error) {
 				"description":          "A gate: the run waits until an allowed approver decides.",
 				"required":             []string{"approvers"},
 				"properties": obj{
-					"message":    obj{"type": "string", "description": "What the approvers are asked."},
-					"approvers":  obj{"type": "array", "minItems": 1, "items": obj{"type": "string"}, "description": "People (alice) and groups (group:dba) allowed to decide."},
-					"two_person": obj{"type": "boolean", "default": true, "description": "Refuse an approval by whoever started the run. Default true."},
-					"timeout":    durationRef("How long to wait for a decision. Default: forever."),
-					"on_timeout": obj{"enum": []string{OnFailureAbort, OnFailureContinue}, "description": "abort (default) or continue when nobody decides in time."},
+					"message":       obj{"type": "string", "description": "What the approvers are asked."},
+					"approvers":     obj{"type": "array", "minItems": 1, "items": obj{"type": "string"}, "description": "People (alice) and groups (group:dba) allowed to decide."},
+					"two_person":    obj{"type": "boolean", "default": true, "description": "Refuse an approval by whoever started the run. Default true."},
+					"min_approvals": obj{"type": "integer", "minimum": 1, "maximum": MaxApprovals, "description": "Distinct approvers needed to open the gate (the starter never counts when above 1). Default 1."},
+					"timeout":       durationRef("How long to wait for a decision. Default: forever."),
+					"on_timeout":    obj{"enum": []string{OnFailureAbort, OnFailureContinue}, "description": "abort (default) or continue when nobody decides in time."},
 				},
 			},
 			"compensation": compensation,
@@ -248,7 +249,49 @@ func withSchema(spec ActionSpec) obj {
 	if len(required) > 0 {
 		w["required"] = required
 	}
+	var rules []any
+	for _, g := range spec.Groups {
+		rules = append(rules, groupSchema(g)...)
+	}
+	if len(rules) > 0 {
+		w["allOf"] = rules
+	}
 	return w
+}
+
+// groupSchema describes an InputGroup's rule. The schema counts an input
+// as given when its key is written; Validate also treats empty text and
+// empty lists as not given.
+func groupSchema(g InputGroup) []any {
+	switch g.Rule {
+	case AtLeastOne:
+		var alternatives []any
+		for _, name := range g.Inputs {
+			alternatives = append(alternatives, obj{"required": []string{name}})
+		}
+		return []any{obj{"anyOf": alternatives}}
+	case AtMostOne:
+		var out []any
+		for i, a := range g.Inputs {
+			for _, b := range g.Inputs[i+1:] {
+				out = append(out, obj{"not": obj{"required": []string{a, b}}})
+			}
+		}
+		return out
+	case AllOrNone:
+		dep := obj{}
+		for _, name := range g.Inputs {
+			var others []string
+			for _, o := range g.Inputs {
+				if o != name {
+					others = append(others, o)
+				}
+			}
+			dep[name] = others
+		}
+		return []any{obj{"dependentRequired": dep}}
+	}
+	return nil
 }
 
 // inputSchema is the schema of one input value of type t. Every typed

@@ -81,8 +81,23 @@ func TestSchemaActions(t *testing.T) {
 				t.Errorf("%s: input %s missing from the schema", name, in.Name)
 			}
 		}
-		if name == "http.check" && !reflect.DeepEqual(dig(t, with, "required"), []any{"url"}) {
-			t.Errorf("http.check required = %v, want [url]", dig(t, with, "required"))
+		if name == "postgres.fence" && !reflect.DeepEqual(dig(t, with, "required"), []any{"target"}) {
+			t.Errorf("postgres.fence required = %v, want [target]", dig(t, with, "required"))
+		}
+		if name == "http.check" {
+			wantGroups := []any{
+				map[string]any{"anyOf": []any{map[string]any{"required": []any{"url"}}, map[string]any{"required": []any{"urls"}}}},
+				map[string]any{"dependentRequired": map[string]any{"json_field": []any{"json_value"}, "json_value": []any{"json_field"}}},
+			}
+			if got := dig(t, with, "allOf"); !reflect.DeepEqual(got, wantGroups) {
+				t.Errorf("http.check groups = %v, want %v", got, wantGroups)
+			}
+		}
+		if name == "http.call" {
+			want := []any{map[string]any{"not": map[string]any{"required": []any{"json", "body"}}}}
+			if got := dig(t, with, "allOf"); !reflect.DeepEqual(got, want) {
+				t.Errorf("http.call groups = %v, want %v", got, want)
+			}
 		}
 	}
 }

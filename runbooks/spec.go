@@ -36,6 +36,9 @@ type Runbook struct {
 	// exact line of a needs entry or a with key. Only Parse fills it; it is
 	// not part of the workflow input.
 	pos positions
+	// broken names the parts that were not read, in a runbook Load decoded
+	// despite shape problems; nil otherwise.
+	broken brokenParts
 }
 
 // Objectives are the recovery objectives a run is measured against.
@@ -144,11 +147,27 @@ type Approval struct {
 	Approvers []string `json:"approvers"`
 	// TwoPerson, when true (the default), refuses an approval by whoever
 	// started the run.
-	TwoPerson bool     `json:"two_person"`
-	Timeout   Duration `json:"timeout,omitempty"`
+	TwoPerson bool `json:"two_person"`
+	// MinApprovals distinct allowed approvers must approve before the gate
+	// opens (0 and 1 mean one). Above one, the starter never counts,
+	// whatever two_person says. One rejection stops the run.
+	MinApprovals int      `json:"min_approvals,omitempty"`
+	Timeout      Duration `json:"timeout,omitempty"`
 	// OnTimeout is OnFailureAbort (default) or OnFailureContinue.
 	OnTimeout string `json:"on_timeout,omitempty"`
 }
+
+// Outputs of an approval gate, for ${{ steps.GATE.outputs.KEY }}:
+// GateOutputDecidedBy is who made the deciding decision, GateOutputDecision
+// is approved or timed_out (a rejected gate stops the run). GateOutputs
+// lists them for the validator.
+const (
+	GateOutputDecidedBy = "decided_by"
+	GateOutputDecision  = "decision"
+)
+
+// GateOutputs are the outputs every approval gate has.
+var GateOutputs = []string{GateOutputDecidedBy, GateOutputDecision}
 
 // Duration is a time.Duration written as Go duration text ("90s", "5m").
 type Duration time.Duration
@@ -195,6 +214,8 @@ const (
 	MaxAttempts = 100
 	// MaxBackoff bounds retry.backoff (the interval's growth factor).
 	MaxBackoff = 10.0
+	// MaxApprovals bounds approval.min_approvals.
+	MaxApprovals = 10
 )
 
 // ParseDuration parses duration text a person wrote (Go syntax); it refuses

@@ -2,6 +2,7 @@ package runbooks
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"path"
 	"regexp"
@@ -14,37 +15,101 @@ var (
 	lockRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 	idRE     = regexp.MustCompile(`^` + identRE + `$`)
 	envVarRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	// urlPasswordRE finds a URL carrying a password (scheme://user:pass@).
-	urlPasswordRE = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@`)
 )
 
 // maxLockLen bounds a lock so the workflow ID derived from it stays well
 // inside Temporal's limits.
 const maxLockLen = 200
 
-// secretWords are substrings of attribute names that hold secrets. Secrets
-// belong in the worker's environment or files, never in a runbook, which is
-// reviewed, committed and copied into every run's history.
-var secretWords = []string{"password", "passwd", "secret", "token", "apikey", "api_key", "private_key"}
-
 // Validate checks what a runbook means: header fields, params, targets,
 // steps against the action catalog, the needs graph and every ${{ }}
 // reference. It returns every problem found, in file order, and nil when
 // there are none. A nil cat skips the checks that need one (actions, inputs
-// and outputs). Validate works on a Runbook built in code too; problems then
-// carry the Line fields, or no position at all.
+// and outputs, target kinds). Validate works on a Runbook built in code
+// too; problems then carry the Line fields, or no position at all.
 func Validate(rb *Runbook, cat Catalog) Problems {
-	v := &validator{rb: rb, cat: cat, steps: map[string]stepRef{}, ancestors: map[string]map[string]bool{}}
+	v := &validator{rb: rb, cat: cat, broken: rb.broken, steps: map[string]stepRef{}, ancestors: map[string]map[string]bool{}}
+	v.kinds = targetKinds(cat)
 	v.header()
 	v.params()
 	v.targets()
 	v.collectSteps()
+	v.idsKnown = v.stepIDsRead()
 	for _, s := range v.order {
 		v.step(s)
 	}
 	v.cycles()
 	v.probs.Sort()
 	return v.probs
+}
+
+// targetKinds lists, sorted, every target kind an input of an action in
+// cat accepts.
+func targetKinds(cat Catalog) []string {
+	if cat == nil {
+		return nil
+	}
+	var kinds []string
+	for _, name := range cat.Names() {
+		spec, _ := cat.Lookup(name)
+		for _, in := range spec.Inputs {
+			for _, k := range in.Kinds {
+				if !slices.Contains(kinds, k) {
+					kinds = append(kinds, k)
+				}
+			}
+		}
+	}
+	slices.Sort(kinds)
+	return kinds
+}
+
+// stepIDsRead says whether every step's id was read, so that a step that
+// is not found does not exist in the file.
+func (v *validator) stepIDsRead() bool {
+	if v.broken.unread("steps") || v.broken.unread("preflight") {
+		return false
+	}
+	for _, s := range v.order {
+		if v.broken.unread(s.path + ".id") {
+			return false
+		}
+	}
+	return true
+}
+
+// ancestryRead says whether the steps that run before s are known: the
+// needs of s and of every step before it were read, and each names a step
+// that exists or, when not, could not be one whose id was not read.
+func (v *validator) ancestryRead(s stepRef) bool {
+	check := func(r stepRef) bool {
+		if v.broken.damaged(r.path + ".needs") {
+			return false
+		}
+		for _, n := range r.Needs {
+			if _, ok := v.steps[n]; !ok && !v.idsKnown {
+				return false
+			}
+		}
+		return true
+	}
+	if !check(s) {
+		return false
+	}
+	for _, id := range slices.Sorted(maps.Keys(v.ancestorsOf(s.ID))) {
+		if !check(v.steps[id]) {
+			return false
+		}
+	}
+	return true
+}
+
+// ancestorsOf is Ancestors, computed once per step.
+func (v *validator) ancestorsOf(id string) map[string]bool {
+	if v.ancestors[id] == nil {
+		v.ancestors[id] = Ancestors(v.rb, id)
+	}
+	return v.ancestors[id]
 }
 
 // stepRef is a step with where it sits in the file.
@@ -58,6 +123,13 @@ type validator struct {
 	rb    *Runbook
 	cat   Catalog
 	probs Problems
+	// broken are the parts of the file Parse could not read; checks that
+	// depend on them are skipped (see Load).
+	broken brokenParts
+	// idsKnown: every step's id was read.
+	idsKnown bool
+	// kinds are the target kinds some action in the catalog takes.
+	kinds []string
 	steps map[string]stepRef // by id; the first of duplicates
 	// ancestors caches Ancestors per step id, computed on first use.
 	ancestors map[string]map[string]bool
@@ -118,16 +190,20 @@ func linePos(line int) srcPos { return srcPos{Line: line} }
 func (v *validator) header() {
 	rb := v.rb
 	top := v.at("", srcPos{})
+	unread := v.broken.unread
 	switch {
+	case unread("apiVersion"):
 	case rb.APIVersion == "":
 		v.report(top, "", "apiVersion is missing", "add apiVersion: "+APIVersion)
 	case rb.APIVersion != APIVersion:
 		v.report(v.at("apiVersion", top), "", fmt.Sprintf("apiVersion %q is not supported", rb.APIVersion), "write apiVersion: "+APIVersion)
 	}
-	if strings.TrimSpace(rb.Name) == "" {
+	if strings.TrimSpace(rb.Name) == "" && !unread("name") {
 		v.report(v.at("name", top), "", "name is missing", "add name: a short name for the runbook, like site-failover")
 	}
+	v.secretText(v.at("description", top), "", "the description", rb.Description)
 	switch {
+	case unread("lock"):
 	case rb.Lock == "":
 		v.report(v.at("lock", top), "", "lock is missing", "add lock: NAME naming what the runbook moves, like payments; one run per lock at a time")
 	case len(rb.Lock) > maxLockLen:
@@ -141,7 +217,7 @@ func (v *validator) header() {
 	if rb.Objectives.RPO < 0 {
 		v.report(v.at("objectives.rpo", top), "", fmt.Sprintf("objectives.rpo %s is negative", rb.Objectives.RPO), "write a duration like 30s")
 	}
-	if len(rb.Steps) == 0 {
+	if len(rb.Steps) == 0 && !v.broken.damaged("steps") {
 		v.report(v.at("steps", top), "", "the runbook has no steps", "add steps: with at least one step")
 	}
 }
@@ -172,6 +248,20 @@ func (v *validator) params() {
 		if !idRE.MatchString(p.Name) {
 			v.report(at, "", fmt.Sprintf("param name %q cannot be referenced as ${{ params.NAME }}", p.Name), "use letters, digits, '_' and '-', starting with a letter or '_'")
 		}
+		if looksSecret(p.Name) {
+			v.report(at, "", fmt.Sprintf("param %q looks like a secret; its value would be passed with --set and recorded in every run's history", p.Name), secretHint)
+		}
+		what := fmt.Sprintf("param %q", p.Name)
+		v.secretText(v.at(base+".description", at), "", what, p.Description)
+		if p.Default != nil {
+			v.secretText(v.at(base+".default", at), "", what, *p.Default)
+		}
+		for i, a := range p.Allowed {
+			v.secretText(v.at(indexPath(base+".allowed", i), at), "", what, a)
+		}
+		if v.broken.damaged(base) {
+			continue // required, default and allowed are checked together
+		}
 		if p.Required && p.Default != nil {
 			v.report(v.at(base+".required", at), "", fmt.Sprintf("param %q is required and has a default; the default would never be used", p.Name), "remove required: true to make the default apply, or remove the default")
 		}
@@ -195,10 +285,14 @@ func (v *validator) targets() {
 		if !idRE.MatchString(t.Name) {
 			v.report(at, "", fmt.Sprintf("target name %q cannot be referenced as ${{ targets.NAME.ATTRIBUTE }}", t.Name), "use letters, digits, '_' and '-', starting with a letter or '_'")
 		}
-		if strings.TrimSpace(t.Kind) == "" {
+		switch {
+		case v.broken.unread(base + ".kind"):
+		case strings.TrimSpace(t.Kind) == "":
 			v.report(at, "", fmt.Sprintf("target %q has no kind", t.Name), "add kind: what the target is, like postgres or dns")
+		case len(v.kinds) > 0 && !slices.Contains(v.kinds, t.Kind):
+			v.report(v.at(base+".kind", at), "", fmt.Sprintf("target %q has kind %q, which no action takes", t.Name, t.Kind), suggest(t.Kind, v.kinds, "kinds"))
 		}
-		if c := t.Credentials; c != nil {
+		if c := t.Credentials; c != nil && !v.broken.damaged(base+".credentials") {
 			cat := v.at(base+".credentials", at)
 			switch {
 			case c.Env != "" && c.File != "":
@@ -216,9 +310,9 @@ func (v *validator) targets() {
 			aat := v.atKey(ap, at)
 			switch {
 			case looksSecret(name):
-				v.report(aat, "", fmt.Sprintf("attribute %q of target %q looks like a secret; a runbook must never contain secrets", name, t.Name), "remove it and have the worker read the secret from credentials.env or credentials.file")
-			case urlPasswordRE.MatchString(t.Attributes[name]):
-				v.report(v.at(ap, aat), "", fmt.Sprintf("attribute %q of target %q holds a URL with a password; a runbook must never contain secrets", name, t.Name), "move the URL to credentials.env or credentials.file")
+				v.report(aat, "", fmt.Sprintf("attribute %q of target %q looks like a secret; a runbook must never contain secrets", name, t.Name), "remove it and have the worker read the secret from the target's credentials.env or credentials.file")
+			case secretInText(t.Attributes[name]) != "":
+				v.report(v.at(ap, aat), "", fmt.Sprintf("attribute %q of target %q holds %s; a runbook must never contain secrets", name, t.Name, secretInText(t.Attributes[name])), "move the secret to the target's credentials.env or credentials.file")
 			case name == "kind":
 				v.report(aat, "", fmt.Sprintf("attribute \"kind\" of target %q would hide the target's kind in ${{ targets.%s.kind }}", t.Name, t.Name), "rename the attribute")
 			case !idRE.MatchString(name):
@@ -250,16 +344,6 @@ func (v *validator) attributeRefs(target, name, value string, at srcPos) {
 	}
 }
 
-func looksSecret(name string) bool {
-	lower := strings.ToLower(name)
-	for _, w := range secretWords {
-		if strings.Contains(lower, w) {
-			return true
-		}
-	}
-	return false
-}
-
 // collectSteps indexes the steps by id and reports missing, malformed and
 // duplicate ids, so later checks can look steps up.
 func (v *validator) collectSteps() {
@@ -270,7 +354,9 @@ func (v *validator) collectSteps() {
 			at := v.at(s.path+".id", v.stepPos(s))
 			switch {
 			case s.ID == "":
-				v.report(v.stepPos(s), "", "a step has no id", "add id: NAME, unique in the runbook")
+				if !v.broken.unread(s.path + ".id") {
+					v.report(v.stepPos(s), "", "a step has no id", "add id: NAME, unique in the runbook")
+				}
 				continue
 			case !idRE.MatchString(s.ID):
 				v.report(at, s.ID, "the id may only contain letters, digits, '_' and '-', starting with a letter or '_'", fmt.Sprintf("write id: %s", suggestID(s.ID)))
@@ -306,7 +392,11 @@ func suggestID(s string) string {
 func (v *validator) stepPos(s stepRef) srcPos { return v.at(s.path, linePos(s.Line)) }
 
 func (v *validator) step(s stepRef) {
+	if v.broken.unread(s.path) {
+		return // not a mapping: Parse said so, and there is nothing to check
+	}
 	id, at := s.ID, v.stepPos(s)
+	unread := func(key string) bool { return v.broken.unread(s.path + "." + key) }
 	kind := "step"
 	if s.preflight {
 		kind = "preflight check"
@@ -314,9 +404,10 @@ func (v *validator) step(s stepRef) {
 	switch {
 	case s.Action != "" && s.Approval != nil:
 		v.report(v.at(s.path+".approval", at), id, fmt.Sprintf("a %s has either action or approval, not both", kind), "split it in two: the approval, then the action with needs: [the approval's id]")
-	case s.Action == "" && s.Approval == nil:
+	case s.Action == "" && s.Approval == nil && !unread("action") && !unread("approval"):
 		v.report(at, id, fmt.Sprintf("a %s needs an action or an approval", kind), "add action: NAME, or approval: {approvers: [...]}")
 	}
+	v.secretText(v.at(s.path+".description", at), id, "the description", s.Description)
 	if s.preflight {
 		v.preflightOnly(s)
 	}
@@ -335,12 +426,14 @@ func (v *validator) step(s stepRef) {
 	if s.Timeout > 0 && s.Deadline > 0 && s.Timeout > s.Deadline {
 		v.report(v.at(s.path+".timeout", at), id, fmt.Sprintf("timeout %s (one attempt) is longer than deadline %s (all attempts)", s.Timeout, s.Deadline), "make timeout at most the deadline")
 	}
-	if c := s.Compensate; c != nil && !s.preflight && s.Approval == nil {
+	if c := s.Compensate; c != nil && !s.preflight && s.Approval == nil && !unread("compensate") {
 		cp := s.path + ".compensate"
 		cat := v.at(cp, linePos(c.Line))
-		if c.Action == "" {
+		switch {
+		case unread("compensate.action"):
+		case c.Action == "":
 			v.report(cat, id, "compensate has no action", "add action: the action that undoes this step, like postgres.unfence")
-		} else {
+		default:
 			v.action(c.Action, c.With, cp, cat, id, "compensate ")
 		}
 		v.retry(c.Retry, cp+".retry", cat, id)
@@ -375,23 +468,63 @@ func (v *validator) preflightOnly(s stepRef) {
 }
 
 func (v *validator) approval(s stepRef) {
+	v.approvalOnlyKeys(s)
 	a, ap, at := s.Approval, s.path+".approval", v.stepPos(s)
-	if len(a.Approvers) == 0 {
+	if v.broken.unread(ap) {
+		return
+	}
+	// Entries Parse could not read are left out of a.Approvers, so the
+	// positions of the others are known only when there were none.
+	approversRead := !v.broken.damaged(ap + ".approvers")
+	if len(a.Approvers) == 0 && approversRead {
 		v.report(v.at(ap+".approvers", v.at(ap, at)), s.ID, "the approval has no approvers", "add approvers: [alice, \"group:dba\"], the people allowed to decide")
 	}
-	for _, e := range a.Approvers {
-		if strings.TrimSpace(e) == "" {
-			v.report(v.at(ap+".approvers", at), s.ID, "an approver is empty", "remove the empty entry")
-			break
+	for i, e := range a.Approvers {
+		where := v.at(ap+".approvers", at)
+		if approversRead {
+			where = v.at(indexPath(ap+".approvers", i), at)
 		}
+		if msg, hint := approverProblem(e); msg != "" {
+			v.report(where, s.ID, msg, hint)
+		}
+	}
+	if a.MinApprovals < 0 || a.MinApprovals > MaxApprovals {
+		v.report(v.at(ap+".min_approvals", at), s.ID, fmt.Sprintf("min_approvals is %d", a.MinApprovals), fmt.Sprintf("write a number of distinct approvers from 1 to %d", MaxApprovals))
+	} else if open := slices.ContainsFunc(a.Approvers, func(e string) bool { return e == "*" || strings.HasPrefix(e, "group:") }); !open && a.MinApprovals > len(a.Approvers) && approversRead {
+		v.report(v.at(ap+".min_approvals", at), s.ID, fmt.Sprintf("min_approvals %d needs more approvers than the %d listed", a.MinApprovals, len(a.Approvers)), fmt.Sprintf("list at least %d approvers (the starter never counts), or lower min_approvals", a.MinApprovals))
 	}
 	switch a.OnTimeout {
 	case "", OnFailureAbort, OnFailureContinue:
 	default:
 		v.report(v.at(ap+".on_timeout", at), s.ID, fmt.Sprintf("on_timeout %q is not a timeout policy", a.OnTimeout), fmt.Sprintf("write on_timeout: %s (stop and compensate) or on_timeout: %s", OnFailureAbort, OnFailureContinue))
 	}
-	// An approval waits for a person; nothing runs, so nothing to feed,
-	// retry, time out per attempt or undo.
+}
+
+// approverProblem says what is wrong with an entry of approvers and what to
+// write instead, or "" when it is a person, a group or "*".
+func approverProblem(e string) (msg, hint string) {
+	err := CheckApprover(e)
+	switch {
+	case err == nil:
+		return "", ""
+	case strings.Contains(e, "${{"):
+		return fmt.Sprintf("approver %q is never evaluated: the text itself would be the approver, and no one is called that", e),
+			"write the people or groups themselves: approvers: [alice, \"group:dba\"]; \"*\" lets anyone but the starter approve"
+	case e == GroupPrefix:
+		return "approver \"group:\" names no group", "write \"group:NAME\", like \"group:dba\""
+	case strings.HasPrefix(e, GroupPrefix):
+		return fmt.Sprintf("approver %q: %v", e, err), "write \"group:NAME\", like \"group:dba\""
+	case strings.TrimSpace(e) == "":
+		return "an approver is empty", "remove the empty entry"
+	}
+	return fmt.Sprintf("approver %q: %v", e, err), "write a person's identity (alice, alice@example.com), \"group:NAME\", or \"*\" for anyone"
+}
+
+// approvalOnlyKeys refuses what an approval step cannot have: it waits for
+// a person and runs nothing, so there is nothing to feed, retry, time out
+// per attempt or undo.
+func (v *validator) approvalOnlyKeys(s stepRef) {
+	at := v.stepPos(s)
 	misplaced := []struct {
 		key, hint string
 		set       bool
@@ -427,8 +560,16 @@ func (v *validator) action(name string, with map[string]any, base string, at src
 	}
 	for _, key := range sortedKeys(with) {
 		p := base + ".with." + key
+		v.secretKeys(spec, key, with[key], p, at, step)
+		if v.broken.damaged(p) {
+			continue // Parse reported what it could not read
+		}
 		in, ok := spec.Input(key)
-		if !ok {
+		switch {
+		case !ok && looksSecret(key):
+			v.report(v.atKey(p, at), step, fmt.Sprintf("unknown input %q for %saction %q, and it looks like a secret, which a runbook must never contain", key, what, name), credentialHint(spec))
+			continue
+		case !ok:
 			v.report(v.atKey(p, at), step, fmt.Sprintf("unknown input %q for %saction %q", key, what, name), suggest(key, names, "inputs"))
 			continue
 		}
@@ -441,19 +582,168 @@ func (v *validator) action(name string, with map[string]any, base string, at src
 			continue
 		}
 		if s, ok := with[key].(string); ok && in.Type == TypeTarget && !strings.Contains(s, "${{") {
-			if _, declared := v.target(s); !declared {
-				v.report(v.at(p, at), step, fmt.Sprintf("input %q names target %q, which is not declared", key, s), v.declareHint(s, v.targetNames(), "targets"))
-			}
+			v.targetInput(spec, in, s, v.at(p, at), step, what)
 		}
+	}
+	if v.broken.namesUnread(base + ".with") {
+		return // an input that seems missing may be among those not read
+	}
+	missingAt := v.at(base+".action", at)
+	if v.written(base + ".with") {
+		missingAt = v.atKey(base+".with", at)
 	}
 	for _, in := range spec.Inputs {
 		if _, set := with[in.Name]; in.Required && !set {
-			where := v.at(base+".action", at)
-			if v.written(base + ".with") {
-				where = v.atKey(base+".with", at)
-			}
-			v.report(where, step, fmt.Sprintf("missing required input %q for %saction %q", in.Name, what, name), fmt.Sprintf("add %s: VALUE under with:", in.Name))
+			v.report(missingAt, step, fmt.Sprintf("missing required input %q for %saction %q", in.Name, what, name), fmt.Sprintf("add %s: %s under with:", in.Name, sampleValue(in.Type)))
 		}
+	}
+	for _, g := range spec.Groups {
+		v.inputGroup(spec, g, with, base, missingAt, step, what)
+	}
+}
+
+// targetInput checks a target named literally in an input: it must be
+// declared, and of a kind the input accepts.
+func (v *validator) targetInput(spec ActionSpec, in InputSpec, name string, at srcPos, step, what string) {
+	if v.broken.namesUnread("targets") {
+		return
+	}
+	t, declared := v.target(name)
+	if !declared {
+		v.report(at, step, fmt.Sprintf("input %q names target %q, which is not declared", in.Name, name), v.declareHint(name, v.targetNames(), "targets"))
+		return
+	}
+	if len(in.Kinds) == 0 || t.Kind == "" || slices.Contains(in.Kinds, t.Kind) || v.broken.unread("targets."+t.Name+".kind") {
+		return
+	}
+	kinds := orList(in.Kinds)
+	var fitting []string
+	for _, o := range v.rb.Targets {
+		if slices.Contains(in.Kinds, o.Kind) {
+			fitting = append(fitting, o.Name)
+		}
+	}
+	hint := fmt.Sprintf("declare a target of kind %s under targets: and name it here", kinds)
+	if len(fitting) > 0 {
+		hint = fmt.Sprintf("name a target of kind %s: %s", kinds, strings.Join(fitting, ", "))
+	}
+	v.report(at, step, fmt.Sprintf("input %q names target %q, which is of kind %q; %saction %q takes a target of kind %s there", in.Name, name, t.Kind, what, spec.Name, kinds), hint)
+}
+
+// inputGroup checks one rule over several inputs (InputGroup).
+func (v *validator) inputGroup(spec ActionSpec, g InputGroup, with map[string]any, base string, missingAt srcPos, step, what string) {
+	var given []string
+	for _, name := range g.Inputs {
+		if val, ok := with[name]; ok && !emptyLiteral(val) {
+			given = append(given, name)
+		}
+	}
+	switch {
+	case g.Rule == AtLeastOne && len(given) == 0:
+		var adds []string
+		for _, name := range g.Inputs {
+			in, _ := spec.Input(name)
+			adds = append(adds, fmt.Sprintf("%s: %s", name, sampleValue(in.Type)))
+		}
+		v.report(missingAt, step, fmt.Sprintf("%saction %q needs %s", what, spec.Name, orList(g.Inputs)), fmt.Sprintf("add %s under with:", orList(adds)))
+	case g.Rule == AtMostOne && len(given) > 1:
+		p := base + ".with." + given[1]
+		v.report(v.atKey(p, missingAt), step, fmt.Sprintf("%saction %q takes %s, not %s together", what, spec.Name, orList(g.Inputs), andList(given)), fmt.Sprintf("keep one of %s", andList(given)))
+	case g.Rule == AllOrNone && len(given) > 0 && len(given) < len(g.Inputs):
+		var missing []string
+		for _, name := range g.Inputs {
+			if !slices.Contains(given, name) {
+				missing = append(missing, name)
+			}
+		}
+		var adds []string
+		for _, name := range missing {
+			in, _ := spec.Input(name)
+			adds = append(adds, fmt.Sprintf("%s: %s", name, sampleValue(in.Type)))
+		}
+		p := base + ".with." + given[0]
+		v.report(v.atKey(p, missingAt), step, fmt.Sprintf("input %q goes with %s for %saction %q", given[0], andList(missing), what, spec.Name), fmt.Sprintf("add %s under with:, or remove %s", andList(adds), andList(given)))
+	}
+}
+
+// emptyLiteral says whether an input's value is written but empty: empty
+// text or an empty list, which give an action nothing.
+func emptyLiteral(val any) bool {
+	switch x := val.(type) {
+	case string:
+		return strings.TrimSpace(x) == ""
+	case []any:
+		return len(x) == 0
+	}
+	return false
+}
+
+// sampleValue is how a hint writes a value of type t.
+func sampleValue(t InputType) string {
+	switch t {
+	case TypeList:
+		return "[A, B]"
+	case TypeMap:
+		return "{KEY: VALUE}"
+	}
+	return "VALUE"
+}
+
+// orList joins names for messages: "a", "a or b", "a, b or c".
+func orList(names []string) string { return joinWords(names, "or") }
+
+// andList joins names for messages: "a", "a and b", "a, b and c".
+func andList(names []string) string { return joinWords(names, "and") }
+
+func joinWords(names []string, word string) string {
+	if len(names) <= 1 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " " + word + " " + names[len(names)-1]
+}
+
+// secretKeys refuses keys inside an input's value that name a secret: a
+// header such as Authorization, Cookie or X-Api-Key, or a field of a JSON
+// body such as password. Whatever a runbook writes reaches the run's
+// history; a secret must come from a target's credentials instead.
+func (v *validator) secretKeys(spec ActionSpec, input string, val any, path string, at srcPos, step string) {
+	switch x := val.(type) {
+	case map[string]any:
+		for _, k := range sortedKeys(x) {
+			p := path + "." + k
+			if looksSecret(k) {
+				v.report(v.atKey(p, at), step, fmt.Sprintf("input %q sets %q, which carries a secret; a runbook must never contain secrets, and every input is recorded in the run's history", input, k), credentialHint(spec))
+				continue
+			}
+			v.secretKeys(spec, input, x[k], p, at, step)
+		}
+	case []any:
+		for i, e := range x {
+			v.secretKeys(spec, input, e, indexPath(path, i), at, step)
+		}
+	}
+}
+
+// credentialHint says where an action's secret comes from instead: a
+// target named in one of its target inputs, whose credentials hold it.
+func credentialHint(spec ActionSpec) string {
+	var inputs []string
+	for _, in := range spec.Inputs {
+		if in.Type == TypeTarget {
+			inputs = append(inputs, in.Name+":")
+		}
+	}
+	if len(inputs) == 0 {
+		return secretHint
+	}
+	return fmt.Sprintf("remove it; name under %s a target whose credentials.env or credentials.file holds the secret on the worker", orList(inputs))
+}
+
+// secretText reports a value that holds a secret (secretInText). what
+// names where the value is written ("param \"x\"", "the description").
+func (v *validator) secretText(at srcPos, step, what, s string) {
+	if found := secretInText(s); found != "" {
+		v.report(at, step, fmt.Sprintf("%s holds %s; a runbook must never contain secrets", what, found), secretHint)
 	}
 }
 
@@ -603,6 +893,8 @@ func (v *validator) needs(s stepRef) {
 			v.report(p, s.ID, fmt.Sprintf("needs %q twice", n), "remove the repeated entry")
 		case n == s.ID:
 			v.report(p, s.ID, "the step needs itself", fmt.Sprintf("remove %s from needs", n))
+		case !exists && !v.idsKnown:
+			// a step whose id Parse could not read may be the one meant
 		case !exists:
 			v.report(p, s.ID, fmt.Sprintf("needs %q, which is not a step", n), v.closestStep(n, "remove it, or add a step with that id"))
 		case target.preflight && !s.preflight:
@@ -660,9 +952,7 @@ func (v *validator) references(s stepRef, with map[string]any, base string, comp
 	at := v.stepPos(s)
 	WalkStrings(with, func(p, str string) {
 		where := v.at(joinPath(base, p), at)
-		if urlPasswordRE.MatchString(str) {
-			v.report(where, s.ID, "the value holds a URL with a password; a runbook must never contain secrets", "name the credentials in a target's credentials.env or credentials.file instead")
-		}
+		v.secretText(where, s.ID, "the value", str)
 		refs, err := ParseRefs(str)
 		if err != nil {
 			v.report(where, s.ID, "malformed expression "+err.Error(), "")
@@ -677,7 +967,7 @@ func (v *validator) references(s stepRef, with map[string]any, base string, comp
 func (v *validator) reference(r Ref, s stepRef, compensating bool, where srcPos) {
 	switch r.Kind {
 	case "params":
-		if _, ok := v.rb.Param(r.Name); !ok {
+		if _, ok := v.rb.Param(r.Name); !ok && !v.broken.namesUnread("params") {
 			names := make([]string, len(v.rb.Params))
 			for i, p := range v.rb.Params {
 				names[i] = p.Name
@@ -686,11 +976,18 @@ func (v *validator) reference(r Ref, s stepRef, compensating bool, where srcPos)
 		}
 	case "targets":
 		t, ok := v.target(r.Name)
-		if !ok {
+		switch {
+		case !ok && v.broken.namesUnread("targets"):
+			return
+		case !ok:
 			v.report(where, s.ID, fmt.Sprintf("%s uses target %q, which is not declared", r.Raw, r.Name), v.declareHint(r.Name, v.targetNames(), "targets"))
 			return
 		}
-		if _, has := t.Attributes[r.Key]; r.Key != "kind" && !has {
+		attrs := "targets." + t.Name + ".attributes"
+		if r.Key == "kind" || v.broken.namesUnread(attrs) || v.broken.unread(attrs+"."+r.Key) {
+			return
+		}
+		if _, has := t.Attributes[r.Key]; !has {
 			known := append([]string{"kind"}, sortedKeys(t.Attributes)...)
 			hint := suggest(r.Key, known, "attributes")
 			v.report(where, s.ID, fmt.Sprintf("%s uses attribute %q, which target %q does not have", r.Raw, r.Key, r.Name), hint)
@@ -702,11 +999,11 @@ func (v *validator) reference(r Ref, s stepRef, compensating bool, where srcPos)
 
 func (v *validator) stepReference(r Ref, s stepRef, compensating bool, where srcPos) {
 	source, exists := v.steps[r.Name]
-	if v.ancestors[s.ID] == nil {
-		v.ancestors[s.ID] = Ancestors(v.rb, s.ID)
-	}
-	ancestors := v.ancestors[s.ID]
+	ancestors := v.ancestorsOf(s.ID)
+	ordered := r.Name == s.ID || ancestors[r.Name] || exists && source.preflight && !s.preflight
 	switch {
+	case !exists && !v.idsKnown, exists && !ordered && !s.preflight && !v.ancestryRead(s):
+		return // a step or needs edge Parse could not read may be the one meant
 	case !exists:
 		v.report(where, s.ID, fmt.Sprintf("%s uses step %q, which does not exist", r.Raw, r.Name), v.closestStep(r.Name, "use the id of an earlier step"))
 		return
@@ -724,7 +1021,13 @@ func (v *validator) stepReference(r Ref, s stepRef, compensating bool, where src
 		v.report(where, s.ID, fmt.Sprintf("%s uses step %q, which does not run before this step", r.Raw, r.Name), fmt.Sprintf("add %s to needs", r.Name))
 		return
 	}
-	if v.cat == nil || source.Action == "" {
+	if source.Approval != nil {
+		if !slices.Contains(GateOutputs, r.Key) {
+			v.report(where, s.ID, fmt.Sprintf("%s uses output %q, which approval gate %q does not produce", r.Raw, r.Key, r.Name), suggest(r.Key, GateOutputs, "outputs"))
+		}
+		return
+	}
+	if v.cat == nil || source.Action == "" || v.broken.unread(source.path+".action") {
 		return
 	}
 	spec, ok := v.cat.Lookup(source.Action)

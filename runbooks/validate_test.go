@@ -52,6 +52,25 @@ params: {n: {default: "3"}}
 steps:
   - {id: a, action: http.check, with: {url: x, successes: "${{ params.n }}", deadline: "${{ params.n }}", headers: "${{ params.n }}"}}
 `, nil},
+		{"either input, also as an expression or in a compensation", `
+params: {urls: {default: "https://x"}}
+targets: {lb: {kind: haproxy}}
+steps:
+  - {id: a, action: http.check, with: {urls: "${{ params.urls }}"}}
+  - {id: b, action: note, with: {message: b}, compensate: {action: traffic.drain, with: {target: lb, backends: [app]}}}
+  - {id: c, action: http.call, with: {url: "https://x", json: {a: b}, body: ""}}
+`, nil},
+		{"exclusive inputs given by expressions", `
+params: {b: {default: x}}
+steps:
+  - {id: a, action: http.call, with: {url: "https://x", json: "${{ params.b }}", body: "${{ params.b }}"}}
+`, []string{`test.yaml:7:82: step "a": action "http.call" takes json or body, not json and body together (keep one of json and body)`}},
+		{"a target of a kind the input takes", `
+targets: {db: {kind: postgres}, repl: {kind: postgres-replication}}
+steps:
+  - {id: a, action: postgres.rejoin, with: {target: db, replication: repl}}
+  - {id: b, action: postgres.rejoin, with: {target: db, replication: db}}
+`, nil},
 		{"dangling needs", `
 steps:
   - {id: fence, action: note, with: {message: a}}

@@ -33,8 +33,9 @@ import (
 //
 // Files named *-vN.json were recorded by interpreter version N (see the
 // version constants in workflows/runbook.go: v0 the original, v1
-// compensate-attempted, v2 notifications, v3 quiet notifier); the
-// unsuffixed ones by the current version (v4, notifications in order). Keep
+// compensate-attempted, v2 notifications, v3 quiet notifier, v4
+// notifications in order); the unsuffixed ones by the current version (v5,
+// drills compare the state before and after). Keep
 // the old ones: they are the runs an upgrade must not strand. Before a new
 // version, rename the current files to *-vN.json, then re-record.
 //
@@ -59,9 +60,7 @@ func historyFiles(t *testing.T) []string {
 func TestReplayRecordedHistories(t *testing.T) {
 	for _, f := range historyFiles(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			r := worker.NewWorkflowReplayer()
-			drworker.RegisterWorkflows(r)
-			if err := r.ReplayWorkflowHistoryFromJSONFile(drworker.QuietLogger(), f); err != nil {
+			if err := drworker.Replay(f); err != nil {
 				t.Fatalf("history no longer replays: %v", err)
 			}
 		})
@@ -108,11 +107,11 @@ func TestRecordHistories(t *testing.T) {
 	health := healthServer(t)
 	ctx := context.Background()
 
-	record := func(name, lock string, drive func()) {
+	record := func(name, lock, mode string, drive func()) {
 		t.Helper()
 		rb := loadRunbook(t, nil, writeRunbook(t, fmt.Sprintf(gatedRunbook, lock)))
 		alice := operatorAs(srv, c, "alice")
-		if _, err := alice.Start(ctx, rb, map[string]string{"url": health.URL}, workflows.ModeFailover, "recorded for replay tests"); err != nil {
+		if _, err := alice.Start(ctx, rb, map[string]string{"url": health.URL}, mode, "recorded for replay tests"); err != nil {
 			t.Fatal(err)
 		}
 		testwait.For(t, "the gate", func() bool {
@@ -133,7 +132,7 @@ func TestRecordHistories(t *testing.T) {
 		}
 	}
 	bob, carol := operatorAs(srv, c, "bob"), operatorAs(srv, c, "carol")
-	record("approved", "rec-approved", func() {
+	record("approved", "rec-approved", workflows.ModeFailover, func() {
 		if _, err := operatorAs(srv, c, "alice").Decide(ctx, "rec-approved", "go-ahead", true, ""); err == nil {
 			t.Fatal("self-approval was accepted")
 		}
@@ -147,12 +146,17 @@ func TestRecordHistories(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	record("aborted", "rec-aborted", func() {
+	record("aborted", "rec-aborted", workflows.ModeFailover, func() {
 		if _, err := carol.Control(ctx, "rec-aborted", workflows.OpAbort, "recorded abort"); err != nil {
 			t.Fatal(err)
 		}
 	})
-	record("rejected", "rec-rejected", func() {
+	record("drilled", "rec-drilled", workflows.ModeDrill, func() {
+		if _, err := bob.Decide(ctx, "rec-drilled", "go-ahead", true, "drill"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	record("rejected", "rec-rejected", workflows.ModeFailover, func() {
 		if _, err := bob.Decide(ctx, "rec-rejected", "go-ahead", false, "not today"); err != nil {
 			t.Fatal(err)
 		}

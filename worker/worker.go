@@ -1,15 +1,9 @@
-// Package worker wires configuration to a running drctl worker: it dials
-// Temporal, builds the action registry from the configured providers,
-// registers the interpreter workflows and every action as an activity, and
-// runs until its context ends, then stops gracefully (running actions get
-// Worker.StopTimeout to finish; what does not finish is retried elsewhere).
 package worker
 
 import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -95,7 +89,7 @@ func NewRegistry(p Providers) (*activities.Registry, error) {
 	if notifier == nil {
 		notifier = &slack.Notifier{}
 	}
-	reg.AddInternal(activities.NotifyActivity, notifier.Notify)
+	activities.AddInternal(reg, activities.NotifyActivity, notifier.Notify)
 	return reg, nil
 }
 
@@ -200,18 +194,4 @@ func Register(w interface {
 func RegisterWorkflows(w sdkworker.WorkflowRegistry) {
 	w.RegisterWorkflowWithOptions(workflows.Run, workflow.RegisterOptions{Name: workflows.RunbookWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.Plan, workflow.RegisterOptions{Name: workflows.PlanWorkflow})
-}
-
-// Run runs a worker until ctx ends, then stops it gracefully.
-func Run(ctx context.Context, c client.Client, cfg config.Config, reg *activities.Registry) error {
-	w := New(c, cfg, reg)
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker on task queue %q: %w", cfg.Temporal.TaskQueue, err)
-	}
-	<-ctx.Done()
-	w.Stop()
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return nil
-	}
-	return ctx.Err()
 }

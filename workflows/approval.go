@@ -3,7 +3,12 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/internal/sshsig"
+	"golang.org/x/crypto/ssh"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -54,11 +59,11 @@ func (r *runner) registerHandlers(ctx workflow.Context) error {
 					// Sent while no worker could answer, before the run
 					// reached the gate: keep it for when the gate opens.
 					r.queued[d.Step] = append(r.queued[d.Step], d)
-					r.event("queued", d.Step, d.By, "decision received before the gate opened; it is checked when the gate opens")
+					r.event(EventQueued, d.Step, d.By, "decision received before the gate opened; it is checked when the gate opens")
 					return
 				}
 				if err := r.checkDecision(d); err != nil {
-					r.event("refused", d.Step, d.By, err.Error())
+					r.event(EventRefused, d.Step, d.By, err.Error())
 					r.publish()
 					return
 				}
@@ -68,7 +73,7 @@ func (r *runner) registerHandlers(ctx workflow.Context) error {
 				var c Control
 				ch.Receive(ctx, &c)
 				if err := r.checkControl(c); err != nil {
-					r.event("refused", "", c.By, err.Error())
+					r.event(EventRefused, "", c.By, err.Error())
 					r.publish()
 					return
 				}
@@ -116,6 +121,53 @@ func (r *runner) checkDecision(d Decision) error {
 	if d.Approve && st.Approval.TwoPerson && d.By == r.rep.StartedBy {
 		return fmt.Errorf("two-person rule: %s started this run and may not approve its gates; ask another approver (%s)", d.By, strings.Join(st.Approval.Approvers, ", "))
 	}
+	if r.version >= versionNotifyOrdered {
+		if min := st.Approval.MinApprovals; d.Approve && min > 1 {
+			if d.By == r.rep.StartedBy {
+				return fmt.Errorf("%s started this run and does not count toward the %d approvals step %q needs", d.By, min, d.Step)
+			}
+			if slices.Contains(st.Approval.ApprovedBy, d.By) {
+				return fmt.Errorf("%s already approved step %q; it needs %d more from %s", d.By, d.Step, min-len(st.Approval.ApprovedBy), strings.Join(st.Approval.Approvers, ", "))
+			}
+		}
+		if err := r.checkSignature(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkSignature: when the run has signers, a decision that did not come
+// through Slack (authenticated there by Slack's request signature and the
+// user mapping) must carry an SSHSIG signature of SignedText by one of
+// its decider's keys. Verification is pure, so replay gives the same
+// verdict.
+func (r *runner) checkSignature(d Decision) error {
+	if len(r.in.Signers) == 0 || d.Via == ViaSlack {
+		return nil
+	}
+	if d.Signature == "" {
+		return fmt.Errorf("this run takes signed decisions only: sign with your SSH key (drctl approve --sign-key FILE, or a key in ssh-agent)")
+	}
+	var keys []ssh.PublicKey
+	for _, s := range r.in.Signers {
+		if s.Identity != d.By {
+			continue
+		}
+		// workflowcheck sees reflect's panic path (runtime.Frames) inside
+		// x/crypto/ssh's parsers; parsing and verifying are pure.
+		//workflowcheck:ignore
+		if k, err := sshsig.ParseKey(s.Key); err == nil {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return fmt.Errorf("%s has no signing key in this run's allowed signers", d.By)
+	}
+	//workflowcheck:ignore
+	if _, err := sshsig.Verify(d.Signature, SignatureNamespace, SignedText(r.rep.WorkflowID, r.rep.RunID, d), keys); err != nil {
+		return fmt.Errorf("%s's decision is not validly signed: %v", d.By, err)
+	}
 	return nil
 }
 
@@ -134,10 +186,10 @@ func (r *runner) waitingHint() string {
 
 func approverAllowed(approvers []string, d Decision) bool {
 	for _, a := range approvers {
-		if a == "*" || a == d.By {
+		if a == runbooks.AnyApprover || a == d.By {
 			return true
 		}
-		if g, ok := strings.CutPrefix(a, "group:"); ok {
+		if g, ok := strings.CutPrefix(a, runbooks.GroupPrefix); ok {
 			for _, dg := range d.Groups {
 				if dg == g {
 					return true
@@ -149,13 +201,22 @@ func approverAllowed(approvers []string, d Decision) bool {
 }
 
 func (r *runner) applyDecision(d Decision) DecisionResult {
-	r.decisions[d.Step] = d
-	kind := "rejected"
+	kind := EventRejected
 	if d.Approve {
-		kind = "approved"
+		kind = EventApproved
 	}
 	r.event(kind, d.Step, d.By, d.Reason)
-	return DecisionResult{Step: d.Step, Approved: d.Approve, By: d.By, At: r.now()}
+	res := DecisionResult{Step: d.Step, Approved: d.Approve, By: d.By, At: r.now()}
+	if a := r.step(d.Step).Approval; d.Approve && a.MinApprovals > 1 {
+		// One of several approvals: the gate opens with the last needed.
+		a.ApprovedBy = append(a.ApprovedBy, d.By)
+		if res.Needed = a.MinApprovals - len(a.ApprovedBy); res.Needed > 0 {
+			r.publish()
+			return res
+		}
+	}
+	r.decisions[d.Step] = d
+	return res
 }
 
 // gateNotReached reports whether id is an approval gate the run has not
@@ -179,7 +240,7 @@ func (r *runner) awaitApproval(ctx workflow.Context, s runbooks.Step) {
 			break
 		}
 		if err := r.checkDecision(d); err != nil {
-			r.event("refused", d.Step, d.By, err.Error())
+			r.event(EventRefused, d.Step, d.By, err.Error())
 			continue
 		}
 		r.applyDecision(d)
@@ -202,24 +263,28 @@ func (r *runner) awaitApproval(ctx workflow.Context, s runbooks.Step) {
 	case err != nil:
 		st.State = StepCancelled
 	case !ok:
-		st.Approval.Decision, st.Approval.At = "timed_out", &now
-		r.event("timed_out", s.ID, "", "no decision within "+s.Approval.Timeout.String())
+		st.Approval.Decision, st.Approval.At = activities.DecisionTimedOut, &now
+		r.event(EventTimedOut, s.ID, "", "no decision within "+s.Approval.Timeout.String())
 		if s.Approval.OnTimeout == runbooks.OnFailureContinue {
 			st.State, st.Summary = StepSucceeded, "no decision within "+s.Approval.Timeout.String()+"; continued (on_timeout: continue)"
-			r.outputs[s.ID] = map[string]any{"decision": "timed_out"}
+			r.outputs[s.ID] = map[string]any{runbooks.GateOutputDecision: activities.DecisionTimedOut}
 			return
 		}
 		r.fail(s, 0, fmt.Errorf("no decision within %s (on_timeout: abort)", s.Approval.Timeout))
 	default:
 		d := r.decisions[s.ID]
 		st.Approval.By, st.Approval.Via, st.Approval.Reason, st.Approval.At = d.By, d.Via, d.Reason, &now
-		r.outputs[s.ID] = map[string]any{"decided_by": d.By}
+		st.Approval.Signed = d.Signature != ""
+		r.outputs[s.ID] = map[string]any{runbooks.GateOutputDecidedBy: d.By, runbooks.GateOutputDecision: activities.DecisionApproved}
 		if d.Approve {
-			st.Approval.Decision, st.State = "approved", StepSucceeded
+			st.Approval.Decision, st.State = activities.DecisionApproved, StepSucceeded
 			st.Summary = "approved by " + d.By
+			if len(st.Approval.ApprovedBy) > 1 {
+				st.Summary = "approved by " + strings.Join(st.Approval.ApprovedBy, ", ")
+			}
 			return
 		}
-		st.Approval.Decision = "rejected"
+		st.Approval.Decision = activities.DecisionRejected
 		// A rejection always stops the run, whatever on_failure says.
 		st.State, st.Error = StepFailed, fmt.Sprintf("rejected by %s: %s", d.By, d.Reason)
 		if r.failed == "" {
@@ -275,14 +340,14 @@ func (r *runner) applyControl(c Control) ControlResult {
 	switch c.Op {
 	case OpPause:
 		r.paused = true
-		r.event("paused", "", c.By, c.Reason)
+		r.event(EventPaused, "", c.By, c.Reason)
 	case OpResume:
 		r.paused = false
-		r.event("resumed", "", c.By, c.Reason)
+		r.event(EventResumed, "", c.By, c.Reason)
 	case OpAbort:
 		r.aborting = &c
 		r.paused = false
-		r.event("abort", "", c.By, c.Reason)
+		r.event(EventAbort, "", c.By, c.Reason)
 	}
 	r.publish()
 	state := StateRunning
@@ -290,7 +355,7 @@ func (r *runner) applyControl(c Control) ControlResult {
 		state = StatePaused
 	}
 	if r.aborting != nil {
-		state = "aborting"
+		state = StateAborting
 	}
 	return ControlResult{State: state}
 }

@@ -3,7 +3,6 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -32,6 +31,21 @@ const (
 const (
 	ModeFailover = "failover" // act, and stay failed over
 	ModeDrill    = "drill"    // act, then run every compensation as the failback
+	ModePlan     = "plan"     // observe only (PlanWorkflow); never a RunInput mode
+)
+
+// Kinds of audit Event.
+const (
+	EventApproved           = "approved"
+	EventRejected           = "rejected"
+	EventRefused            = "refused" // a decision or control the rules refused
+	EventQueued             = "queued"  // a decision signalled before its gate opened
+	EventTimedOut           = "timed_out"
+	EventPaused             = "paused"
+	EventResumed            = "resumed"
+	EventAbort              = "abort"
+	EventStepFailed         = "step_failed"
+	EventCompensationFailed = "compensation_failed"
 )
 
 // WorkflowIDPrefix prefixes the lock to form a run's workflow ID.
@@ -51,6 +65,40 @@ type RunInput struct {
 	Reason    string            `json:"reason,omitempty"`
 	// Chaos injects faults into steps; drills only.
 	Chaos []activities.Fault `json:"chaos,omitempty"`
+	// Signers are the SSH keys CLI decisions must be signed with, read by
+	// the starting operator from its allowed-signers file (config
+	// approvals.allowed_signers). When any are given, a CLI decision
+	// without a valid signature by a key of its decider is refused.
+	Signers []Signer `json:"signers,omitempty"`
+}
+
+// Signer is one allowed signing key of an identity.
+type Signer struct {
+	Identity string `json:"identity"`
+	Key      string `json:"key"` // one authorized_keys line: "ssh-ed25519 AAAA..."
+}
+
+// Front ends a decision comes through (Decision.Via).
+const (
+	ViaCLI   = "cli"
+	ViaSlack = "slack"
+)
+
+// SignatureNamespace is the SSHSIG namespace of decision signatures: a
+// signature made for git or anything else is never a decision.
+const SignatureNamespace = "drctl-decision"
+
+// SignedText is what an approver signs: the run (workflow and run ID), the
+// gate, the verdict, who, why and when. A signature therefore decides one
+// gate of one run once; it cannot be moved to another run, step, verdict
+// or reason.
+func SignedText(workflowID, runID string, d Decision) []byte {
+	verdict := "reject"
+	if d.Approve {
+		verdict = "approve"
+	}
+	return []byte(fmt.Sprintf("drctl decision v1\nworkflow: %s\nrun: %s\nstep: %s\ndecision: %s\nby: %s\nreason: %s\nsigned_at: %s\n",
+		workflowID, runID, d.Step, verdict, d.By, d.Reason, d.SignedAt.UTC().Format(time.RFC3339Nano)))
 }
 
 // Decision approves or rejects an approval gate.
@@ -59,8 +107,13 @@ type Decision struct {
 	Approve bool   `json:"approve"`
 	By      string `json:"by"`
 	Reason  string `json:"reason,omitempty"`
-	// Via names the front end: "cli", "slack".
+	// Via names the front end: ViaCLI, ViaSlack.
 	Via string `json:"via,omitempty"`
+	// Signature is the decider's SSHSIG signature of SignedText (armored),
+	// made at SignedAt; required from CLI deciders when the run has
+	// Signers.
+	Signature string    `json:"signature,omitempty"`
+	SignedAt  time.Time `json:"signed_at,omitzero"`
 	// Groups are approver groups the front end has verified By belongs to
 	// (for example Slack user groups); they match "group:NAME" approvers.
 	Groups []string `json:"groups,omitempty"`
@@ -70,29 +123,16 @@ type Decision struct {
 // by the CLI and Slack, so their shape is checked by CheckIdentity and
 // CheckReason wherever they enter: the operator before it sends, and the
 // workflow (from versionNotifyOrdered on) before it records.
-const (
-	maxIdentity = 64
-	maxReason   = 500
-)
+const maxReason = 500
 
-// CheckIdentity accepts who starts or decides: 1 to 64 letters, digits and
-// . _ - @ + (alice, alice@example.com, oncall-dba). Anything else, and in
-// particular "*" and "group:NAME", which are approver patterns and not
-// people, is refused, so no identity can match a pattern it only spells.
+// CheckIdentity accepts who starts or decides: runbooks.CheckIdentity's
+// rule (1 to 64 of letters, digits and . _ - @ +), so "*" and "group:NAME",
+// approver patterns and not people, match nothing they only spell.
 func CheckIdentity(who string) error {
 	if who == "" {
 		return fmt.Errorf("an identity is needed; set --as NAME or DRCTL_IDENTITY")
 	}
-	if len(who) > maxIdentity {
-		return fmt.Errorf("identity of %d bytes is longer than %d", len(who), maxIdentity)
-	}
-	for _, c := range who {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-@+", c)
-		if !ok {
-			return fmt.Errorf("identity %q has %q; use letters, digits and . _ - @ + only", who, c)
-		}
-	}
-	return nil
+	return runbooks.CheckIdentity(who)
 }
 
 // CheckReason accepts one line of at most 500 characters of printable text:
@@ -119,6 +159,9 @@ type DecisionResult struct {
 	Approved bool      `json:"approved"`
 	By       string    `json:"by"`
 	At       time.Time `json:"at"`
+	// Needed is how many more approvals the gate needs (min_approvals);
+	// zero once the decision is made.
+	Needed int `json:"needed,omitempty"`
 }
 
 // Control operations.
@@ -144,6 +187,7 @@ type ControlResult struct {
 const (
 	StateRunning      = "running"
 	StatePaused       = "paused"
+	StateAborting     = "aborting" // an abort was accepted; running steps are being cancelled
 	StateCompensating = "compensating"
 	StateSucceeded    = "succeeded"
 	StateFailed       = "failed"
@@ -197,6 +241,8 @@ type Report struct {
 	Compensations []StepReport `json:"compensations,omitempty"`
 	Events        []Event      `json:"events,omitempty"`
 	Paused        bool         `json:"paused,omitempty"`
+	// Steady is a drill's before/after comparison of every target.
+	Steady *SteadyCheck `json:"steady,omitempty"`
 	// Chaos lists the faults a drill injected.
 	Chaos []activities.Fault `json:"chaos,omitempty"`
 }
@@ -219,20 +265,26 @@ type StepReport struct {
 
 // ApprovalState is an approval gate's record.
 type ApprovalState struct {
-	Message   string     `json:"message,omitempty"`
-	Approvers []string   `json:"approvers"`
-	TwoPerson bool       `json:"two_person"`
-	Decision  string     `json:"decision,omitempty"` // approved, rejected, timed_out
-	By        string     `json:"by,omitempty"`
-	Via       string     `json:"via,omitempty"`
-	Reason    string     `json:"reason,omitempty"`
-	At        *time.Time `json:"at,omitempty"`
+	Message   string   `json:"message,omitempty"`
+	Approvers []string `json:"approvers"`
+	TwoPerson bool     `json:"two_person"`
+	Decision  string   `json:"decision,omitempty"` // approved, rejected, timed_out
+	// MinApprovals distinct approvers open the gate (min_approvals; 1
+	// unless the runbook says more). ApprovedBy lists them so far.
+	MinApprovals int      `json:"min_approvals,omitempty"`
+	ApprovedBy   []string `json:"approved_by,omitempty"`
+	// Signed: the deciding decision carried a verified SSH signature.
+	Signed bool       `json:"signed,omitempty"`
+	By     string     `json:"by,omitempty"`
+	Via    string     `json:"via,omitempty"`
+	Reason string     `json:"reason,omitempty"`
+	At     *time.Time `json:"at,omitempty"`
 }
 
 // Event is an audit record: who did what to the run, and why.
 type Event struct {
 	At     time.Time `json:"at"`
-	Kind   string    `json:"kind"` // approved, rejected, refused, paused, resumed, abort, timed_out, step_failed
+	Kind   string    `json:"kind"` // one of the Event* constants
 	Step   string    `json:"step,omitempty"`
 	By     string    `json:"by,omitempty"`
 	Reason string    `json:"reason,omitempty"`

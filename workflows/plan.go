@@ -48,7 +48,7 @@ func Plan(ctx workflow.Context, in PlanInput) (*PlanResult, error) {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
 	}
 	info := workflow.GetInfo(ctx)
-	run := map[string]string{"id": info.WorkflowExecution.ID, "mode": "plan", "started_by": in.StartedBy, "lock": rb.Lock}
+	run := runbooks.RunFields(info.WorkflowExecution.ID, ModePlan, in.StartedBy, rb.Lock)
 	targets, err := runbooks.ResolveTargets(rb.Targets, runbooks.Scope{Params: params, Run: run})
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
@@ -98,7 +98,7 @@ func Plan(ctx workflow.Context, in PlanInput) (*PlanResult, error) {
 			continue
 		}
 		req := activities.Request{
-			Run:  activities.Run{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Lock: rb.Lock, Mode: "plan", StartedBy: in.StartedBy},
+			Run:  activities.Run{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Lock: rb.Lock, Mode: ModePlan, StartedBy: in.StartedBy},
 			Step: s.ID, Action: s.Action, With: with, Targets: rb.Targets,
 		}
 		f := workflow.ExecuteActivity(actx, s.Action+activities.ObserveSuffix, req)

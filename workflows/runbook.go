@@ -63,21 +63,25 @@ const (
 	// starts, decides or controls the run, and their reasons, are checked
 	// (CheckIdentity, CheckReason) before anything of theirs is recorded.
 	versionNotifyOrdered workflow.Version = 4
+	// versionSteadyState: a drill observes what its steps touch before the
+	// first acts and after the way back, and fails when anything is not
+	// back (steady.go).
+	versionSteadyState workflow.Version = 5
+	// versionLatest is the version new runs take.
+	versionLatest = versionSteadyState
 )
 
 // Run is the runbook interpreter workflow.
 func Run(ctx workflow.Context, in RunInput) (*Report, error) {
-	version := workflow.GetVersion(ctx, versionChange, versionOriginal, versionNotifyOrdered)
+	version := workflow.GetVersion(ctx, versionChange, versionOriginal, versionLatest)
+	if err := checkInput(in, version); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
+	}
 	r, err := newRunner(ctx, in)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
 	}
 	r.version = version
-	if version >= versionNotifyOrdered {
-		if err := errors.Join(CheckIdentity(in.StartedBy), CheckReason(in.Reason)); err != nil {
-			return nil, temporal.NewNonRetryableApplicationError("start: "+err.Error(), ErrRunFailed, nil)
-		}
-	}
 	r.note.on = version >= versionNotify
 	if err := r.registerHandlers(ctx); err != nil {
 		return nil, err
@@ -86,6 +90,9 @@ func Run(ctx workflow.Context, in RunInput) (*Report, error) {
 	r.notifyRunStarted()
 
 	if r.runPreflight(ctx) {
+		if r.version >= versionSteadyState && r.rep.Mode == ModeDrill {
+			r.steadyBefore(ctx)
+		}
 		r.runSteps(ctx)
 	}
 	return r.finish(ctx)
@@ -115,6 +122,8 @@ type runner struct {
 	// order they ended (succeeded, failed or cancelled).
 	attempted []string
 	note      notifier
+	// probes are the Observes a drill's steady-state check repeats.
+	probes []steadyProbe
 }
 
 func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
@@ -125,15 +134,6 @@ func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
 	}
 	if in.Mode == "" {
 		in.Mode = ModeFailover
-	}
-	if in.Mode != ModeFailover && in.Mode != ModeDrill {
-		return nil, fmt.Errorf("mode %q is not one of %s, %s", in.Mode, ModeFailover, ModeDrill)
-	}
-	if err := runbooks.CheckBounds(&rb); err != nil {
-		return nil, err
-	}
-	if err := checkChaos(&rb, in); err != nil {
-		return nil, err
 	}
 	info := workflow.GetInfo(ctx)
 	r := &runner{
@@ -174,6 +174,9 @@ func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
 		if s.Approval != nil {
 			sr.Kind = KindApproval
 			sr.Approval = &ApprovalState{Message: s.Approval.Message, Approvers: s.Approval.Approvers, TwoPerson: s.Approval.TwoPerson}
+			if s.Approval.MinApprovals > 1 {
+				sr.Approval.MinApprovals = s.Approval.MinApprovals
+			}
 		}
 		r.index[s.ID] = len(r.rep.Steps)
 		r.rep.Steps = append(r.rep.Steps, sr)
@@ -256,7 +259,7 @@ func (r *runner) runSteps(ctx workflow.Context) {
 			// The workflow itself was cancelled: treat it as an abort.
 			if r.aborting == nil {
 				r.aborting = &Control{Op: OpAbort, By: "temporal", Reason: "workflow cancellation requested"}
-				r.event("abort", "", "temporal", "workflow cancellation requested")
+				r.event(EventAbort, "", "temporal", "workflow cancellation requested")
 			}
 			cancelSteps()
 			r.drain()
@@ -345,12 +348,7 @@ func (r *runner) launch(ctx workflow.Context, s runbooks.Step) {
 }
 
 func (r *runner) runFields() map[string]string {
-	return map[string]string{
-		"id":         r.rep.WorkflowID,
-		"mode":       r.rep.Mode,
-		"started_by": r.rep.StartedBy,
-		"lock":       r.rep.Lock,
-	}
+	return runbooks.RunFields(r.rep.WorkflowID, r.rep.Mode, r.rep.StartedBy, r.rep.Lock)
 }
 
 func (r *runner) scope() runbooks.Scope {
@@ -363,22 +361,6 @@ func (r *runner) scope() runbooks.Scope {
 }
 
 // checkChaos accepts faults only in drills and only for action steps.
-func checkChaos(rb *runbooks.Runbook, in RunInput) error {
-	if len(in.Chaos) == 0 {
-		return nil
-	}
-	if in.Mode != ModeDrill {
-		return fmt.Errorf("chaos is injected in drills only; run with --mode %s", ModeDrill)
-	}
-	for _, f := range in.Chaos {
-		s, ok := rb.Step(f.Step)
-		if !ok || s.Action == "" || s.Action == activities.ActionWait {
-			return fmt.Errorf("chaos: %q is not an action step of runbook %s", f.Step, rb.Name)
-		}
-	}
-	return nil
-}
-
 func (r *runner) fault(step string, compensating bool) *activities.Fault {
 	if compensating {
 		return nil
@@ -457,7 +439,7 @@ func (r *runner) wait(ctx workflow.Context, s runbooks.Step) {
 func (r *runner) fail(s runbooks.Step, attempts int32, err error) {
 	st := r.step(s.ID)
 	st.State, st.Attempts, st.Error = StepFailed, attempts, errorText(err)
-	r.event("step_failed", s.ID, "", st.Error)
+	r.event(EventStepFailed, s.ID, "", st.Error)
 	r.notifyStepFailed(s.ID)
 	if r.onFailure(s.ID) == runbooks.OnFailureContinue && s.Approval == nil {
 		r.outputs[s.ID] = map[string]any{}
@@ -477,9 +459,13 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 	r.rep.RPO = r.maxRPO()
 	r.skipPending()
 	compensationsFailed := 0
+	steadyBack := true
 	switch {
 	case succeeded && r.rep.Mode == ModeDrill:
 		compensationsFailed = r.compensate("drill failback")
+		if r.rep.Steady != nil {
+			steadyBack = r.steadyAfter()
+		}
 	case !succeeded:
 		compensationsFailed = r.compensate("run stopped")
 	}
@@ -490,6 +476,12 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 		// A drill whose failback failed left the system failed over.
 		r.rep.State = StateFailed
 		r.rep.Error = fmt.Sprintf("drill failback: %d compensation(s) failed; the system is still failed over", compensationsFailed)
+		if !steadyBack {
+			r.rep.Error += "; not back as before the drill: " + steadySummary(r.rep.Steady.Differences)
+		}
+	case succeeded && !steadyBack:
+		r.rep.State = StateFailed
+		r.rep.Error = "drill: the way back ran, but not everything is as it was before the drill: " + steadySummary(r.rep.Steady.Differences)
 	case succeeded:
 		r.rep.State = StateSucceeded
 	case r.aborting != nil:
@@ -570,7 +562,7 @@ func (r *runner) compensate(why string) int {
 		if err != nil {
 			failed++
 			cr.State, cr.Error, cr.Attempts = StepFailed, errorText(err), attemptsOf(err)
-			r.event("compensation_failed", id, "", cr.Error)
+			r.event(EventCompensationFailed, id, "", cr.Error)
 		} else {
 			cr.State = StepSucceeded
 		}
@@ -582,19 +574,19 @@ func (r *runner) compensate(why string) int {
 func (r *runner) maxRPO() *runbooks.Duration {
 	var worst *runbooks.Duration
 	for _, st := range r.rep.Steps {
-		v, ok := st.Outputs["rpo"]
+		v, ok := st.Outputs[activities.OutputRPO]
 		if !ok {
 			continue
 		}
-		d, err := runbooks.ParseDuration(fmt.Sprint(v))
-		if err != nil {
+		d, err := time.ParseDuration(fmt.Sprint(v))
+		if err != nil || d < 0 { // activities.RPOUnknown, or not a duration
 			// A step that could not measure its data loss says so; the
 			// report must not look as if nothing was lost.
 			r.rep.RPOUnknown = true
 			continue
 		}
-		if worst == nil || d > *worst {
-			worst = &d
+		if rd := runbooks.Duration(d); worst == nil || rd > *worst {
+			worst = &rd
 		}
 	}
 	return worst

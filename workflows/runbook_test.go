@@ -2,6 +2,8 @@ package workflows_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/drctl/drctl/internal/sshsig"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/drctl/drctl/internal/testwait"
 
@@ -679,6 +684,112 @@ func TestSpelledIdentitiesAndEscapesAreRefused(t *testing.T) {
 		if strings.ContainsRune(e.Reason, 0x1b) || strings.ContainsRune(e.By, 0x1b) {
 			t.Fatalf("an escape reached the audit trail: %+v", e)
 		}
+	}
+}
+
+// TestMinApprovalsNeedsDistinctApproversNotTheStarter: min_approvals 2
+// with the starter among the approvers: the starter's approval and a
+// repeated one do not count; the gate opens with the second distinct one.
+func TestMinApprovalsNeedsDistinctApproversNotTheStarter(t *testing.T) {
+	h := newHarness(t)
+	byStarter := h.decide(time.Minute, workflows.Decision{Step: "go", Approve: true, By: "alice", Via: "cli"})
+	first := h.decide(2*time.Minute, workflows.Decision{Step: "go", Approve: true, By: "bob", Via: "cli"})
+	again := h.decide(3*time.Minute, workflows.Decision{Step: "go", Approve: true, By: "bob", Via: "cli"})
+	second := h.decide(4*time.Minute, workflows.Decision{Step: "go", Approve: true, By: "carol", Via: "cli"})
+	g := gate("go", []string{"alice", "bob", "carol"})
+	g.Approval.TwoPerson, g.Approval.MinApprovals = false, 2
+	h.run(book(g, act("promote", "go")), workflows.ModeFailover)
+	rep := h.report(t)
+	if _, err := byStarter(); err == nil || !strings.Contains(err.Error(), "alice started this run and does not count toward the 2 approvals") {
+		t.Errorf("starter: %v", err)
+	}
+	if _, err := first(); err != nil {
+		t.Errorf("first approval: %v", err)
+	}
+	if _, err := again(); err == nil || !strings.Contains(err.Error(), `bob already approved step "go"; it needs 1 more`) {
+		t.Errorf("repeat: %v", err)
+	}
+	if _, err := second(); err != nil {
+		t.Errorf("second approval: %v", err)
+	}
+	st := stepState(t, rep, "go")
+	if rep.State != workflows.StateSucceeded || st.Summary != "approved by bob, carol" || !slices.Equal(st.Approval.ApprovedBy, []string{"bob", "carol"}) {
+		t.Fatalf("state %s, go %+v %+v", rep.State, st, st.Approval)
+	}
+	if starts := h.rec.count("promote"); starts != 1 {
+		t.Fatalf("promote ran %d times", starts)
+	}
+}
+
+// TestSignedDecisions: a run started with signers takes a CLI decision only
+// when it is signed by a key of its decider over this run, step and
+// verdict; unsigned, forged, moved and wrong-key signatures are refused and
+// recorded as refusals, never as decisions.
+func TestSignedDecisions(t *testing.T) {
+	key := func() ssh.Signer {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ssh.NewSignerFromKey(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	bob, mallory := key(), key()
+	const wf, run = "default-test-workflow-id", "default-test-run-id"
+	sign := func(k ssh.Signer, d workflows.Decision, runID string) workflows.Decision {
+		d.Via, d.SignedAt = workflows.ViaCLI, time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+		sig, err := sshsig.Sign(k, workflows.SignatureNamespace, workflows.SignedText(wf, runID, d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Signature = sig
+		return d
+	}
+	approve := workflows.Decision{Step: "go", Approve: true, By: "bob", Reason: "checked"}
+	forgedReason := sign(bob, approve, run)
+	forgedReason.Reason = "something else"
+	other := approve
+	other.Step = "other"
+	moved := sign(bob, other, run)
+	moved.Step = "go"
+
+	h := newHarness(t)
+	results := map[string]func() (bool, error){
+		"unsigned":          h.decide(time.Minute, workflows.Decision{Step: "go", Approve: true, By: "bob", Via: workflows.ViaCLI}),
+		"mallory's key":     h.decide(time.Minute+1*time.Second, sign(mallory, approve, run)),
+		"another run":       h.decide(time.Minute+2*time.Second, sign(bob, approve, "an-earlier-run")),
+		"another reason":    h.decide(time.Minute+3*time.Second, forgedReason),
+		"moved from a step": h.decide(time.Minute+4*time.Second, moved),
+		"carol has no key":  h.decide(time.Minute+5*time.Second, sign(bob, workflows.Decision{Step: "go", Approve: true, By: "carol"}, run)),
+	}
+	good := h.decide(2*time.Minute, sign(bob, approve, run))
+	h.env.ExecuteWorkflow(workflows.RunbookWorkflow, workflows.RunInput{
+		Runbook: book(gate("go", []string{"bob", "carol"}), act("promote", "go")), Mode: workflows.ModeFailover, StartedBy: "alice",
+		Signers: []workflows.Signer{{Identity: "bob", Key: sshsig.MarshalKey(bob.PublicKey())}},
+	})
+	rep := h.report(t)
+	wants := map[string]string{
+		"unsigned":          "takes signed decisions only",
+		"mallory's key":     "which is not an allowed key",
+		"another run":       "signature does not match the message",
+		"another reason":    "signature does not match the message",
+		"moved from a step": "signature does not match the message",
+		"carol has no key":  "carol has no signing key",
+	}
+	for name, res := range results {
+		if done, err := res(); !done || err == nil || !strings.Contains(err.Error(), wants[name]) {
+			t.Errorf("%s: done %t, err %v; want refused with %q", name, done, err, wants[name])
+		}
+	}
+	if _, err := good(); err != nil {
+		t.Fatalf("bob's signed approval: %v", err)
+	}
+	st := stepState(t, rep, "go")
+	if rep.State != workflows.StateSucceeded || st.Approval.By != "bob" || !st.Approval.Signed {
+		t.Fatalf("state %s, approval %+v", rep.State, st.Approval)
 	}
 }
 

@@ -26,7 +26,7 @@ func Actions(p *Provider) []activities.Action {
 }
 
 var (
-	inTarget = runbooks.InputSpec{Name: "target", Type: runbooks.TypeTarget, Required: true, Doc: "the dns target (its zone, server and key)"}
+	inTarget = runbooks.InputSpec{Name: "target", Type: runbooks.TypeTarget, Kinds: []string{TargetKind}, Required: true, Doc: "the dns target (its zone, server and key)"}
 	inName   = runbooks.InputSpec{Name: "name", Type: runbooks.TypeString, Required: true,
 		Doc: `owner name in the target's zone: relative to the zone ("www", "@" for the apex) or fully qualified with a trailing dot; ` +
 			`letters, digits, '-' and '_' in dot-separated labels, nothing else (no spaces, wildcards or escapes)`}
@@ -111,6 +111,7 @@ type setInput struct {
 func (Set) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
 		Name: SetAction,
+		Undo: runbooks.UndoByCompensation,
 		Doc: "Make an RRset exactly the given values and TTL, removing any other values, in one atomic update; " +
 			"then verify by asking the authoritative server. No values removes the RRset. Does nothing if the RRset already " +
 			"holds. Undo with dns.set, values: changed_from, ttl: previous_ttl.",
@@ -163,7 +164,7 @@ func (a Set) Observe(ctx context.Context, req activities.Request) (activities.Ob
 	if err != nil {
 		return activities.Observation{}, opError(SetAction, want.Name, want.Type, z.target, err)
 	}
-	o := activities.Observation{Current: cur.String()}
+	o := activities.Observation{Current: cur.String(), State: cur.state(z.target)}
 	if !holds(cur, want) {
 		o.Changes = []string{change(cur, want)}
 	}
@@ -245,6 +246,7 @@ type checkInput struct {
 func (Check) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
 		Name: CheckAction,
+		Undo: runbooks.UndoNotNeeded,
 		Doc: "Ask the authoritative server for an RRset and fail (retryably, so retries poll) while it differs from " +
 			"expect or its TTL exceeds max_ttl. Without expect the RRset must exist; expect: [] requires that it does not. Changes nothing.",
 		Inputs: []runbooks.InputSpec{inTarget, inName, inType,
@@ -300,14 +302,15 @@ func (a Check) evaluate(ctx context.Context, req activities.Request) (*zoneClien
 // Observe implements activities.Action. A check changes nothing; the
 // observation says whether it would pass now.
 func (a Check) Observe(ctx context.Context, req activities.Request) (activities.Observation, error) {
-	_, cur, problems, err := a.evaluate(ctx, req)
+	z, cur, problems, err := a.evaluate(ctx, req)
 	if err != nil {
 		return activities.Observation{}, err
 	}
+	o := activities.Observation{Current: fmt.Sprintf("%s; the check passes", cur), State: cur.state(z.target)}
 	if len(problems) > 0 {
-		return activities.Observation{Current: fmt.Sprintf("%s; the check would fail now: %s", cur, strings.Join(problems, "; "))}, nil
+		o.Current = fmt.Sprintf("%s; the check would fail now: %s", cur, strings.Join(problems, "; "))
 	}
-	return activities.Observation{Current: fmt.Sprintf("%s; the check passes", cur)}, nil
+	return o, nil
 }
 
 // Apply implements activities.Action.
@@ -338,6 +341,7 @@ type setTTLInput struct {
 func (SetTTL) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
 		Name: SetTTLAction,
+		Undo: runbooks.UndoByCompensation,
 		Doc: "Set the TTL of an existing RRset, its values unchanged (e.g. lower it ahead of a planned move; remember that " +
 			"resolvers keep the old TTL until it expires), then verify. Fails permanently if the RRset does not exist. " +
 			"Undo with dns.set_ttl, ttl: previous_ttl.",
@@ -373,7 +377,7 @@ func (a SetTTL) Observe(ctx context.Context, req activities.Request) (activities
 	if err != nil {
 		return activities.Observation{}, opError(SetTTLAction, want.Name, want.Type, z.target, err)
 	}
-	o := activities.Observation{Current: cur.String()}
+	o := activities.Observation{Current: cur.String(), State: cur.state(z.target)}
 	switch {
 	case !cur.exists():
 		o.Changes = []string{fmt.Sprintf("set the TTL of %s %s to %s (it does not exist now: Apply fails unless an earlier step creates it)", want.Name, want.Type, want.TTL)}

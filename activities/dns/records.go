@@ -32,6 +32,18 @@ func (s rrset) String() string {
 	return fmt.Sprintf("%s %s %s ttl %s", s.Name, s.Type, showValues(s.Values), s.TTL)
 }
 
+// state is the RRset as the fact a drill compares before and after (see
+// activities.Observation.State): "<target> <fqdn> <TYPE>" is its values,
+// sorted, and TTL in whole seconds ("192.0.2.1, 192.0.2.2 ttl 300s"), or
+// "absent".
+func (s rrset) state(target string) map[string]string {
+	v := "absent"
+	if s.exists() {
+		v = fmt.Sprintf("%s ttl %ds", strings.Join(s.Values, ", "), int64(s.TTL/time.Second))
+	}
+	return map[string]string{target + " " + s.Name + " " + s.Type: v}
+}
+
 func showValues(vs []string) string {
 	q := make([]string, len(vs))
 	for i, v := range vs {

@@ -27,6 +27,7 @@ func (Note) Spec() runbooks.ActionSpec {
 		Doc:     "Record a message in the run report and the worker log.",
 		Inputs:  []runbooks.InputSpec{{Name: "message", Type: runbooks.TypeString, Required: true, Doc: "text to record"}},
 		Outputs: []string{"message"},
+		Undo:    runbooks.UndoNotNeeded, // a note records; it changes nothing
 	}
 }
 

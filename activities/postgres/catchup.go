@@ -26,10 +26,11 @@ type catchUpInput struct {
 func (WaitCaughtUp) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
 		Name: "postgres.wait_caught_up",
+		Undo: runbooks.UndoNotNeeded,
 		Doc:  "Wait until the standby has replayed every WAL record the fenced primary flushed (LSN equality); heartbeats the remaining lag. Bound it with the step's deadline.",
 		Inputs: []runbooks.InputSpec{
-			{Name: "primary", Type: runbooks.TypeTarget, Required: true, Doc: "the old primary; must be fenced"},
-			{Name: "standby", Type: runbooks.TypeTarget, Required: true, Doc: "the standby that will be promoted"},
+			{Name: "primary", Type: runbooks.TypeTarget, Kinds: []string{TargetKind}, Required: true, Doc: "the old primary; must be fenced"},
+			{Name: "standby", Type: runbooks.TypeTarget, Kinds: []string{TargetKind}, Required: true, Doc: "the standby that will be promoted"},
 		},
 		Outputs: []string{"lsn", "waited"},
 	}
@@ -76,7 +77,14 @@ func (a WaitCaughtUp) Observe(ctx context.Context, req activities.Request) (acti
 	if err != nil {
 		return activities.Observation{}, err
 	}
-	o := activities.Observation{Current: fmt.Sprintf("%s flushed %s, %s replayed %s (%d bytes behind)", p.name, f, s.name, r, lagBytes(f, r))}
+	o := activities.Observation{Current: fmt.Sprintf("%s flushed %s, %s replayed %s (%d bytes behind)", p.name, f, s.name, r, lagBytes(f, r)), State: map[string]string{}}
+	for _, n := range []*node{p, s} {
+		st, err := n.status(ctx)
+		if err != nil {
+			return activities.Observation{}, err
+		}
+		a.addFacts(o.State, req, n.name, &st)
+	}
 	if r < f {
 		o.Changes = []string{"wait for " + s.name + " to replay up to " + f.String()}
 	}

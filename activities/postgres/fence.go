@@ -12,7 +12,7 @@ type targetInput struct {
 	Target string `json:"target"`
 }
 
-var targetOnly = []runbooks.InputSpec{{Name: "target", Type: runbooks.TypeTarget, Required: true, Doc: "the postgres target"}}
+var targetOnly = []runbooks.InputSpec{{Name: "target", Type: runbooks.TypeTarget, Kinds: []string{TargetKind}, Required: true, Doc: "the postgres target"}}
 
 // Fence is postgres.fence: after it, no client but the admin role can
 // connect to the node, and no client session is left on it.
@@ -24,6 +24,7 @@ var _ activities.Action = Fence{}
 func (Fence) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
 		Name: "postgres.fence",
+		Undo: runbooks.UndoByCompensation,
 		Doc: "Stop a node from serving clients in a way they cannot undo: rewrite pg_hba.conf so only the admin role and " +
 			"replication connect, reload, terminate every other client session, verify none is left. Undo with postgres.unfence.",
 		Inputs:  targetOnly,
@@ -46,7 +47,8 @@ func (a Fence) Observe(ctx context.Context, req activities.Request) (activities.
 	if err != nil {
 		return activities.Observation{}, err
 	}
-	o := activities.Observation{Current: s.summary()}
+	o := activities.Observation{Current: s.summary(), State: map[string]string{}}
+	a.addFacts(o.State, req, in.Target, &s)
 	if !s.Fenced {
 		o.Changes = append(o.Changes, fmt.Sprintf("rewrite pg_hba.conf on %s so only %s and replication connect, reload", n, n.user))
 	}
@@ -152,11 +154,12 @@ type unfenceInput struct {
 func (Unfence) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
 		Name: "postgres.unfence",
+		Undo: runbooks.UndoByCompensation,
 		Doc: "Undo postgres.fence: restore the original pg_hba.conf and reload, so clients can connect again. " +
 			"With unless_primary, leave the node fenced when that node is (or may be) a primary.",
 		Inputs: []runbooks.InputSpec{
 			targetOnly[0],
-			{Name: "unless_primary", Type: runbooks.TypeTarget, Doc: "leave target fenced if this node is a primary, or cannot be reached to tell (default: every other postgres target of the runbook)"},
+			{Name: "unless_primary", Type: runbooks.TypeTarget, Kinds: []string{TargetKind}, Doc: "leave target fenced if this node is a primary, or cannot be reached to tell (default: every other postgres target of the runbook)"},
 			{Name: "force", Type: runbooks.TypeBool, Doc: "unfence without asking the other nodes (default false)"},
 		},
 	}
@@ -166,21 +169,27 @@ func (Unfence) Spec() runbooks.ActionSpec {
 // a primary, or cannot be asked. The nodes asked are unless_primary when
 // given, else every other postgres target of the runbook.
 func (a Unfence) blockedBy(ctx context.Context, req activities.Request, in unfenceInput) string {
-	others := []string{in.UnlessPrimary}
-	if in.UnlessPrimary == "" {
-		others = nil
-		for _, t := range req.Targets {
-			if t.Kind == TargetKind && t.Name != in.Target {
-				others = append(others, t.Name)
-			}
-		}
-	}
-	for _, o := range others {
+	for _, o := range in.others(req) {
 		if why := a.primaryElsewhere(ctx, req, o); why != "" {
 			return why
 		}
 	}
 	return ""
+}
+
+// others are the nodes asked before unfencing: unless_primary when given,
+// else every other postgres target of the runbook.
+func (in unfenceInput) others(req activities.Request) []string {
+	if in.UnlessPrimary != "" {
+		return []string{in.UnlessPrimary}
+	}
+	var others []string
+	for _, t := range req.Targets {
+		if t.Kind == TargetKind && t.Name != in.Target {
+			others = append(others, t.Name)
+		}
+	}
+	return others
 }
 
 func (a Unfence) primaryElsewhere(ctx context.Context, req activities.Request, other string) string {
@@ -237,13 +246,38 @@ func (a Unfence) Observe(ctx context.Context, req activities.Request) (activitie
 		return activities.Observation{}, err
 	}
 	defer st.n.Close()
+	state, err := a.state(ctx, req, st)
+	if err != nil {
+		return activities.Observation{}, err
+	}
 	switch {
 	case !st.fenced:
-		return activities.Observation{Current: st.in.Target + " is not fenced"}, nil
+		return activities.Observation{Current: st.in.Target + " is not fenced", State: state}, nil
 	case st.blocked != "":
-		return activities.Observation{Current: st.in.Target + " is fenced and stays fenced: " + st.blocked}, nil
+		return activities.Observation{Current: st.in.Target + " is fenced and stays fenced: " + st.blocked, State: state}, nil
 	}
-	return activities.Observation{Current: st.in.Target + " is fenced", Changes: []string{"restore pg_hba.conf from " + st.hba.path + backupSuffix + ", reload"}}, nil
+	return activities.Observation{Current: st.in.Target + " is fenced", Changes: []string{"restore pg_hba.conf from " + st.hba.path + backupSuffix + ", reload"}, State: state}, nil
+}
+
+// state is the facts of the target and, unless forced, of the nodes asked
+// before unfencing it: the same nodes whatever the fence, so a drill
+// compares the same facts before and after.
+func (a Unfence) state(ctx context.Context, req activities.Request, st unfenceState) (map[string]string, error) {
+	s, err := st.n.status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	state := map[string]string{}
+	a.addFacts(state, req, st.in.Target, &s)
+	if st.in.Force {
+		return state, nil
+	}
+	for _, o := range st.in.others(req) {
+		if err := a.addProbed(ctx, state, req, o); err != nil {
+			return nil, err
+		}
+	}
+	return state, nil
 }
 
 // Apply implements activities.Action.

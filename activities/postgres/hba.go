@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // fenceMarker starts the first line of a fenced pg_hba.conf.
@@ -142,7 +143,9 @@ func (n *node) reload(ctx context.Context, poll time.Duration) error {
 // then reject rules close the file.
 func fencedHBA(original, admin, why string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s only %s and replication may connect (%s). postgres.unfence restores the original from pg_hba.conf%s.\n", fenceMarker, admin, why, backupSuffix)
+	// The header is one comment line: nothing in it (a step ID from a
+	// workflow input, a user name from a DSN) may end it and start a rule.
+	fmt.Fprintf(&b, "%s only %s and replication may connect (%s). postgres.unfence restores the original from pg_hba.conf%s.\n", fenceMarker, oneLine(admin), oneLine(why), backupSuffix)
 	for _, line := range strings.Split(original, "\n") {
 		f := hbaFields(line)
 		if len(f) < 4 || strings.HasPrefix(f[0], "include") {
@@ -285,4 +288,15 @@ SELECT count(*), count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM victims`
 		case <-time.After(poll):
 		}
 	}
+}
+
+// oneLine replaces every control character (a newline above all) with '?',
+// so s stays inside the comment line it is written into.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
 }

@@ -60,3 +60,18 @@ func TestHBAFieldsAndItems(t *testing.T) {
 		t.Fatal("appliesTo")
 	}
 }
+
+// TestFencedHBAHeaderStaysAComment: a step ID from a workflow input (any
+// Temporal client can start one) with a newline cannot end the header
+// comment and add a rule.
+func TestFencedHBAHeaderStaysAComment(t *testing.T) {
+	got := fencedHBA("host all drctl_admin 127.0.0.1/32 md5\n", "drctl_admin", "run r step s\nhost all all 0.0.0.0/0 trust")
+	for _, line := range strings.Split(got, "\n") {
+		if strings.Contains(line, "trust") && !strings.HasPrefix(line, "#") {
+			t.Fatalf("a rule was injected through the header:\n%s", got)
+		}
+	}
+	if !strings.Contains(strings.SplitN(got, "\n", 2)[0], "step s?host all all 0.0.0.0/0 trust") {
+		t.Fatalf("header:\n%s", got)
+	}
+}

@@ -48,19 +48,20 @@ const intentFile = "drctl-promote.intent"
 func (Promote) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
 		Name: "postgres.promote",
+		Undo: runbooks.UndoImpossible,
 		Doc: "Promote a standby and verify it accepts writes. Refuses while old_primary is a writable, unfenced primary " +
 			"(unless declared dead, and even then if it answers as one) and when the lag exceeds max_lag unless accept_data_loss " +
 			"is set with approved_by naming the approver. Records the RPO incurred. A node already promoted by this step returns 'already done'.",
 		Inputs: []runbooks.InputSpec{
-			{Name: "target", Type: runbooks.TypeTarget, Required: true, Doc: "the standby to promote"},
-			{Name: "old_primary", Type: runbooks.TypeTarget, Required: true, Doc: "the primary being replaced"},
+			{Name: "target", Type: runbooks.TypeTarget, Kinds: []string{TargetKind}, Required: true, Doc: "the standby to promote"},
+			{Name: "old_primary", Type: runbooks.TypeTarget, Kinds: []string{TargetKind}, Required: true, Doc: "the primary being replaced"},
 			{Name: "old_primary_dead", Type: runbooks.TypeBool, Doc: "the old primary is down for good: do not require reaching it (default false)"},
 			{Name: "max_lag", Type: runbooks.TypeDuration, Doc: "the most data loss (by commit time) to accept without approval (default 0: none)"},
 			{Name: "accept_data_loss", Type: runbooks.TypeBool, Doc: "promote even when the lag exceeds max_lag; needs approved_by"},
 			{Name: "approved_by", Type: runbooks.TypeString, Doc: "who accepted the data loss, e.g. ${{ steps.GATE.outputs.decided_by }}"},
 			{Name: "already_primary_ok", Type: runbooks.TypeBool, Doc: "a target that is already a primary (promoted by an earlier run) counts as done instead of an error (default false)"},
 		},
-		Outputs: []string{"timeline", "lsn", "lag_bytes", "rpo", "promoted_at"},
+		Outputs: []string{"timeline", "lsn", "lag_bytes", activities.OutputRPO, "promoted_at"},
 	}
 }
 
@@ -77,13 +78,13 @@ type promotion struct {
 }
 
 func (p promotion) outputs() map[string]any {
-	rpo := "unknown"
+	rpo := activities.RPOUnknown
 	if p.RPOKnown {
 		rpo = runbooks.Duration(p.RPO).String()
 	}
 	return map[string]any{
 		"timeline": p.Timeline, "lsn": p.LSN.String(), "lag_bytes": p.LagBytes,
-		"rpo": rpo, "promoted_at": p.PromotedAt.UTC().Format(time.RFC3339Nano),
+		activities.OutputRPO: rpo, "promoted_at": p.PromotedAt.UTC().Format(time.RFC3339Nano),
 	}
 }
 
@@ -102,7 +103,14 @@ func (a Promote) Observe(ctx context.Context, req activities.Request) (activitie
 	if err != nil {
 		return activities.Observation{}, err
 	}
-	o := activities.Observation{Current: in.Target + ": " + st.summary()}
+	o := activities.Observation{Current: in.Target + ": " + st.summary(), State: map[string]string{}}
+	a.addFacts(o.State, req, in.Target, &st)
+	if in.OldPrimary != "" && in.OldPrimary != in.Target {
+		// The old primary may be down for good: unreachable is a fact.
+		if err := a.addProbed(ctx, o.State, req, in.OldPrimary); err != nil {
+			return activities.Observation{}, err
+		}
+	}
 	if st.Role == RoleStandby {
 		o.Changes = []string{"promote " + s.String() + " to primary (a new timeline)"}
 	}
@@ -171,7 +179,7 @@ func (a Promote) Apply(ctx context.Context, req activities.Request) (activities.
 	}
 	return activities.Result{
 		Changed: true,
-		Summary: fmt.Sprintf("%s promoted to primary on timeline %d; RPO %s", in.Target, pr.Timeline, pr.outputs()["rpo"]),
+		Summary: fmt.Sprintf("%s promoted to primary on timeline %d; RPO %s", in.Target, pr.Timeline, pr.outputs()[activities.OutputRPO]),
 		Outputs: pr.outputs(),
 	}, nil
 }
@@ -219,7 +227,7 @@ func (a Promote) alreadyPrimary(ctx context.Context, req activities.Request, in 
 		how = "promoted before this run (already_primary_ok)"
 	}
 	return activities.Result{
-		Summary: fmt.Sprintf("%s is already a primary on timeline %d, %s; RPO %s", in.Target, pr.Timeline, how, pr.outputs()["rpo"]),
+		Summary: fmt.Sprintf("%s is already a primary on timeline %d, %s; RPO %s", in.Target, pr.Timeline, how, pr.outputs()[activities.OutputRPO]),
 		Outputs: pr.outputs(),
 	}, nil
 }
@@ -289,8 +297,8 @@ func (a Promote) settle(ctx context.Context, req activities.Request, in promoteI
 
 // probe connects to a node and reads its status; a nil status with a nil
 // error means the node is unreachable.
-func (a Promote) probe(ctx context.Context, req activities.Request, target string) (*NodeStatus, error) {
-	n, err := a.connect(ctx, req, target)
+func (p *Provider) probe(ctx context.Context, req activities.Request, target string) (*NodeStatus, error) {
+	n, err := p.connect(ctx, req, target)
 	if err != nil {
 		if activities.IsPermanent(err) {
 			return nil, err

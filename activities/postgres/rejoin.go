@@ -39,20 +39,25 @@ type rejoinInput struct {
 	Replication  string `json:"replication"`
 }
 
+// ReplicationKind is the kind of a target whose credentials hold the DSN of
+// a REPLICATION role, which a rejoined standby streams with.
+const ReplicationKind = "postgres-replication"
+
 // Spec implements activities.Action.
 func (Rejoin) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
 		Name: "postgres.rejoin",
+		Undo: runbooks.UndoImpossible,
 		Doc: "Make an old primary a streaming standby of the new primary: stop it, pg_rewind it from the source, " +
 			"write standby.signal and primary_conninfo, start it, verify it streams. Runs on the old primary's host.",
 		Inputs: []runbooks.InputSpec{
-			{Name: "target", Type: runbooks.TypeTarget, Required: true, Doc: "the old primary"},
-			{Name: "source", Type: runbooks.TypeTarget, Required: true, Doc: "the new primary it will follow"},
+			{Name: "target", Type: runbooks.TypeTarget, Kinds: []string{TargetKind}, Required: true, Doc: "the old primary"},
+			{Name: "source", Type: runbooks.TypeTarget, Kinds: []string{TargetKind}, Required: true, Doc: "the new primary it will follow"},
 			{Name: "data_dir", Type: runbooks.TypeString, Required: true, Doc: "the old primary's data directory on this host"},
 			{Name: "bin_dir", Type: runbooks.TypeString, Doc: "PostgreSQL binaries (default /usr/lib/postgresql/15/bin)"},
 			{Name: "os_user", Type: runbooks.TypeString, Doc: "the server's OS user (default postgres)"},
 			{Name: "start_options", Type: runbooks.TypeString, Doc: "options for the server (pg_ctl -o), e.g. \"-c port=5433\""},
-			{Name: "replication", Type: runbooks.TypeTarget, Doc: "target (kind postgres-replication) whose credentials the standby streams with: a REPLICATION role's DSN to the new primary; default: source"},
+			{Name: "replication", Type: runbooks.TypeTarget, Kinds: []string{ReplicationKind, TargetKind}, Doc: "target (kind postgres-replication) whose credentials the standby streams with: a REPLICATION role's DSN to the new primary; default: source"},
 		},
 		Outputs: []string{"timeline"},
 	}
@@ -108,23 +113,27 @@ func (a Rejoin) Observe(ctx context.Context, req activities.Request) (activities
 	if err != nil {
 		return activities.Observation{}, err
 	}
+	state := map[string]string{}
+	a.addFacts(state, req, in.Source, &ss)
 	t, err := a.connect(ctx, req, in.Target)
 	if err != nil {
-		return activities.Observation{Current: in.Target + " is not reachable", Changes: []string{"pg_rewind " + in.Target + " from " + in.Source + ", start it as a standby"}}, nil
+		a.addFacts(state, req, in.Target, nil)
+		return activities.Observation{Current: in.Target + " is not reachable", Changes: []string{"pg_rewind " + in.Target + " from " + in.Source + ", start it as a standby"}, State: state}, nil
 	}
 	defer t.Close()
+	st, err := t.status(ctx)
+	if err != nil {
+		return activities.Observation{}, err
+	}
+	a.addFacts(state, req, in.Target, &st)
 	ok, err := t.streamingFrom(ctx, src, ss.Timeline)
 	if err != nil {
 		return activities.Observation{}, err
 	}
 	if ok {
-		return activities.Observation{Current: in.Target + " streams from " + in.Source}, nil
+		return activities.Observation{Current: in.Target + " streams from " + in.Source, State: state}, nil
 	}
-	st, err := t.status(ctx)
-	if err != nil {
-		return activities.Observation{}, err
-	}
-	return activities.Observation{Current: in.Target + ": " + st.summary(), Changes: []string{"stop " + in.Target + ", pg_rewind it from " + in.Source + ", start it as a standby"}}, nil
+	return activities.Observation{Current: in.Target + ": " + st.summary(), Changes: []string{"stop " + in.Target + ", pg_rewind it from " + in.Source + ", start it as a standby"}, State: state}, nil
 }
 
 // Apply implements activities.Action.

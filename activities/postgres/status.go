@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,9 @@ type NodeStatus struct {
 	Standbys   []string  `json:"standbys,omitempty"` // "name state replay_lsn" per connected standby
 	ReadOnly   bool      `json:"read_only"`          // default_transaction_read_only
 	Fenced     bool      `json:"fenced"`
+	// Upstream is the host:port of the WAL sender a standby streams from;
+	// empty when it is not streaming (and on a primary).
+	Upstream string `json:"upstream,omitempty"`
 	// Clients counts client sessions other than the admin role's.
 	Clients int `json:"clients"`
 }
@@ -97,7 +101,8 @@ func (n *node) status(ctx context.Context) (NodeStatus, error) {
 		inRecovery, readOnly bool
 		cur, recv, replay    pgtype.Text
 		replayAt             pgtype.Timestamptz
-		tli                  pgtype.Int4
+		tli, senderPort      pgtype.Int4
+		senderHost           pgtype.Text
 	)
 	err := n.conn.QueryRow(ctx, `
 SELECT pg_is_in_recovery(),
@@ -111,8 +116,10 @@ SELECT pg_is_in_recovery(),
             THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint()))
             ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
        (SELECT count(*) FROM pg_stat_activity
-         WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND usename IS DISTINCT FROM current_user)`,
-	).Scan(&inRecovery, &readOnly, &cur, &recv, &replay, &replayAt, &s.ServerTime, &tli, &s.Clients)
+         WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND usename IS DISTINCT FROM current_user),
+       (SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'),
+       (SELECT sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming')`,
+	).Scan(&inRecovery, &readOnly, &cur, &recv, &replay, &replayAt, &s.ServerTime, &tli, &s.Clients, &senderHost, &senderPort)
 	if err != nil {
 		return s, n.queryErr("read status", err)
 	}
@@ -124,6 +131,9 @@ SELECT pg_is_in_recovery(),
 	s.CurrentLSN, s.ReadOnly, s.Timeline = lsnOf(cur), readOnly, int(tli.Int32)
 	if replayAt.Valid {
 		s.LastReplayAt = replayAt.Time
+	}
+	if senderHost.Valid && senderPort.Valid {
+		s.Upstream = net.JoinHostPort(senderHost.String, strconv.Itoa(int(senderPort.Int32)))
 	}
 	rows, err := n.conn.Query(ctx, `SELECT coalesce(application_name, ''), coalesce(state, ''), coalesce(replay_lsn::text, '') FROM pg_stat_replication ORDER BY application_name`)
 	if err != nil {
@@ -193,9 +203,10 @@ type statusInput struct {
 func (Status) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
 		Name: "postgres.status",
+		Undo: runbooks.UndoNotNeeded,
 		Doc:  "Read a node's role, timeline, LSNs, replication lag, standbys and fence; optionally require a role and a maximum replay lag.",
 		Inputs: []runbooks.InputSpec{
-			{Name: "target", Type: runbooks.TypeTarget, Required: true, Doc: "the postgres target"},
+			{Name: "target", Type: runbooks.TypeTarget, Kinds: []string{TargetKind}, Required: true, Doc: "the postgres target"},
 			{Name: "role", Type: runbooks.TypeString, Doc: "fail unless the node has this role (primary or standby)"},
 			{Name: "max_lag", Type: runbooks.TypeDuration, Doc: "fail while a standby's replay lag is larger"},
 		},
@@ -219,11 +230,13 @@ func (a Status) read(ctx context.Context, req activities.Request) (NodeStatus, s
 
 // Observe implements activities.Action.
 func (a Status) Observe(ctx context.Context, req activities.Request) (activities.Observation, error) {
-	s, _, err := a.read(ctx, req)
+	s, in, err := a.read(ctx, req)
 	if err != nil {
 		return activities.Observation{}, err
 	}
-	return activities.Observation{Current: s.summary()}, nil
+	state := map[string]string{}
+	a.addFacts(state, req, in.Target, &s)
+	return activities.Observation{Current: s.summary(), State: state}, nil
 }
 
 // Apply implements activities.Action; it changes nothing.

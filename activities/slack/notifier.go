@@ -13,7 +13,6 @@ import (
 
 	slackgo "github.com/slack-go/slack"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/drctl/drctl/internal/config"
@@ -97,7 +96,7 @@ func (n *Notifier) Notify(ctx context.Context, note activities.Notification) (ac
 	ctx, stop := activities.KeepAlive(ctx) // a dead worker's attempt is noticed in seconds
 	defer stop()
 	if note.Key == "" {
-		return activities.MessageRef{}, temporal.NewNonRetryableApplicationError("notify: the notification has no idempotency key", "BadNotification", nil)
+		return activities.MessageRef{}, activities.Permanentf("notify: the notification has no idempotency key")
 	}
 	channel := note.Channel
 	if channel == "" {
@@ -107,7 +106,7 @@ func (n *Notifier) Notify(ctx context.Context, note activities.Notification) (ac
 		channel = note.Thread.Channel
 	}
 	if channel == "" {
-		return activities.MessageRef{}, temporal.NewNonRetryableApplicationError("notify: no Slack channel; set slack.channel or the runbook's channel", "BadNotification", nil)
+		return activities.MessageRef{}, activities.Permanentf("notify: no Slack channel; set slack.channel or the runbook's channel")
 	}
 	thread := ""
 	if note.Thread != nil {
@@ -142,7 +141,7 @@ func (n *Notifier) Notify(ctx context.Context, note activities.Notification) (ac
 	case activities.KindRunFinished:
 		return n.post(ctx, note, channel, thread, progressText(note), nil, thread != "")
 	}
-	return activities.MessageRef{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("notify: unknown kind %q", note.Kind), "BadNotification", nil)
+	return activities.MessageRef{}, activities.Permanentf("notify: unknown kind %q", note.Kind)
 }
 
 // post posts once per note.Key: a retried attempt returns the message an
@@ -287,16 +286,10 @@ func fits(ctx context.Context, d time.Duration) bool {
 	return !ok || time.Until(dl) > d+2*time.Second
 }
 
-// ErrRateLimited is the Temporal error type of a rate-limited call.
-const ErrRateLimited = "SlackRateLimited"
-
-// RateLimited is the retryable activity error for a 429: the next attempt
-// comes after Slack's Retry-After, not after the policy's backoff.
+// RateLimited is the retryable error for a 429: the next attempt comes
+// after Slack's Retry-After, not after the policy's backoff.
 func RateLimited(method string, retryAfter time.Duration) error {
-	return temporal.NewApplicationErrorWithOptions(
-		fmt.Sprintf("slack %s: rate limited, retry after %s", method, retryAfter),
-		ErrRateLimited,
-		temporal.ApplicationErrorOptions{NextRetryDelay: retryAfter})
+	return activities.RetryAfter(fmt.Errorf("slack %s: rate limited, retry after %s", method, retryAfter), retryAfter)
 }
 
 // permanentCodes are Slack error codes that no retry can fix.
@@ -313,9 +306,9 @@ func (n *Notifier) activityError(method, channel string, err error) error {
 	msg := scrub(fmt.Sprintf("slack %s %s: %v", method, channel, err), n.token)
 	var se slackgo.SlackErrorResponse
 	if errors.As(err, &se) && permanentCodes[se.Err] {
-		return temporal.NewNonRetryableApplicationError(msg+hint(se.Err), "SlackError", nil)
+		return activities.Permanent(errors.New(msg + hint(se.Err)))
 	}
-	return temporal.NewApplicationError(msg, "SlackError")
+	return errors.New(msg)
 }
 
 // scrub removes the secret from text, should a library ever echo it.

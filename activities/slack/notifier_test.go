@@ -318,9 +318,9 @@ func TestLongRateLimitSetsTheNextRetryDelay(t *testing.T) {
 	ws := slacklab.Start(t)
 	n := notifier(t, ws.APIURL(), drslack.Options{MaxInlineWait: time.Second})
 	ws.RateLimitNext("chat.postMessage", 120)
-	_, err := n.Notify(context.Background(), gate("k"))
+	_, err := activities.Bounded(n.Notify)(context.Background(), gate("k"))
 	var ae *temporal.ApplicationError
-	if !errors.As(err, &ae) || ae.NonRetryable() || ae.Type() != drslack.ErrRateLimited || ae.NextRetryDelay() != 120*time.Second {
+	if !errors.As(err, &ae) || ae.NonRetryable() || ae.NextRetryDelay() != 120*time.Second {
 		t.Fatalf("error %v, want a retryable rate-limit error with a 2m delay", err)
 	}
 	if len(ws.Messages()) != 0 {
@@ -336,7 +336,7 @@ func TestErrorsNeverHoldTheToken(t *testing.T) {
 	unreachable := "http://" + l.Addr().String() + "/"
 	l.Close()
 	n := notifier(t, unreachable, drslack.Options{HTTPTimeout: 2 * time.Second})
-	_, err = n.Notify(context.Background(), gate("k"))
+	_, err = activities.Bounded(n.Notify)(context.Background(), gate("k"))
 	var ae *temporal.ApplicationError
 	if !errors.As(err, &ae) || ae.NonRetryable() {
 		t.Fatalf("unreachable Slack: %v, want a retryable error", err)
@@ -351,7 +351,7 @@ func TestErrorsNeverHoldTheToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = bad.Notify(context.Background(), gate("k"))
+	_, err = activities.Bounded(bad.Notify)(context.Background(), gate("k"))
 	if !errors.As(err, &ae) || !ae.NonRetryable() || !strings.Contains(err.Error(), "invalid_auth (check slack.bot_token)") {
 		t.Fatalf("bad token: %v, want a non-retryable invalid_auth", err)
 	}

@@ -46,17 +46,19 @@ var _ activities.Action = Drain{}
 func (Drain) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
 		Name: DrainName,
+		Undo: runbooks.UndoNotNeeded,
 		Doc: "Wait until the named servers (already in maint or drain, e.g. by traffic.shift) have no current or queued sessions " +
 			"(scur and qcur of `show stat`), heartbeating the count. Refuses a server that is still ready. Fails, without retry, " +
 			"when sessions are left at the deadline.",
 		Inputs: []runbooks.InputSpec{
-			{Name: "target", Type: runbooks.TypeTarget, Required: true, Doc: "the haproxy target"},
+			{Name: "target", Type: runbooks.TypeTarget, Kinds: []string{TargetKind}, Required: true, Doc: "the haproxy target"},
 			{Name: "backend", Type: runbooks.TypeString, Doc: "the backend (or use backends)"},
 			{Name: "backends", Type: runbooks.TypeList, Doc: "several backends"},
 			{Name: "servers", Type: runbooks.TypeList, Required: true, Doc: "servers to wait for"},
 			{Name: "deadline", Type: runbooks.TypeDuration, Doc: "give up when sessions are left after this long (default 5m, or the step's timeout when shorter)"},
 		},
 		Outputs: []string{"sessions_at_start", "waited"},
+		Groups:  []runbooks.InputGroup{{Inputs: []string{"backend", "backends"}, Rule: runbooks.AtLeastOne}},
 	}
 }
 
@@ -78,28 +80,34 @@ func (a Drain) prepare(req activities.Request) (*drainInput, *runtime, error) {
 	return in, r, err
 }
 
-// read counts the sessions left, refusing servers that take new traffic.
-func (in *drainInput) read(ctx context.Context, r *runtime) (DrainProgress, error) {
-	snap, err := r.snapshot(ctx, true)
-	if err != nil {
-		return DrainProgress{}, err
+// read counts the sessions left on the servers. ready lists those that
+// still take new sessions: they would never drain, so Apply refuses them.
+func (in *drainInput) read(ctx context.Context, r *runtime) (snap Snapshot, p DrainProgress, ready []string, err error) {
+	if snap, err = r.snapshot(ctx, true); err != nil {
+		return nil, DrainProgress{}, nil, err
 	}
 	if err := r.check(snap, in.backends, in.Servers); err != nil {
-		return DrainProgress{}, err
+		return nil, DrainProgress{}, nil, err
 	}
-	p := DrainProgress{PerServer: map[string]int{}}
+	p = DrainProgress{PerServer: map[string]int{}}
 	for _, b := range in.backends {
 		for _, name := range in.Servers {
 			sv, _ := snap.Server(b, name)
 			if sv.Mode() == ModeReady {
-				return DrainProgress{}, activities.Permanentf("%s on %s: %s is ready and takes new sessions, so it would never drain; take it out first (traffic.shift from: [%s])", DrainName, r, sv.Ref(), name)
+				ready = append(ready, sv.Ref())
 			}
 			n := max(sv.Sessions, 0) + max(sv.Queued, 0)
 			p.PerServer[sv.Ref()] = n
 			p.Sessions += n
 		}
 	}
-	return p, nil
+	return snap, p, ready, nil
+}
+
+// refuse is Apply's error for servers that are still ready.
+func (in *drainInput) refuse(r *runtime, ready []string) error {
+	_, name, _ := strings.Cut(ready[0], "/")
+	return activities.Permanentf("%s on %s: %s is ready and takes new sessions, so it would never drain; take it out first (traffic.shift from: [%s])", DrainName, r, ready[0], name)
 }
 
 func (p DrainProgress) String() string {
@@ -122,11 +130,15 @@ func (a Drain) Observe(ctx context.Context, req activities.Request) (activities.
 	if err != nil {
 		return activities.Observation{}, err
 	}
-	p, err := in.read(ctx, r)
+	snap, p, ready, err := in.read(ctx, r)
 	if err != nil {
 		return activities.Observation{}, err
 	}
-	o := activities.Observation{Current: p.String()}
+	o := activities.Observation{Current: p.String(), State: drillState(in.Target, snap, in.backends, false)}
+	if len(ready) > 0 {
+		// Not an error: an earlier step (traffic.shift) may take them out.
+		o.Current += fmt.Sprintf("; %s still ready: Apply refuses unless an earlier step takes them out", strings.Join(ready, ", "))
+	}
 	if p.Sessions > 0 {
 		o.Changes = []string{fmt.Sprintf("wait up to %s for %s", in.Deadline, p)}
 	}
@@ -144,9 +156,12 @@ func (a Drain) Apply(ctx context.Context, req activities.Request) (activities.Re
 	deadline := start.Add(in.Deadline.D())
 	first := -1
 	for {
-		p, err := in.read(ctx, r)
+		_, p, ready, err := in.read(ctx, r)
 		if err != nil {
 			return activities.Result{}, err
+		}
+		if len(ready) > 0 {
+			return activities.Result{}, in.refuse(r, ready)
 		}
 		if first < 0 {
 			first = p.Sessions

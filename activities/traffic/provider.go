@@ -3,6 +3,7 @@ package traffic
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -115,6 +116,27 @@ func describe(snap Snapshot, backends []string) string {
 		parts = append(parts, b+": "+strings.Join(ss, ", "))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// drillState is the servers of the backends as the facts a drill compares
+// before and after (see activities.Observation.State): "<target>
+// <backend>/<server>" is the server's mode, ready, drain or maint, which
+// says whether it is in rotation. Operational state, health and sessions
+// move on their own and are left out. With weights, "<target>
+// <backend>/<server> weight" is its weight too, for the actions that set
+// weights.
+func drillState(target string, snap Snapshot, backends []string, weights bool) map[string]string {
+	out := map[string]string{}
+	for _, b := range backends {
+		for _, sv := range snap[b] {
+			key := target + " " + sv.Ref()
+			out[key] = sv.Mode()
+			if weights {
+				out[key+" weight"] = strconv.Itoa(sv.Weight)
+			}
+		}
+	}
+	return out
 }
 
 // states maps backend -> server -> State(), for outputs.

@@ -134,12 +134,13 @@ var _ activities.Action = Shift{}
 func (Shift) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
 		Name: ShiftName,
+		Undo: runbooks.UndoByCompensation,
 		Doc: "Move traffic between HAProxy servers over the runtime API: in every backend named, make the `to` servers ready " +
 			"(at `weight` when given) and wait until HAProxy reports them up, then put the `from` servers in `mode` (maint, the default, " +
 			"or drain; a server in maint already counts as drained). Sends nothing when the state already holds; verifies by reading it back. " +
 			"Existing sessions on the from-servers are not cut: wait for them with traffic.drain.",
 		Inputs: []runbooks.InputSpec{
-			{Name: "target", Type: runbooks.TypeTarget, Required: true, Doc: "the haproxy target (attribute socket: the runtime API socket path on the worker)"},
+			{Name: "target", Type: runbooks.TypeTarget, Kinds: []string{TargetKind}, Required: true, Doc: "the haproxy target (attribute socket: the runtime API socket path on the worker)"},
 			{Name: "backend", Type: runbooks.TypeString, Doc: "the backend (or use backends)"},
 			{Name: "backends", Type: runbooks.TypeList, Doc: "several backends, each with the same server names"},
 			{Name: "to", Type: runbooks.TypeList, Doc: "servers to make ready"},
@@ -149,6 +150,10 @@ func (Shift) Spec() runbooks.ActionSpec {
 			{Name: "up_timeout", Type: runbooks.TypeDuration, Doc: "how long to wait for the to-servers to come up (default 30s)"},
 		},
 		Outputs: []string{"before", "after", "commands"},
+		Groups: []runbooks.InputGroup{
+			{Inputs: []string{"backend", "backends"}, Rule: runbooks.AtLeastOne},
+			{Inputs: []string{"to", "from"}, Rule: runbooks.AtLeastOne},
+		},
 	}
 }
 
@@ -209,7 +214,7 @@ func (a Shift) Observe(ctx context.Context, req activities.Request) (activities.
 	if err != nil {
 		return activities.Observation{}, err
 	}
-	o := activities.Observation{Current: describe(snap, in.backends)}
+	o := activities.Observation{Current: describe(snap, in.backends), State: drillState(in.Target, snap, in.backends, in.Weight != nil)}
 	o.Changes = append(o.Changes, up...)
 	if len(up) > 0 || len(in.notServing(snap)) > 0 {
 		var names []string

@@ -29,10 +29,11 @@ var _ activities.Action = Status{}
 func (Status) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
 		Name: StatusName,
+		Undo: runbooks.UndoNotNeeded,
 		Doc: "Report each server's mode (ready, drain, maint), operational state (up, down, ...), weight and sessions per backend. " +
 			"With expect_ready, fail (retryably) unless those servers are ready and up in every backend named.",
 		Inputs: []runbooks.InputSpec{
-			{Name: "target", Type: runbooks.TypeTarget, Required: true, Doc: "the haproxy target"},
+			{Name: "target", Type: runbooks.TypeTarget, Kinds: []string{TargetKind}, Required: true, Doc: "the haproxy target"},
 			{Name: "backend", Type: runbooks.TypeString, Doc: "the backend; default: every backend"},
 			{Name: "backends", Type: runbooks.TypeList, Doc: "several backends; default: every backend"},
 			{Name: "expect_ready", Type: runbooks.TypeList, Doc: "servers that must be ready and up in each backend named (every backend when none is)"},
@@ -66,11 +67,11 @@ func (a Status) read(ctx context.Context, req activities.Request) (*statusInput,
 
 // Observe implements activities.Action.
 func (a Status) Observe(ctx context.Context, req activities.Request) (activities.Observation, error) {
-	_, _, snap, backends, err := a.read(ctx, req)
+	in, _, snap, backends, err := a.read(ctx, req)
 	if err != nil {
 		return activities.Observation{}, err
 	}
-	return activities.Observation{Current: describe(snap, backends)}, nil
+	return activities.Observation{Current: describe(snap, backends), State: drillState(in.Target, snap, backends, false)}, nil
 }
 
 // Apply implements activities.Action; it changes nothing.

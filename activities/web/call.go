@@ -8,8 +8,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/runbooks"
@@ -52,8 +55,10 @@ var _ activities.Action = (*Call)(nil)
 func (c *Call) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
 		Name: CallName,
+		Undo: runbooks.UndoByCompensation,
 		Doc: "Call a webhook or admin endpoint with an Idempotency-Key header derived from the run and step, " +
-			"so a retried step is recognisable by the receiver. Succeeds on expect_status (default: any 2xx).",
+			"so a retried step is recognisable by the receiver. Succeeds on expect_status (default: any 2xx). " +
+			"Outputs keep the first 4 KiB of the answer's body (body_truncated says when there was more), with credentials redacted.",
 		Inputs: []runbooks.InputSpec{
 			{Name: "url", Type: runbooks.TypeString, Required: true, Doc: "http(s) URL"},
 			{Name: "method", Type: runbooks.TypeString, Doc: "HTTP method (default POST)"},
@@ -62,9 +67,10 @@ func (c *Call) Spec() runbooks.ActionSpec {
 			{Name: "headers", Type: runbooks.TypeMap, Doc: "extra headers (no secrets: use auth)"},
 			{Name: "expect_status", Type: runbooks.TypeInt, Doc: "the status that counts as success (default: any 2xx)"},
 			{Name: "timeout", Type: runbooks.TypeDuration, Doc: "request timeout (default 10s)"},
-			{Name: "auth", Type: runbooks.TypeTarget, Doc: "a target of kind http whose credentials hold a bearer token"},
+			{Name: "auth", Type: runbooks.TypeTarget, Kinds: []string{TargetKind}, Doc: "a target of kind http whose credentials hold a bearer token"},
 		},
-		Outputs: []string{"status", "body"},
+		Outputs: []string{"status", "body", "body_truncated"},
+		Groups:  []runbooks.InputGroup{{Inputs: []string{"json", "body"}, Rule: runbooks.AtMostOne}},
 	}
 }
 
@@ -86,12 +92,42 @@ func (c *Call) input(req activities.Request) (callInput, error) {
 	if in.Timeout == 0 {
 		in.Timeout = runbooks.Duration(10 * time.Second)
 	}
+	if !httpguts.ValidHeaderFieldName(in.Method) {
+		return in, activities.Permanentf("http.call: method %q is not an HTTP token; write GET, POST, PUT, PATCH or DELETE", in.Method)
+	}
+	names := make([]string, 0, len(in.Headers))
 	for k := range in.Headers {
-		if strings.EqualFold(k, "Authorization") || strings.EqualFold(k, IdempotencyHeader) {
-			return in, activities.Permanentf("header %s is set by drctl: use auth (a target whose credentials hold the token) for Authorization", k)
+		names = append(names, k)
+	}
+	slices.Sort(names) // the same input gets the same message
+	for _, k := range names {
+		if err := checkHeader(k, in.Headers[k]); err != nil {
+			return in, err
 		}
 	}
 	return in, nil
+}
+
+// clientHeaders are framing and connection headers: Go's HTTP client
+// writes them itself and ignores (or is confused by) a caller's.
+var clientHeaders = []string{"Host", "Content-Length", "Transfer-Encoding", "Trailer", "TE", "Connection", "Keep-Alive", "Proxy-Connection", "Upgrade"}
+
+// checkHeader holds a header a runbook sets to HTTP's rules (RFC 9110: a
+// name is a token, a value one line with no control character but tab) and
+// to drctl's: credentials come from auth, framing from the client. A
+// refusal quotes what it refuses, so no raw CR or LF reaches a message.
+func checkHeader(name, value string) error {
+	switch {
+	case !httpguts.ValidHeaderFieldName(name):
+		return activities.Permanentf("http.call: header name %q is not an HTTP token (letters, digits and !#$%%&'*+-.^_`|~ only)", name)
+	case !httpguts.ValidHeaderFieldValue(value):
+		return activities.Permanentf("http.call: header %s: value %q has a control character (CR, LF, NUL, ...); a header value is one line of text", name, value)
+	case strings.EqualFold(name, "Authorization"), strings.EqualFold(name, "Proxy-Authorization"), strings.EqualFold(name, IdempotencyHeader):
+		return activities.Permanentf("header %s is set by drctl: use auth (a target whose credentials hold the token) for Authorization", name)
+	case slices.ContainsFunc(clientHeaders, func(h string) bool { return strings.EqualFold(h, name) }):
+		return activities.Permanentf("http.call: header %s is set by the HTTP client, not by a runbook; remove it", name)
+	}
+	return nil
 }
 
 // Observe implements activities.Action: it sends nothing.
@@ -130,8 +166,26 @@ func (c *Call) Apply(ctx context.Context, req activities.Request) (activities.Re
 			return activities.Result{}, err
 		}
 	}
+	// Everything secret this call sends; none of it may come back through
+	// what the step keeps or reports.
+	secrets := []string{token}
+	if token != "" {
+		secrets = append(secrets, "Bearer "+token)
+	}
+	for k, v := range in.Headers {
+		// A runbook should hold no secret, but a header named like one is
+		// treated as one; a value too short to be a secret would only
+		// garble the body.
+		if sensitiveName.MatchString(k) && len(v) >= 4 {
+			secrets = append(secrets, v)
+		}
+	}
+	redact := newRedactor(secrets...)
 	u, _ := url.Parse(in.URL)
-	var respBody []byte
+	var (
+		text      string
+		truncated bool
+	)
 	status, err := breakersOr(c.Breakers).do(u, func() (int, error) {
 		rctx, cancel := context.WithTimeout(ctx, in.Timeout.D())
 		defer cancel()
@@ -154,19 +208,15 @@ func (c *Call) Apply(ctx context.Context, req activities.Request) (activities.Re
 			return 0, err
 		}
 		defer resp.Body.Close()
-		respBody, err = io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		text, truncated, err = redact.readBody(resp.Body)
 		return resp.StatusCode, err
 	})
 	if err != nil {
-		return activities.Result{}, fmt.Errorf("%s %s: %v", in.Method, in.URL, redactToken(err, token))
+		return activities.Result{}, fmt.Errorf("%s %s: %s", in.Method, in.URL, redact.String(err.Error()))
 	}
 	ok := status >= 200 && status < 300
 	if in.ExpectStatus != 0 {
 		ok = status == in.ExpectStatus
-	}
-	text := strings.TrimSpace(string(respBody))
-	if len(text) > 2048 {
-		text = text[:2048]
 	}
 	if !ok {
 		err := fmt.Errorf("%s %s: status %d: %s", in.Method, in.URL, status, text)
@@ -178,7 +228,7 @@ func (c *Call) Apply(ctx context.Context, req activities.Request) (activities.Re
 	return activities.Result{
 		Changed: true,
 		Summary: fmt.Sprintf("%s %s: %d", in.Method, in.URL, status),
-		Outputs: map[string]any{"status": status, "body": text},
+		Outputs: map[string]any{"status": status, "body": text, "body_truncated": truncated},
 	}, nil
 }
 
@@ -191,12 +241,4 @@ func bearerToken(req activities.Request, target string) (string, error) {
 		return "", activities.Permanentf("auth: target %s is a %s, not an %s target", target, t.Kind, TargetKind)
 	}
 	return activities.Credential(t, "a bearer token")
-}
-
-func redactToken(err error, token string) string {
-	s := err.Error()
-	if token != "" {
-		s = strings.ReplaceAll(s, token, "******")
-	}
-	return s
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,6 +89,7 @@ var _ activities.Action = (*Check)(nil)
 func (c *Check) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
 		Name: Name,
+		Undo: runbooks.UndoNotNeeded,
 		Doc: "Pass once every URL answers as expected (status, body substring, JSON field) `successes` times in a row, " +
 			"asking every `interval`, failing after `deadline`. An endpoint that keeps failing is not asked for a while (circuit breaker).",
 		Inputs: []runbooks.InputSpec{
@@ -103,6 +105,10 @@ func (c *Check) Spec() runbooks.ActionSpec {
 			{Name: "deadline", Type: runbooks.TypeDuration, Doc: "give up after this long (default 1m)"},
 		},
 		Outputs: []string{"status", "tries"},
+		Groups: []runbooks.InputGroup{
+			{Inputs: []string{"url", "urls"}, Rule: runbooks.AtLeastOne},
+			{Inputs: []string{"json_field", "json_value"}, Rule: runbooks.AllOrNone},
+		},
 	}
 }
 
@@ -133,13 +139,21 @@ func (c *Check) input(req activities.Request) (Input, error) {
 }
 
 // Observe asks each URL once and reports whether the gate would pass now.
+// Its State is each URL's health as that one try saw it.
 func (c *Check) Observe(ctx context.Context, req activities.Request) (activities.Observation, error) {
 	in, err := c.input(req)
 	if err != nil {
 		return activities.Observation{}, err
 	}
-	_, verdicts := c.try(ctx, in)
-	return activities.Observation{Current: strings.Join(verdicts, "; ")}, nil
+	_, answers := c.try(ctx, in)
+	o := activities.Observation{State: map[string]string{}}
+	texts := make([]string, len(answers))
+	for i, a := range answers {
+		texts[i] = a.text
+		o.State[in.URLs[i]+" health"] = a.health
+	}
+	o.Current = strings.Join(texts, "; ")
+	return o, nil
 }
 
 // Apply asks until every URL has answered as expected Successes times in a
@@ -157,7 +171,7 @@ func (c *Check) Apply(ctx context.Context, req activities.Request) (activities.R
 	)
 	for {
 		tries++
-		ok, verdicts := c.try(ctx, in)
+		ok, answers := c.try(ctx, in)
 		switch {
 		case ok:
 			streak++
@@ -172,7 +186,7 @@ func (c *Check) Apply(ctx context.Context, req activities.Request) (activities.R
 			// The gate's deadline cut this try short; keep the last real answer.
 			streak = 0
 		default:
-			streak, last = 0, strings.Join(verdicts, "; ")
+			streak, last = 0, joinTexts(answers)
 		}
 		activities.Heartbeat(ctx, tries)
 		select {
@@ -186,19 +200,41 @@ func (c *Check) Apply(ctx context.Context, req activities.Request) (activities.R
 	}
 }
 
-// try asks every URL once; ok when all answered as expected.
-func (c *Check) try(ctx context.Context, in Input) (bool, []string) {
-	ok := true
-	verdicts := make([]string, 0, len(in.URLs))
-	for _, raw := range in.URLs {
-		good, verdict := c.tryOne(ctx, in, raw)
-		ok = ok && good
-		verdicts = append(verdicts, verdict)
-	}
-	return ok, verdicts
+// answer is what one URL said to one try.
+type answer struct {
+	ok bool
+	// text is for people: "GET https://app/healthz: 503 (want 200)".
+	text string
+	// health is the fact a drill compares before and after (see
+	// activities.Observation.State): "healthy", or "unhealthy: " and the
+	// status with what was wrong with it ("unhealthy: 503"), or "unhealthy:
+	// no answer" when none came (or the breaker sent none). It holds nothing
+	// that differs between two tries of an unchanged endpoint: no error
+	// text (ports, timings) and no value read from the body.
+	health string
 }
 
-func (c *Check) tryOne(ctx context.Context, in Input, raw string) (bool, string) {
+func joinTexts(answers []answer) string {
+	texts := make([]string, len(answers))
+	for i, a := range answers {
+		texts[i] = a.text
+	}
+	return strings.Join(texts, "; ")
+}
+
+// try asks every URL once, in order; ok when all answered as expected.
+func (c *Check) try(ctx context.Context, in Input) (bool, []answer) {
+	ok := true
+	answers := make([]answer, 0, len(in.URLs))
+	for _, raw := range in.URLs {
+		a := c.tryOne(ctx, in, raw)
+		ok = ok && a.ok
+		answers = append(answers, a)
+	}
+	return ok, answers
+}
+
+func (c *Check) tryOne(ctx context.Context, in Input, raw string) answer {
 	u, _ := url.Parse(raw)
 	var body []byte
 	status, err := breakersOr(c.Breakers).do(u, func() (int, error) {
@@ -216,23 +252,29 @@ func (c *Check) tryOne(ctx context.Context, in Input, raw string) (bool, string)
 		body, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		return resp.StatusCode, err
 	})
+	bad := func(health, format string, args ...any) answer {
+		return answer{text: fmt.Sprintf(format, args...), health: "unhealthy: " + health}
+	}
 	switch {
 	case err != nil:
-		return false, fmt.Sprintf("GET %s: %v", raw, err)
+		return bad("no answer", "GET %s: %v", raw, err)
 	case status != in.ExpectStatus:
-		return false, fmt.Sprintf("GET %s: %d (want %d)", raw, status, in.ExpectStatus)
+		return bad(strconv.Itoa(status), "GET %s: %d (want %d)", raw, status, in.ExpectStatus)
 	case in.BodyContains != "" && !strings.Contains(string(body), in.BodyContains):
-		return false, fmt.Sprintf("GET %s: %d, body lacks %q", raw, status, in.BodyContains)
+		return bad(fmt.Sprintf("%d, body lacks %q", status, in.BodyContains), "GET %s: %d, body lacks %q", raw, status, in.BodyContains)
 	case in.JSONField != "":
 		got, err := jsonField(body, in.JSONField)
 		if err != nil {
-			return false, fmt.Sprintf("GET %s: %d, %v", raw, status, err)
+			return bad(fmt.Sprintf("%d, %v", status, err), "GET %s: %d, %v", raw, status, err)
 		}
 		if got != in.JSONValue {
-			return false, fmt.Sprintf("GET %s: %d, %s is %q (want %q)", raw, status, in.JSONField, got, in.JSONValue)
+			// got comes from the endpoint: bounded, it cannot fill the
+			// history through the gate's error.
+			return bad(fmt.Sprintf("%d, %s is not %q", status, in.JSONField, in.JSONValue),
+				"GET %s: %d, %s is %s (want %q)", raw, status, in.JSONField, bounded(got, 200), in.JSONValue)
 		}
 	}
-	return true, fmt.Sprintf("GET %s: %d", raw, status)
+	return answer{ok: true, text: fmt.Sprintf("GET %s: %d", raw, status), health: "healthy"}
 }
 
 // jsonField returns the text of the field at a dot path in a JSON body.

@@ -53,7 +53,9 @@ func drctl(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	return out.String(), errOut.String(), err
 }
 
-func demoRunbook() string { return filepath.Join(repoRoot, "runbooks", "demo.yaml") }
+func demoRunbook() string { return shippedRunbook("demo.yaml") }
+
+func shippedRunbook(name string) string { return filepath.Join(repoRoot, "runbooks", name) }
 
 func writeRunbook(t *testing.T, text string) string {
 	t.Helper()
@@ -137,15 +139,29 @@ func TestValidateRefuses(t *testing.T) {
 		say  string
 	}{
 		{"no file", []string{"validate"}, "requires at least 1 arg"},
-		{"missing file", []string{"validate", "/nonexistent/runbook.yaml"}, "/nonexistent/runbook.yaml"},
+		{"missing file", []string{"validate", "/nonexistent/runbook.yaml"}, "/nonexistent/runbook.yaml: read runbook: open /nonexistent/runbook.yaml: no such file or directory"},
+		{"a device", []string{"validate", "/dev/zero"}, "/dev/zero: read runbook: /dev/zero is not a regular file (a character device)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := drctl(t, tc.args...)
-			if err == nil || !strings.Contains(err.Error(), tc.say) {
-				t.Errorf("drctl %v: error = %v, want one containing %q", tc.args, err, tc.say)
+			out, _, err := drctl(t, tc.args...)
+			if err == nil || !strings.Contains(out+err.Error(), tc.say) {
+				t.Errorf("drctl %v: error = %v, output %q; want one containing %q", tc.args, err, out, tc.say)
 			}
 		})
+	}
+}
+
+// TestValidateChecksEveryFile: an unreadable file is one problem among the
+// others; the files after it are still checked.
+func TestValidateChecksEveryFile(t *testing.T) {
+	broken := writeRunbook(t, brokenRunbook)
+	out, _, err := drctl(t, "validate", "/nonexistent.yaml", broken, demoRunbook())
+	if err == nil || !strings.Contains(err.Error(), "2 of 3 runbook(s) have problems") {
+		t.Errorf("error = %v, want 2 of 3", err)
+	}
+	if !strings.Contains(out, "/nonexistent.yaml: read runbook") || !strings.Contains(out, broken+":") || !strings.Contains(out, demoRunbook()+": ok") {
+		t.Errorf("output does not report all three files:\n%s", out)
 	}
 }
 
@@ -196,7 +212,9 @@ func TestRefusedBeforeDialing(t *testing.T) {
 		args []string
 		say  []string
 	}{
-		{"run with a bogus mode", []string{"run", "--mode", "bogus", demoRunbook()}, []string{`--mode "bogus"`, "failover", "drill"}},
+		{"run with a bogus mode", []string{"run", "--mode", "bogus", demoRunbook()}, []string{`mode "bogus" is not one of failover, drill`}},
+		{"drill of a runbook that cannot be put back", []string{"run", "--mode", "drill", "--set", "west_address=x", "--set", "health_url=http://x", "--set", "west_db_address=x", shippedRunbook("site-failover.yaml")}, []string{`step "promote-west": a drill cannot put back postgres.promote`, `step "traffic-to-west": traffic.shift changes its target and has no compensate:`}},
+		{"run with chaos outside a drill", []string{"run", "--chaos", "promote=fail:1", "--set", "service_url=http://x", demoRunbook()}, []string{"chaos is injected in drills only"}},
 		{"run with a malformed --set", []string{"run", "--set", "service_url", demoRunbook()}, []string{`--set "service_url": write NAME=VALUE`}},
 		{"run with a broken runbook", []string{"run", "/nonexistent/runbook.yaml"}, []string{"/nonexistent/runbook.yaml"}},
 		{"reject without a reason", []string{"reject", "demo", "go-ahead"}, []string{"rejection needs --reason"}},

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/worker"
 
 	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/internal/operator"
@@ -21,7 +20,8 @@ import (
 )
 
 func (a *app) validateCmd() *cobra.Command {
-	return &cobra.Command{
+	mode := workflows.ModeFailover
+	cmd := &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check runbooks and report every problem with file:line and a fix",
 		Args:  cobra.MinimumNArgs(1),
@@ -31,7 +31,7 @@ func (a *app) validateCmd() *cobra.Command {
 			}
 			bad := 0
 			for _, path := range args {
-				rb, err := a.load(path)
+				rb, err := a.loadFor(path, mode)
 				var ps runbooks.Problems
 				switch {
 				case errors.As(err, &ps):
@@ -54,6 +54,8 @@ func (a *app) validateCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&mode, "mode", workflows.ModeFailover, "drill: also check that a drill can put back every step (each acting step has a compensation that restores it)")
+	return cmd
 }
 
 func (a *app) schemaCmd() *cobra.Command {
@@ -158,14 +160,11 @@ func (a *app) runCmd() *cobra.Command {
 		Short: "Start a run and follow it (Ctrl-C detaches; it never aborts)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if mode != workflows.ModeFailover && mode != workflows.ModeDrill {
-				return fmt.Errorf("--mode %q: use failover or drill (drctl plan shows a plan)", mode)
-			}
 			asJSON, err := a.jsonOutput()
 			if err != nil {
 				return err
 			}
-			rb, err := a.load(args[0])
+			rb, err := a.loadFor(args[0], mode)
 			if err != nil {
 				return err
 			}
@@ -177,11 +176,23 @@ func (a *app) runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			c, _ := a.config()
+			// The run's own check, before anything is dialled (the
+			// operator makes it again before it starts the run).
+			if err := workflows.CheckInput(workflows.RunInput{Runbook: *rb, Params: params, Mode: mode, StartedBy: c.Identity, Reason: reason, Chaos: faults}); err != nil {
+				return err
+			}
 			op, err := a.operator(cmd.Context())
 			if err != nil {
 				return err
 			}
-			started, err := op.StartWith(cmd.Context(), rb, operator.StartOptions{Params: params, Mode: mode, Reason: reason, Chaos: faults})
+			so := operator.StartOptions{Params: params, Mode: mode, Reason: reason, Chaos: faults}
+			if c.Approvals.AllowedSigners != "" {
+				if so.Signers, err = operator.LoadAllowedSigners(c.Approvals.AllowedSigners); err != nil {
+					return err
+				}
+			}
+			started, err := op.StartWith(cmd.Context(), rb, so)
 			if err != nil {
 				return err
 			}
@@ -407,7 +418,7 @@ func (a *app) decideCmd(approve bool) *cobra.Command {
 	if approve {
 		verb, past = "approve", "approved"
 	}
-	var reason string
+	var reason, signKey string
 	cmd := &cobra.Command{
 		Use:   verb + " RUN STEP",
 		Short: strings.ToUpper(verb[:1]) + verb[1:] + " an approval gate that is awaiting a decision",
@@ -420,15 +431,32 @@ func (a *app) decideCmd(approve bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := op.Decide(cmd.Context(), args[0], args[1], approve, reason)
+			if signKey == "" {
+				c, _ := a.config()
+				signKey = c.Approvals.SignKey
+			}
+			if signKey != "" {
+				if op.Signer, err = operator.LoadSigner(signKey); err != nil {
+					return err
+				}
+			}
+			d, res, err := op.DecideResult(cmd.Context(), args[0], args[1], approve, reason)
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", verb, args[1], err)
 			}
-			report(cmd, d, fmt.Sprintf("step %s %s by %s", args[1], past, op.Identity))
+			what := fmt.Sprintf("step %s %s by %s", args[1], past, op.Identity)
+			if res.Needed > 0 {
+				what = fmt.Sprintf("step %s: approval by %s recorded; %d more needed", args[1], op.Identity, res.Needed)
+			}
+			if op.Signer != nil {
+				what += " (signed)"
+			}
+			report(cmd, d, what)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the run)")
+	cmd.Flags().StringVar(&signKey, "sign-key", "", "sign the decision with this SSH key: a private key file, or a .pub whose key is in ssh-agent (config approvals.sign_key); runs started with approvals.allowed_signers take signed decisions only")
 	return cmd
 }
 
@@ -508,9 +536,7 @@ func (a *app) replayCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bad := 0
 			for _, f := range args {
-				r := worker.NewWorkflowReplayer()
-				drworker.RegisterWorkflows(r)
-				if err := r.ReplayWorkflowHistoryFromJSONFile(drworker.QuietLogger(), f); err != nil {
+				if err := drworker.Replay(f); err != nil {
 					bad++
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: INCOMPATIBLE: %v\n", f, err)
 					continue
@@ -535,10 +561,6 @@ func (a *app) workerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			reg, err := a.registry()
-			if err != nil {
-				return err
-			}
 			tel, err := telemetry.Setup(cmd.Context(), c.Telemetry)
 			if err != nil {
 				return err
@@ -548,30 +570,14 @@ func (a *app) workerCmd() *cobra.Command {
 				defer cancel()
 				_ = tel.Shutdown(ctx)
 			}()
-			cl, err := drworker.Dial(cmd.Context(), c, drworker.DialOptions{Telemetry: tel})
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			fmt.Fprintf(cmd.ErrOrStderr(), "worker %s polling task queue %q on %s (namespace %s); actions: %s\n",
-				c.Identity, c.Temporal.TaskQueue, c.Temporal.Address, c.Temporal.Namespace, strings.Join(reg.Names(), ", "))
-			slackDone := make(chan struct{})
-			if c.Slack.Enabled() && (c.Slack.SigningSecret.IsSet() || c.Slack.AppToken.IsSet()) {
-				op := &operator.Operator{Client: cl, TaskQueue: c.Temporal.TaskQueue, Identity: c.Identity}
-				go func() {
-					defer close(slackDone)
-					// Slack is a convenience; if it cannot serve, the worker
-					// keeps working and the CLI path stays open.
-					if err := serveSlack(cmd.Context(), c, op, func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }); err != nil {
-						fmt.Fprintln(cmd.ErrOrStderr(), "slack:", err)
-					}
-				}()
-			} else {
-				close(slackDone)
-			}
-			err = drworker.Run(cmd.Context(), cl, c, reg)
-			<-slackDone // clicks Slack was told were received get their answer
-			return err
+			return drworker.Serve(cmd.Context(), c, drworker.Options{
+				Dial: drworker.DialOptions{Telemetry: tel},
+				Ready: func(s drworker.Serving) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "worker %s polling task queue %q on %s (namespace %s); actions: %s\n",
+						c.Identity, c.Temporal.TaskQueue, c.Temporal.Address, c.Temporal.Namespace, strings.Join(s.Registry.Names(), ", "))
+				},
+				Beside: slackBeside(c, cmd.ErrOrStderr()),
+			})
 		},
 	}
 }

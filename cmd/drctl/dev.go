@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
-	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/devserver"
 	drworker "github.com/drctl/drctl/worker"
 )
@@ -56,62 +53,17 @@ func (a *app) devCmd() *cobra.Command {
 			}
 			defer srv.Stop()
 			c.Temporal.Address = srv.Address
-			if err := a.runWorkerIn(cmd.Context(), c, func() {
+			return drworker.Serve(cmd.Context(), c, drworker.Options{Ready: func(drworker.Serving) {
 				out := cmd.OutOrStdout()
-				fmt.Fprintf(out, "Temporal dev server on %s (state in %s), web UI %s\n", srv.Address, stateDir, uiURL(srv.Address, uiPort))
+				fmt.Fprintf(out, "Temporal dev server on %s (state in %s), web UI %s\n", srv.Address, stateDir, srv.UIURL)
 				fmt.Fprintf(out, "a worker is polling task queue %q. In another terminal:\n", c.Temporal.TaskQueue)
 				fmt.Fprintf(out, "  export DRCTL_TEMPORAL_ADDRESS=%s\n  drctl run runbooks/demo.yaml --set service_url=http://HOST/healthz\n", srv.Address)
 				fmt.Fprintln(out, "Ctrl-C stops the worker and the server; runs resume when you start it again.")
-			}); err != nil {
-				return err
-			}
-			return nil
+			}})
 		},
 	}
 	cmd.Flags().StringVar(&stateDir, "state-dir", ".drctl/dev", "where the dev server keeps its database and log")
 	cmd.Flags().IntVar(&port, "port", 7233, "frontend port on 127.0.0.1 (0: any free port)")
 	cmd.Flags().IntVar(&uiPort, "ui-port", 8233, "web UI port (0: any free port)")
 	return cmd
-}
-
-// uiFor is the web UI address the dev server uses when no UI port is given:
-// the frontend port plus 1000.
-func uiFor(frontend string) string {
-	host, port, err := net.SplitHostPort(frontend)
-	if err != nil {
-		return "(unknown)"
-	}
-	var p int
-	fmt.Sscan(port, &p)
-	return fmt.Sprintf("http://%s:%d", host, p+1000)
-}
-
-func uiURL(frontend string, uiPort int) string {
-	if uiPort == 0 {
-		return uiFor(frontend)
-	}
-	host, _, _ := net.SplitHostPort(frontend)
-	return fmt.Sprintf("http://%s:%d", host, uiPort)
-}
-
-// runWorkerIn runs an in-process worker against c until ctx ends; ready is
-// called once it polls.
-func (a *app) runWorkerIn(ctx context.Context, c config.Config, ready func()) error {
-	reg, err := a.registry()
-	if err != nil {
-		return err
-	}
-	cl, err := drworker.Dial(ctx, c, drworker.DialOptions{})
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	w := drworker.New(cl, c, reg)
-	if err := w.Start(); err != nil {
-		return err
-	}
-	defer w.Stop()
-	ready()
-	<-ctx.Done()
-	return nil
 }

@@ -1,23 +1,18 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/drctl/drctl/internal/lab"
-
-	"github.com/drctl/drctl/internal/proclog"
 )
 
 // defaultLabDir is where `drctl lab` keeps a lab's state unless --state says
@@ -48,7 +43,22 @@ func (a *app) labCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return labUp(cmd.Context(), cmd.OutOrStdout(), dir)
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			res, err := lab.Up(cmd.Context(), dir, lab.UpOptions{Supervisor: []string{exe, "lab", "serve", "--state", dir}, Out: out})
+			if err != nil {
+				return err
+			}
+			if res.AlreadyRunning {
+				fmt.Fprintf(out, "a lab already runs in %s (supervisor pid %d); drctl lab status checks it\n", dir, res.State.SupervisorPID)
+				return nil
+			}
+			fmt.Fprintf(out, "lab up in %s (supervisor pid %d, state in %s)\n", res.Took.Round(time.Millisecond), res.State.SupervisorPID, dir)
+			printLabSummary(out, dir, res.State)
+			return nil
 		},
 	}
 	down := &cobra.Command{
@@ -102,98 +112,24 @@ func (a *app) labCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return labServe(cmd.Context(), dir)
+			return lab.Serve(cmd.Context(), dir, cmd.ErrOrStderr())
 		},
 	}
-	cmd.AddCommand(up, down, status, serve)
+	var forTests bool
+	deps := &cobra.Command{
+		Use:   "deps",
+		Short: "Install the system packages the lab needs (--tests: also those drctl's tests use): apt-get as root, else print the command",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if forTests {
+				return lab.InstallForTests(cmd.Context(), cmd.OutOrStdout())
+			}
+			return lab.Install(cmd.Context(), cmd.OutOrStdout())
+		},
+	}
+	deps.Flags().BoolVar(&forTests, "tests", false, "also the packages drctl's tests use (make deps)")
+	cmd.AddCommand(up, down, status, serve, deps)
 	return cmd
-}
-
-// labUp starts `drctl lab serve` detached (its own session, so it outlives
-// this command and the terminal) and waits until it has written state.json.
-func labUp(ctx context.Context, out io.Writer, dir string) error {
-	if st, err := lab.ReadState(dir); err == nil {
-		if st.SupervisorRunning() {
-			fmt.Fprintf(out, "a lab already runs in %s (supervisor pid %d); drctl lab status checks it\n", dir, st.SupervisorPID)
-			return nil
-		}
-		// A lab whose supervisor died (or a state left from before a
-		// reboot): clean up what it left running before starting anew.
-		if len(lab.Leftovers(st)) > 0 {
-			fmt.Fprintf(out, "cleaning up a lab whose supervisor is gone: %s\n", strings.Join(lab.Leftovers(st), ", "))
-		}
-		if err := lab.Down(ctx, dir); err != nil {
-			return fmt.Errorf("lab up: a previous lab in %s could not be cleaned up: %w", dir, err)
-		}
-	}
-	if err := lab.Install(ctx, out); err != nil {
-		return err
-	}
-	if _, err := lab.EnsureTemporal(ctx, out); err != nil {
-		// The lab itself runs without Temporal; running runbooks needs it.
-		fmt.Fprintf(out, "warning: %v\n", err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	_ = os.Remove(filepath.Join(dir, lab.StateFile)) // a stale one from a crashed lab
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	logPath := filepath.Join(dir, "supervisor.log")
-	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	defer log.Close()
-	sup := exec.Command(exe, "lab", "serve", "--state", dir)
-	sup.Stdout, sup.Stderr = log, log
-	sup.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := sup.Start(); err != nil {
-		return fmt.Errorf("start the lab supervisor: %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- sup.Wait() }()
-	start := time.Now()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(3 * time.Minute)
-	for {
-		if st, err := lab.ReadState(dir); err == nil && st.SupervisorPID == sup.Process.Pid {
-			fmt.Fprintf(out, "lab up in %s (supervisor pid %d, state in %s)\n", time.Since(start).Round(time.Millisecond), st.SupervisorPID, dir)
-			printLabSummary(out, dir, st)
-			return nil
-		}
-		select {
-		case err := <-exited:
-			b, _ := os.ReadFile(logPath)
-			return fmt.Errorf("the lab did not start (%v):\n%s", err, strings.TrimSpace(proclog.LastLines(string(b), 30)))
-		case <-deadline:
-			_ = sup.Process.Signal(syscall.SIGTERM)
-			return fmt.Errorf("the lab did not start within 3 minutes; see %s", logPath)
-		case <-ctx.Done():
-			_ = sup.Process.Signal(syscall.SIGTERM)
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
-// labServe runs the lab until ctx ends (SIGTERM or SIGINT), then stops it.
-func labServe(ctx context.Context, dir string) error {
-	l, err := lab.Start(ctx, lab.Options{Dir: dir})
-	if err != nil {
-		return err
-	}
-	if err := l.WriteFiles(dir, l.State(os.Getpid())); err != nil {
-		return errors.Join(err, l.Close())
-	}
-	fmt.Fprintf(os.Stderr, "lab serving (pid %d); SIGTERM stops it\n", os.Getpid())
-	<-ctx.Done()
-	err = l.Close()
-	fmt.Fprintf(os.Stderr, "lab stopped (%v)\n", err)
-	return err
 }
 
 func printLabSummary(out io.Writer, dir string, st lab.State) {

@@ -15,11 +15,11 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
-	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/operator"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/worker"
+	"github.com/drctl/drctl/workflows"
 )
 
 func main() {
@@ -63,7 +63,6 @@ type app struct {
 	cmd        *cobra.Command
 
 	cfg    *config.Config
-	reg    *activities.Registry
 	client client.Client
 }
 
@@ -113,22 +112,6 @@ func (a *app) config() (config.Config, error) {
 	return c, nil
 }
 
-func (a *app) registry() (*activities.Registry, error) {
-	if a.reg != nil {
-		return a.reg, nil
-	}
-	c, err := a.config()
-	if err != nil {
-		return nil, err
-	}
-	reg, err := worker.Actions(c)
-	if err != nil {
-		return nil, err
-	}
-	a.reg = reg
-	return reg, nil
-}
-
 func (a *app) dial(ctx context.Context) (client.Client, error) {
 	if a.client != nil {
 		return a.client, nil
@@ -158,10 +141,23 @@ func (a *app) operator(ctx context.Context) (*operator.Operator, error) {
 // A bad configuration is reported here too; the actions' secrets are not
 // read (the catalog needs none).
 func (a *app) load(path string) (*runbooks.Runbook, error) {
+	return a.loadFor(path, workflows.ModeFailover)
+}
+
+// loadFor is load for a run in mode: a drill is also refused when a step
+// has no way back (runbooks.ValidateDrill), naming each such step.
+func (a *app) loadFor(path, mode string) (*runbooks.Runbook, error) {
 	if _, err := a.config(); err != nil {
 		return nil, err
 	}
-	return runbooks.Load(path, worker.Catalog())
+	rb, err := runbooks.Load(path, worker.Catalog())
+	if err != nil || mode != workflows.ModeDrill {
+		return rb, err
+	}
+	if ps := runbooks.ValidateDrill(rb, worker.Catalog()); len(ps) > 0 {
+		return nil, ps
+	}
+	return rb, nil
 }
 
 func (a *app) jsonOutput() (bool, error) {

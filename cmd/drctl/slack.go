@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/operator"
 	"github.com/drctl/drctl/internal/slackapp"
+	drworker "github.com/drctl/drctl/worker"
 )
 
 func (a *app) slackCmd() *cobra.Command {
@@ -47,4 +49,21 @@ func serveSlack(ctx context.Context, c config.Config, op *operator.Operator, say
 		say(fmt.Sprintf("receiving Slack clicks on http://%s%s (put it behind your TLS ingress; requests are verified with the signing secret)", c.Slack.Listen, slackapp.Path))
 	}
 	return app.Run(ctx)
+}
+
+// slackBeside is what `drctl worker` runs beside the worker when Slack
+// clicks are configured: the click receiver, on the worker's connection.
+// Nil when they are not.
+func slackBeside(c config.Config, log io.Writer) func(context.Context, drworker.Serving) {
+	if !c.Slack.Enabled() || (!c.Slack.SigningSecret.IsSet() && !c.Slack.AppToken.IsSet()) {
+		return nil
+	}
+	return func(ctx context.Context, s drworker.Serving) {
+		op := &operator.Operator{Client: s.Client, TaskQueue: c.Temporal.TaskQueue, Identity: c.Identity}
+		// Slack is a convenience; if it cannot serve, the worker keeps
+		// working and the CLI path stays open.
+		if err := serveSlack(ctx, c, op, func(msg string) { fmt.Fprintln(log, msg) }); err != nil {
+			fmt.Fprintln(log, "slack:", err)
+		}
+	}
 }

@@ -33,6 +33,21 @@ type Config struct {
 	Worker    Worker    `mapstructure:"worker"`
 	Telemetry Telemetry `mapstructure:"telemetry"`
 	Slack     Slack     `mapstructure:"slack"`
+	Approvals Approvals `mapstructure:"approvals"`
+}
+
+// Approvals configures signed CLI decisions (see workflows.Signer).
+type Approvals struct {
+	// AllowedSigners is an ssh-keygen allowed-signers file (PRINCIPALS
+	// KEYTYPE BASE64 per line) read by `drctl run`: the runs it starts
+	// accept CLI decisions only when signed by a key listed for the
+	// decider. Empty: decisions are not signed (identity is asserted).
+	AllowedSigners string `mapstructure:"allowed_signers"`
+	// SignKey is the key `drctl approve`/`reject` sign with: a private key
+	// file (unencrypted), or a public key file (.pub) whose private half
+	// is in ssh-agent (SSH_AUTH_SOCK), as git's user.signingKey. The
+	// --sign-key flag overrides it.
+	SignKey string `mapstructure:"sign_key"`
 }
 
 // Slack configures approvals and progress in Slack. Off unless a bot token
@@ -225,6 +240,8 @@ func Load(path string, flags *pflag.FlagSet) (Config, error) {
 	v.SetDefault("slack.listen", "127.0.0.1:8089")
 	v.SetDefault("slack.group_ttl", time.Minute)
 	v.SetDefault("slack.api_url", "")
+	v.SetDefault("approvals.allowed_signers", "")
+	v.SetDefault("approvals.sign_key", "")
 
 	v.SetEnvPrefix("DRCTL")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))

@@ -15,9 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
@@ -42,7 +44,8 @@ type Options struct {
 	DBFile string
 	// HostPort to listen on; empty: 127.0.0.1 on a free port.
 	HostPort string
-	// UI enables the web UI (on UIPort, or a free port).
+	// UI enables the web UI, on UIPort; empty: the frontend's port plus
+	// 1000 (the Temporal CLI's default).
 	UI     bool
 	UIPort string
 	// Untuned runs the server with its defaults (for before/after figures).
@@ -55,6 +58,7 @@ type Options struct {
 type Server struct {
 	srv     *testsuite.DevServer
 	Address string // host:port of the frontend
+	UIURL   string // the web UI (http://host:port) when Options.UI; else empty
 }
 
 // FindBinary locates the temporal executable: $DRCTL_TEMPORAL_BIN, else
@@ -124,7 +128,28 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start Temporal dev server (%s): %w", bin, err)
 	}
-	return &Server{srv: srv, Address: srv.FrontendHostPort()}, nil
+	s := &Server{srv: srv, Address: srv.FrontendHostPort()}
+	if o.UI {
+		s.UIURL = uiURL(s.Address, o.UIPort)
+	}
+	return s, nil
+}
+
+// uiURL is the web UI's address for a frontend on host:port: uiPort on
+// the same host, or the frontend's port plus 1000 when uiPort is empty.
+func uiURL(frontend, uiPort string) string {
+	host, port, err := net.SplitHostPort(frontend)
+	if err != nil {
+		return "(unknown)"
+	}
+	if uiPort == "" {
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return "(unknown)"
+		}
+		uiPort = strconv.Itoa(p + 1000)
+	}
+	return "http://" + net.JoinHostPort(host, uiPort)
 }
 
 // Client returns the client the server was started with.

@@ -19,25 +19,55 @@ import (
 // (newer versions of the module cannot be go-installed).
 const TemporalModule = "github.com/temporalio/cli/cmd/temporal@v1.5.1"
 
-// requirements: a file that must exist, and the Debian package providing it.
-var requirements = []struct{ path, pkg string }{
-	{"/usr/lib/postgresql/15/bin/postgres", "postgresql-15"},
-	{"/usr/sbin/named", "bind9"},
-	{"/usr/sbin/haproxy", "haproxy"},
-	{"/usr/sbin/runuser", "util-linux"},
+// Requirement is a Debian package the lab or drctl's tests need, and how
+// to tell it is installed.
+type Requirement struct {
+	Package string
+	// Any are what shows it installed, one being enough: absolute paths of
+	// files, or names of commands looked up on PATH.
+	Any []string
+	// Tests: only drctl's tests need it, the lab does not.
+	Tests bool
+}
+
+// Requirements is the one list of the system packages the lab and drctl's
+// tests use: `drctl lab up` and `drctl demo` install the lab's, `drctl lab
+// deps --tests` (make deps, scripts/install-deps.sh) all of them.
+var Requirements = []Requirement{
+	{Package: "postgresql-15", Any: []string{"/usr/lib/postgresql/15/bin/postgres"}},
+	{Package: "util-linux", Any: []string{"/usr/sbin/runuser", "runuser"}}, // PostgreSQL runs as its OS user
+	{Package: "bind9", Any: []string{"/usr/sbin/named"}},
+	{Package: "bind9-dnsutils", Any: []string{"dig"}, Tests: true},
+	{Package: "haproxy", Any: []string{"/usr/sbin/haproxy", "haproxy"}},
+	{Package: "openssh-client", Any: []string{"ssh-agent"}, Tests: true}, // signed approvals: ssh-keygen, ssh-agent
+}
+
+// Installed reports whether r is installed on this host.
+func (r Requirement) Installed() bool {
+	for _, p := range r.Any {
+		if filepath.IsAbs(p) {
+			if st, err := os.Stat(p); err == nil && !st.IsDir() {
+				return true
+			}
+		} else if _, err := exec.LookPath(p); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Missing lists the Debian packages the lab needs and this host lacks.
-func Missing() []string {
+func Missing() []string { return missing(false) }
+
+// MissingForTests lists the Debian packages the lab and drctl's tests need
+// and this host lacks.
+func MissingForTests() []string { return missing(true) }
+
+func missing(tests bool) []string {
 	var out []string
-	for _, r := range requirements {
-		if _, err := os.Stat(r.path); err != nil {
-			if r.pkg == "haproxy" {
-				if _, err := exec.LookPath("haproxy"); err == nil {
-					continue
-				}
-			}
-			out = append(out, r.pkg)
+	for _, r := range Requirements {
+		if (tests || !r.Tests) && !r.Installed() {
+			out = append(out, r.Package)
 		}
 	}
 	return out
@@ -51,16 +81,25 @@ func InstallCommand(pkgs []string) string {
 	return "sudo apt-get install -y " + strings.Join(pkgs, " ")
 }
 
-// Install installs the missing packages with apt-get when running as root,
-// and stops the services Debian starts for them (the lab runs its own).
-// Otherwise it returns an error holding the exact command to run.
+// Install installs the packages Missing lists with apt-get when running as
+// root, and stops the services Debian starts for them (the lab runs its
+// own). Otherwise it returns an error holding the exact command to run.
 func Install(ctx context.Context, out io.Writer) error {
-	pkgs := Missing()
+	return install(ctx, out, "the lab needs", Missing)
+}
+
+// InstallForTests is Install for the packages MissingForTests lists.
+func InstallForTests(ctx context.Context, out io.Writer) error {
+	return install(ctx, out, "the lab and drctl's tests need", MissingForTests)
+}
+
+func install(ctx context.Context, out io.Writer, needs string, missing func() []string) error {
+	pkgs := missing()
 	if len(pkgs) == 0 {
 		return nil
 	}
 	if os.Geteuid() != 0 {
-		return fmt.Errorf("the lab needs %s; install with: %s", strings.Join(pkgs, ", "), InstallCommand(pkgs))
+		return fmt.Errorf("%s %s; install with: %s", needs, strings.Join(pkgs, ", "), InstallCommand(pkgs))
 	}
 	fmt.Fprintf(out, "installing %s with apt-get ...\n", strings.Join(pkgs, " "))
 	env := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
@@ -80,7 +119,7 @@ func Install(ctx context.Context, out io.Writer) error {
 	if _, err := exec.LookPath("pg_ctlcluster"); err == nil {
 		_ = exec.CommandContext(ctx, "pg_ctlcluster", "15", "main", "stop").Run()
 	}
-	if rest := Missing(); len(rest) > 0 {
+	if rest := missing(); len(rest) > 0 {
 		return fmt.Errorf("still missing after apt-get: %s", strings.Join(rest, ", "))
 	}
 	return nil
@@ -111,6 +150,8 @@ func EnsureTemporal(ctx context.Context, out io.Writer) (string, error) {
 	return filepath.Join(bin, "temporal"), nil
 }
 
+// ModuleRoot is the directory holding go.mod: the working directory or
+// the nearest of its parents that has one.
 func ModuleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {

@@ -5,6 +5,13 @@
 // reads and writes the database it finds through the zone's DNS name. The
 // shipped runbooks fail it over for real (`drctl demo`, `drctl lab up`).
 //
+// Besides the lab itself it holds what the CLI's lab commands do, so that
+// the CLI only parses flags and prints: Up starts a lab under a detached
+// supervisor (which calls Serve), Down stops it, Status checks it, Demo is
+// `drctl demo`; and Requirements, the one list of the system packages the
+// lab and drctl's tests need, which Install and InstallForTests (`drctl lab
+// deps`, make deps) install.
+//
 // Invariants:
 //   - Everything listens on loopback on ports picked by the OS. Each site has
 //     addresses of its own (EastDBAddr, WestAppAddr, ...) and both sites use
@@ -14,6 +21,7 @@
 //     harnesses set parent-death signals); `drctl lab up` therefore runs a
 //     detached supervisor (`drctl lab serve`) that owns them.
 //   - Secrets (DSNs, the TSIG key) are only in Secrets(), in files of mode
-//     0600 the lab writes, and in the environment of the worker that needs
-//     them; never in State, params or output.
+//     0600 the lab writes, in the environment of a worker process that
+//     needs them and in an in-process worker's worker.Secrets (the demo);
+//     never in State, params, output or this process's environment.
 package lab

@@ -3,6 +3,7 @@ package lab
 import (
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +84,46 @@ func TestTemporalVersionMatchesTheMakefile(t *testing.T) {
 	}
 	if want := "@" + string(m[1]); !strings.HasSuffix(TemporalModule, want) {
 		t.Fatalf("lab.TemporalModule %s, Makefile builds %s", TemporalModule, m[1])
+	}
+}
+
+// TestRequirements: one list serves the lab and the tests; a requirement
+// is installed when any of its files (not directories) or commands is
+// there.
+func TestRequirements(t *testing.T) {
+	var lab, all []string
+	for _, r := range Requirements {
+		all = append(all, r.Package)
+		if !r.Tests {
+			lab = append(lab, r.Package)
+		}
+	}
+	for _, want := range []string{"postgresql-15", "bind9", "haproxy", "util-linux"} {
+		if !slices.Contains(lab, want) {
+			t.Errorf("the lab's requirements lack %s: %v", want, lab)
+		}
+	}
+	for _, want := range []string{"bind9-dnsutils", "openssh-client"} {
+		if !slices.Contains(all, want) || slices.Contains(lab, want) {
+			t.Errorf("%s should be a requirement of the tests only: lab %v, all %v", want, lab, all)
+		}
+	}
+	for _, p := range Missing() {
+		if !slices.Contains(MissingForTests(), p) {
+			t.Errorf("%s is missing for the lab but not for the tests", p)
+		}
+	}
+	for _, tc := range []struct {
+		any  []string
+		want bool
+	}{
+		{[]string{"/nonexistent/drctl", "sh"}, true},
+		{[]string{os.Args[0]}, true},
+		{[]string{"/nonexistent/drctl", "drctl-no-such-command"}, false},
+		{[]string{"/"}, false},
+	} {
+		if got := (Requirement{Package: "x", Any: tc.any}).Installed(); got != tc.want {
+			t.Errorf("Installed(%v) = %t, want %t", tc.any, got, tc.want)
+		}
 	}
 }

@@ -298,7 +298,7 @@ func Status(ctx context.Context, dir string) (State, []Check, error) {
 	sites := map[string]string{EastDBAddr: East, WestDBAddr: West, EastAppAddr: East, WestAppAddr: West}
 	for _, name := range []string{AppName, DBName} {
 		addrs, err := LookupA(ctx, st.DNS.Addr, name+"."+st.Zone)
-		add("dns "+name+"."+st.Zone, err, fmt.Sprintf("A %s (%s) from %s", strings.Join(addrs, ","), sites[firstOf(addrs)], st.DNS.Addr))
+		add("dns "+name+"."+st.Zone, err, fmt.Sprintf("A %s (%s) from %s", strings.Join(addrs, ","), sites[first(addrs)], st.DNS.Addr))
 	}
 	secrets, err := ReadSecrets(dir)
 	for _, n := range st.Postgres {
@@ -323,13 +323,6 @@ func Status(ctx context.Context, dir string) (State, []Check, error) {
 	h, herr := GetHealth(ctx, "http://"+st.HAProxy.Frontend)
 	add("haproxy", herr, fmt.Sprintf("%s sends requests to %s's app (writes to %s's database)", st.HAProxy.Frontend, h.Site, h.DBSite))
 	return st, checks, nil
-}
-
-func firstOf(s []string) string {
-	if len(s) == 0 {
-		return ""
-	}
-	return s[0]
 }
 
 func role(ctx context.Context, dsn string) (string, error) {

@@ -19,6 +19,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drctl/drctl/internal/sshsig"
+	"golang.org/x/crypto/ssh"
+
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
@@ -41,6 +44,8 @@ type Operator struct {
 	// UpdateWait is how long an Update may wait for a worker before the
 	// message is sent as a Signal. Default 10s.
 	UpdateWait time.Duration
+	// Signer, when set, signs this operator's decisions (LoadSigner).
+	Signer ssh.Signer
 }
 
 // RunID turns what an operator types (a lock or a workflow ID) into a
@@ -90,23 +95,16 @@ type StartOptions struct {
 	Reason string
 	// Chaos injects faults into steps (drills only).
 	Chaos []activities.Fault
+	// Signers, when any, make the run accept signed CLI decisions only
+	// (LoadAllowedSigners).
+	Signers []workflows.Signer
 }
 
 // StartWith is Start with every option.
 func (o *Operator) StartWith(ctx context.Context, rb *runbooks.Runbook, so StartOptions) (Started, error) {
 	params, mode, reason := so.Params, so.Mode, so.Reason
-	if err := o.checkWho(reason); err != nil {
-		return Started{}, err
-	}
-	if len(so.Chaos) > 0 && mode != workflows.ModeDrill {
-		return Started{}, fmt.Errorf("--chaos is for drills: add --mode %s", workflows.ModeDrill)
-	}
-	for _, f := range so.Chaos {
-		if s, ok := rb.Step(f.Step); !ok || s.Action == "" {
-			return Started{}, fmt.Errorf("--chaos %s: runbook %s has no action step %q", f.Step, rb.Name, f.Step)
-		}
-	}
-	if _, err := runbooks.ParamValues(rb, params); err != nil {
+	in := workflows.RunInput{Runbook: *rb, Params: params, Mode: mode, StartedBy: o.Identity, Reason: reason, Chaos: so.Chaos, Signers: so.Signers}
+	if err := workflows.CheckInput(in); err != nil {
 		return Started{}, err
 	}
 	id := workflows.WorkflowID(rb.Lock)
@@ -128,7 +126,6 @@ func (o *Operator) StartWith(ctx context.Context, rb *runbooks.Runbook, so Start
 		}},
 		StaticSummary: fmt.Sprintf("%s (%s) started by %s", rb.Name, mode, o.Identity),
 	}
-	in := workflows.RunInput{Runbook: *rb, Params: params, Mode: mode, StartedBy: o.Identity, Reason: reason, Chaos: so.Chaos}
 	run, err := o.Client.ExecuteWorkflow(ctx, opts, workflows.RunbookWorkflow, in)
 	if err != nil {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
@@ -241,11 +238,34 @@ func (o *Operator) checkWho(reason string) error {
 // Decide approves or rejects an approval gate. The returned error carries
 // the workflow validator's reason when the decision is refused.
 func (o *Operator) Decide(ctx context.Context, run, step string, approve bool, reason string) (Delivery, error) {
+	d, _, err := o.DecideResult(ctx, run, step, approve, reason)
+	return d, err
+}
+
+// DecideResult is Decide that also returns the workflow's answer (empty
+// when the decision was queued as a signal): who decided and, for a gate
+// with min_approvals, how many approvals it still needs.
+func (o *Operator) DecideResult(ctx context.Context, run, step string, approve bool, reason string) (Delivery, workflows.DecisionResult, error) {
+	var res workflows.DecisionResult
 	if err := o.checkWho(reason); err != nil {
-		return "", err
+		return "", res, err
 	}
-	d := workflows.Decision{Step: step, Approve: approve, By: o.Identity, Reason: reason, Via: "cli"}
-	return o.send(ctx, run, workflows.UpdateDecide, workflows.SignalDecide, d, nil)
+	d := workflows.Decision{Step: step, Approve: approve, By: o.Identity, Reason: reason, Via: workflows.ViaCLI}
+	if o.Signer != nil {
+		// The signature names the run that is current now; should the
+		// lock's run change before the decision lands, the new run
+		// refuses it rather than take a signature meant for another.
+		st, err := o.Status(ctx, run)
+		if err != nil {
+			return "", res, err
+		}
+		d.SignedAt = time.Now().UTC()
+		if d.Signature, err = sshsig.Sign(o.Signer, workflows.SignatureNamespace, workflows.SignedText(st.WorkflowID, st.RunID, d)); err != nil {
+			return "", res, err
+		}
+	}
+	del, err := o.send(ctx, run, workflows.UpdateDecide, workflows.SignalDecide, d, &res)
+	return del, res, err
 }
 
 // DecideAs sends a decision made through another front end (Slack), which

@@ -358,7 +358,7 @@ func (a *App) groupsOf(ctx context.Context, user string) ([]string, []error) {
 // has one, else chat.postEphemeral.
 func (a *App) reply(ctx context.Context, cb slack.InteractionCallback, text string) {
 	var err error
-	if cb.ResponseURL != "" {
+	if cb.ResponseURL != "" && a.slackURL(cb.ResponseURL) {
 		_, _, _, err = a.api.SendMessageContext(ctx, "",
 			slack.MsgOptionResponseURL(cb.ResponseURL, slack.ResponseTypeEphemeral),
 			slack.MsgOptionText(text, false))
@@ -368,6 +368,21 @@ func (a *App) reply(ctx context.Context, cb slack.InteractionCallback, text stri
 	if err != nil {
 		a.log.Warn("slack: could not answer the clicker", "slack_user", cb.User.ID, "err", err)
 	}
+}
+
+// slackURL reports whether a response URL is Slack's own
+// (https://hooks.slack.com/...) or, in tests, on the configured API's
+// host: a payload cannot send the reply anywhere else, even signed.
+func (a *App) slackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	if u.Scheme == "https" && u.Host == "hooks.slack.com" {
+		return true
+	}
+	api, err := url.Parse(a.apiURL)
+	return err == nil && a.apiURL != "" && u.Scheme == api.Scheme && u.Host == api.Host
 }
 
 // editOriginal replaces the approval message's buttons with the outcome.

@@ -37,7 +37,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"runtime"
 	"slices"
@@ -47,11 +46,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/drctl/drctl/activities"
-	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/devserver"
 	"github.com/drctl/drctl/internal/operator"
 	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/tests/internal/benchkit"
 	"github.com/drctl/drctl/worker"
 	"github.com/drctl/drctl/workflows"
 )
@@ -144,7 +142,7 @@ func run() error {
 		return err
 	}
 	fmt.Printf("# drctl step overhead: %d CPUs, %s/%s, %s (%s)\n",
-		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, bin, binVersion(ctx, bin))
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, bin, benchkit.FirstLine(ctx, bin, "--version"))
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "config\tworkload\tsteps\tp50 ms/step\tp95 ms/step\tmean ms/step\ttotal\tsteps/s\tfan-out+in\t")
@@ -157,51 +155,19 @@ func run() error {
 	return nil
 }
 
-// binVersion is the first line of `temporal --version`, or "version unknown".
-func binVersion(ctx context.Context, bin string) string {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "--version").Output()
-	if err != nil {
-		return "version unknown"
-	}
-	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	return line
-}
-
 // benchConfig starts a dev server and a worker, runs every workload on
 // them, writes the rows, and stops both whatever happens.
 func benchConfig(ctx context.Context, out io.Writer, name, bin string, o options) (err error) {
 	so := serverConfigs[name]
 	so.Binary = bin
-	srv, err := devserver.Start(ctx, so)
+	env, err := benchkit.Start(ctx, benchkit.Options{Server: so, TaskQueue: "drctl-bench-" + name, Identity: "bench-worker"})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if serr := srv.Stop(); serr != nil && ctx.Err() == nil {
-			// After Ctrl-C the server has had the signal too and may be gone.
-			err = errors.Join(err, fmt.Errorf("stop dev server at %s: %w", srv.Address, serr))
-		}
-	}()
-
-	cfg := config.Defaults()
-	cfg.Temporal.Address = srv.Address
-	cfg.Temporal.TaskQueue = "drctl-bench-" + name
-	cfg.Identity = "bench-worker"
-	reg, err := worker.Actions(cfg)
-	if err != nil {
-		return fmt.Errorf("build action registry: %w", err)
-	}
-	w := worker.New(srv.Client(), cfg, reg)
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker on task queue %q: %w", cfg.Temporal.TaskQueue, err)
-	}
-	defer w.Stop()
+	defer func() { err = errors.Join(err, env.Close()) }()
 
 	b := &bencher{
-		op:      operator.Operator{Client: srv.Client(), TaskQueue: cfg.Temporal.TaskQueue, Identity: "bench"},
-		reg:     reg,
+		op:      env.Operator("bench"),
 		config:  name,
 		timeout: o.timeout,
 	}
@@ -248,8 +214,7 @@ func benchConfig(ctx context.Context, out io.Writer, name, bin string, o options
 }
 
 type bencher struct {
-	op      operator.Operator
-	reg     *activities.Registry
+	op      *operator.Operator
 	config  string
 	timeout time.Duration
 	seq     int
@@ -274,7 +239,7 @@ func (b *bencher) once(ctx context.Context, label string, rb runbooks.Runbook) (
 	b.seq++
 	rb.Name = "bench-" + label
 	rb.Lock = fmt.Sprintf("bench-%s-%s-%d-%d", b.config, label, time.Now().UnixNano(), b.seq)
-	if probs := runbooks.Validate(&rb, b.reg); len(probs) > 0 {
+	if probs := runbooks.Validate(&rb, worker.Catalog()); len(probs) > 0 {
 		return runResult{}, fmt.Errorf("generated runbook is invalid:\n%w", probs)
 	}
 	select {
@@ -284,40 +249,31 @@ func (b *bencher) once(ctx context.Context, label string, rb runbooks.Runbook) (
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
-	t0 := time.Now()
-	st, err := b.op.Start(ctx, &rb, nil, workflows.ModeFailover, "bench")
-	if err != nil {
-		return runResult{}, err
-	}
-	rep, err := b.op.Wait(ctx, st.WorkflowID)
-	wall := time.Since(t0)
+	r, err := benchkit.RunToEnd(ctx, b.op, &rb, "bench")
 	if err != nil {
 		switch {
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			err = fmt.Errorf("%w (not finished within -timeout %s)", err, b.timeout)
 		case ctx.Err() != nil:
-			err = fmt.Errorf("%w (interrupted after %s)", err, wall.Round(time.Millisecond))
+			err = fmt.Errorf("%w (interrupted after %s)", err, r.Wall.Round(time.Millisecond))
 		}
 		return runResult{}, err
 	}
-	if rep.State != workflows.StateSucceeded {
-		return runResult{}, fmt.Errorf("run %s ended %s: %s", st.WorkflowID, rep.State, rep.Error)
-	}
-	return runResult{rep: rep, wall: wall}, nil
+	return runResult{rep: r.Report, wall: r.Wall}, nil
 }
 
 func (b *bencher) row(out io.Writer, workload string, steps int, r result) {
 	p50, p95, fan := "-", "-", "-"
 	if r.isPar {
-		fan = ms(r.fan)
+		fan = benchkit.MS(r.fan)
 	} else {
 		slices.Sort(r.lat)
-		p50, p95 = ms(percentile(r.lat, 50)), ms(percentile(r.lat, 95))
+		p50, p95 = benchkit.MS(benchkit.Percentile(r.lat, 50)), benchkit.MS(benchkit.Percentile(r.lat, 95))
 	}
 	mean := r.total / time.Duration(steps)
 	rate := float64(steps) / r.total.Seconds()
 	fmt.Fprintf(out, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%.0f\t%s\t\n",
-		b.config, workload, steps, p50, p95, ms(mean), r.total.Round(time.Millisecond), rate, fan)
+		b.config, workload, steps, p50, p95, benchkit.MS(mean), r.total.Round(time.Millisecond), rate, fan)
 }
 
 // sequential is a runbook of n note steps, each needing the one before.
@@ -376,17 +332,4 @@ func fanTime(rep *workflows.Report) (time.Duration, error) {
 		return 0, fmt.Errorf("run %s: the report lacks the root end or the join start", rep.WorkflowID)
 	}
 	return join.StartedAt.Sub(*root.EndedAt), nil
-}
-
-// percentile is the nearest-rank p-th percentile of sorted d.
-func percentile(d []time.Duration, p int) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	i := (p*len(d)+99)/100 - 1
-	return d[max(i, 0)]
-}
-
-func ms(d time.Duration) string {
-	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64)
 }

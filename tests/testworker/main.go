@@ -127,6 +127,13 @@ func (m Marker) Apply(ctx context.Context, req activities.Request) (activities.R
 }
 
 func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
 	address := flag.String("address", "", "Temporal address")
 	queue := flag.String("task-queue", "drctl", "task queue")
 	identity := flag.String("identity", "testworker", "worker identity")
@@ -135,36 +142,20 @@ func main() {
 	defer stop()
 	cfg := config.Defaults()
 	cfg.Temporal.Address, cfg.Temporal.TaskQueue, cfg.Identity = *address, *queue, *identity
-	providers, err := worker.DefaultProviders(cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	o := worker.Options{
+		Actions: []activities.Action{Marker{}},
+		// The tests wait for this line: the worker polls from here on.
+		Ready: func(worker.Serving) { fmt.Println("ready") },
 	}
 	if dir := os.Getenv("DRCTL_TEST_HOLD_AFTER_PROMOTE"); dir != "" {
 		// Stop dead right after pg_promote, before the promotion is verified
 		// and recorded: the test kills this process here.
-		providers.Postgres.AfterPromote = func(ctx context.Context) {
-			_ = os.WriteFile(dir+"/promoted", []byte(fmt.Sprint(os.Getpid())), 0o644)
-			<-ctx.Done()
+		o.Configure = func(p *worker.Providers) {
+			p.Postgres.AfterPromote = func(ctx context.Context) {
+				_ = os.WriteFile(dir+"/promoted", []byte(fmt.Sprint(os.Getpid())), 0o644)
+				<-ctx.Done()
+			}
 		}
 	}
-	reg, err := worker.NewRegistry(providers)
-	if err == nil {
-		err = reg.Add(Marker{})
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	c, err := worker.Dial(ctx, cfg, worker.DialOptions{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	defer c.Close()
-	fmt.Println("ready")
-	if err := worker.Run(ctx, c, cfg, reg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	return worker.Serve(ctx, cfg, o)
 }

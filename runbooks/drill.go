@@ -1,0 +1,56 @@
+package runbooks
+
+import "fmt"
+
+// Undo says what a drill can expect of an action: whether, after it acted,
+// anything needs putting back, and whether a compensation can do it. A
+// drill (--mode drill) runs the forward path, then the compensations in
+// reverse as the way back, then compares every target with its state
+// before the drill; a step that nothing puts back would make that
+// comparison fail every time, so such runbooks are refused before they
+// start.
+type Undo string
+
+const (
+	// UndoNotNeeded: the action only reads (status, checks, waits for a
+	// condition); there is nothing to put back.
+	UndoNotNeeded Undo = "not_needed"
+	// UndoByCompensation: a compensate: step puts back what it changed
+	// (fence / unfence, a DNS record set back to changed_from). The
+	// default for an action that declares nothing.
+	UndoByCompensation Undo = "compensation"
+	// UndoImpossible: no compensation restores the prior state (a promoted
+	// standby cannot be demoted by a step: the old primary must be
+	// rewound and the roles switched back by a failback runbook).
+	UndoImpossible Undo = "impossible"
+)
+
+// ValidateDrill reports each acting step of rb that a drill could not put
+// back: an action whose Undo is UndoImpossible, or one that changes
+// something and has no compensate:. It is Validate's companion for
+// `drctl validate --mode drill` and `drctl run --mode drill`.
+func ValidateDrill(rb *Runbook, cat Catalog) Problems {
+	v := &validator{rb: rb, cat: cat, broken: rb.broken, steps: map[string]stepRef{}, ancestors: map[string]map[string]bool{}}
+	v.collectSteps()
+	for _, s := range v.order {
+		if s.preflight || s.Action == "" || cat == nil {
+			continue
+		}
+		spec, ok := cat.Lookup(s.Action)
+		if !ok {
+			continue // Validate reports unknown actions
+		}
+		at := v.at(s.path+".action", v.stepPos(s))
+		switch {
+		case spec.Undo == UndoNotNeeded:
+		case spec.Undo == UndoImpossible:
+			v.report(at, s.ID, fmt.Sprintf("a drill cannot put back %s: no compensation undoes it, so the drill would leave the system failed over", s.Action),
+				"drill a runbook without this step (the reversible part: fencing, DNS, traffic), and exercise this one in a planned switchover and its failback runbook")
+		case s.Compensate == nil:
+			v.report(at, s.ID, fmt.Sprintf("%s changes its target and has no compensate:, so a drill cannot put it back", s.Action),
+				"add compensate: {action: ..., with: {...}} that restores what the step changed")
+		}
+	}
+	v.probs.Sort()
+	return v.probs
+}

@@ -1,0 +1,139 @@
+package tests
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drctl/drctl/internal/devserver"
+	"github.com/drctl/drctl/internal/lab"
+	"github.com/drctl/drctl/internal/operator"
+	"github.com/drctl/drctl/internal/testwait"
+	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/worker"
+	"github.com/drctl/drctl/workflows"
+)
+
+// TestDrillOnTheLab drills drill-app-west.yaml on the lab (BIND, HAProxy,
+// both sites' apps): the drill moves the app's name and traffic to west,
+// proves west serves, puts both back, and the steady-state check finds
+// everything as it was. Then the same drill with the traffic step's
+// compensation removed: it must fail, naming the load balancer's servers
+// (was / now), and the lab must indeed still send traffic to west.
+func TestDrillOnTheLab(t *testing.T) {
+	needLab(t)
+	ctx := testwait.Context(t)
+	srv := startServer(t, devserver.Options{})
+	c := testConfig(t, srv)
+	l, err := lab.Start(ctx, lab.Options{Dir: labStateDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	for k, v := range l.Secrets() {
+		t.Setenv(k, v)
+	}
+	startWorker(t, srv, c)
+	rb, err := runbooks.Load("../runbooks/drill-app-west.yaml", worker.Catalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps := runbooks.ValidateDrill(rb, worker.Catalog()); len(ps) > 0 {
+		t.Fatalf("drill-app-west cannot be drilled: %v", ps)
+	}
+	op := operatorAs(srv, c, "oncall-sre")
+	drill := func(rb *runbooks.Runbook) *workflows.Report {
+		t.Helper()
+		params := map[string]string{}
+		for k, v := range l.Params() {
+			if _, ok := rb.Param(k); ok {
+				params[k] = v
+			}
+		}
+		if _, err := op.StartWith(ctx, rb, operator.StartOptions{Params: params, Mode: workflows.ModeDrill, Reason: "test drill"}); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := op.Wait(ctx, rb.Lock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	servers := func() string {
+		out, err := l.LB.Command(ctx, "show servers state "+lab.AppBackend)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	rep := drill(rb)
+	if rep.State != workflows.StateSucceeded || rep.Steady == nil || len(rep.Steady.Differences) != 0 {
+		t.Fatalf("drill: %s (%s), steady %+v", rep.State, rep.Error, rep.Steady)
+	}
+	for _, key := range []string{"lb app/east1", "lb app/west1"} {
+		if rep.Steady.Before[key] == "" || rep.Steady.Before[key] != rep.Steady.After[key] {
+			t.Errorf("%s: before %q, after %q", key, rep.Steady.Before[key], rep.Steady.After[key])
+		}
+	}
+	dnsCompared := false
+	for k := range rep.Steady.Before {
+		dnsCompared = dnsCompared || strings.HasPrefix(k, "dns ") && strings.HasSuffix(k, " A")
+	}
+	if !dnsCompared {
+		t.Errorf("the app's DNS record was not compared: %v", rep.Steady.Before)
+	}
+	if v, _ := rep.Step("verify"); v.State != workflows.StepSucceeded {
+		t.Errorf("verify: %s %s", v.State, v.Error)
+	}
+	rrs, err := l.DNS.Query(ctx, lab.AppName, "A")
+	if err != nil || len(rrs) != 1 || !strings.HasSuffix(rrs[0].String(), "\t"+lab.EastAppAddr) {
+		t.Errorf("after the drill %s A: %v (%v), want %s", lab.AppName, rrs, err, lab.EastAppAddr)
+	}
+	t.Logf("drill: RTO %s, %d facts compared; traffic:\n%s", rep.RTO, len(rep.Steady.Before), servers())
+
+	// Without a way back for the traffic step, the drill must say so.
+	broken := *rb
+	broken.Steps = slices.Clone(rb.Steps)
+	for i := range broken.Steps {
+		if broken.Steps[i].ID == "traffic-to-west" {
+			broken.Steps[i].Compensate = nil
+		}
+	}
+	begin := time.Now()
+	rep = drill(&broken)
+	if rep.State != workflows.StateFailed || rep.Steady == nil {
+		t.Fatalf("drill with no way back for traffic: %s, steady %+v", rep.State, rep.Steady)
+	}
+	var keys []string
+	for _, d := range rep.Steady.Differences {
+		keys = append(keys, d.Key+": "+d.Was+" -> "+d.Now)
+	}
+	// The app's health answer names the site that serves: west now.
+	want := []string{
+		l.Params()["health_url"] + ` health: unhealthy: 200, site is not "west" -> healthy`,
+		"lb app/east1: ready -> maint", "lb app/west1: maint -> ready",
+	}
+	if !slices.Equal(keys, want) {
+		t.Errorf("differences %q, want %q", keys, want)
+	}
+	// Asked independently of drctl: the load balancer still sends the
+	// app's requests to west, as the failed drill says.
+	resp, err := http.Get(l.Params()["health_url"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health lab.HealthAnswer
+	err = json.NewDecoder(resp.Body).Decode(&health)
+	resp.Body.Close()
+	if err != nil || health.Site != lab.West {
+		t.Errorf("after the failed drill the app answers from %q (%v), want west", health.Site, err)
+	}
+	if !strings.Contains(rep.Error, "not everything is as it was before the drill") {
+		t.Errorf("error %q", rep.Error)
+	}
+	t.Logf("failed drill after %s: %s", time.Since(begin).Round(time.Millisecond), rep.Error)
+}

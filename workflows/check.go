@@ -1,0 +1,55 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/runbooks"
+)
+
+// CheckInput is the one check of a run's input: mode, the bounds of every
+// number, parameters, chaos faults (drills only, on action steps that
+// are not waits), who starts it and why. The operator calls it before it
+// starts a run, so a mistake is reported at once and no lock is taken; the
+// workflow calls it again as its first act, because its input may come
+// from any Temporal client.
+func CheckInput(in RunInput) error {
+	return checkInput(in, versionLatest)
+}
+
+// checkInput is CheckInput as interpreter version v knew it, so a run
+// recorded by an older build replays with the checks it had.
+func checkInput(in RunInput, v workflow.Version) error {
+	rb := &in.Runbook
+	mode := in.Mode
+	if mode == "" {
+		mode = ModeFailover
+	}
+	if mode != ModeFailover && mode != ModeDrill {
+		return fmt.Errorf("mode %q is not one of %s, %s", mode, ModeFailover, ModeDrill)
+	}
+	if err := runbooks.CheckBounds(rb); err != nil {
+		return err
+	}
+	if _, err := runbooks.ParamValues(rb, in.Params); err != nil {
+		return err
+	}
+	if len(in.Chaos) > 0 && mode != ModeDrill {
+		return fmt.Errorf("chaos is injected in drills only; run with --mode %s", ModeDrill)
+	}
+	for _, f := range in.Chaos {
+		s, ok := rb.Step(f.Step)
+		if !ok || s.Action == "" || s.Action == activities.ActionWait {
+			return fmt.Errorf("chaos: %q is not an action step of runbook %s (waits and approvals take no faults)", f.Step, rb.Name)
+		}
+	}
+	if v >= versionNotifyOrdered {
+		if err := errors.Join(CheckIdentity(in.StartedBy), CheckReason(in.Reason)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package workflows_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/workflows"
+)
+
+// world is a fake system with one fact per step: "serving" moves from east
+// to west when a step acts and back when its compensation runs.
+type world struct {
+	mu    sync.Mutex
+	facts map[string]string
+}
+
+func (w *world) act(_ context.Context, req activities.Request) (activities.Result, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if req.Compensating {
+		w.facts[req.Step] = "east"
+	} else {
+		w.facts[req.Step] = "west"
+	}
+	return activities.Result{Changed: true}, nil
+}
+
+func (w *world) observe(_ context.Context, req activities.Request) (activities.Observation, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return activities.Observation{Current: w.facts[req.Step], State: map[string]string{"lb " + req.Step: w.facts[req.Step]}}, nil
+}
+
+func drillEnv(t *testing.T, w *world) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(nopLogger{})
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(workflows.Run, workflow.RegisterOptions{Name: workflows.RunbookWorkflow})
+	env.RegisterActivityWithOptions(w.act, activity.RegisterOptions{Name: "shift"})
+	env.RegisterActivityWithOptions(w.observe, activity.RegisterOptions{Name: "shift" + activities.ObserveSuffix})
+	env.RegisterActivityWithOptions((&notes{}).notify, activity.RegisterOptions{Name: activities.NotifyActivity})
+	env.SetTestTimeout(time.Minute)
+	return env
+}
+
+func shiftStep(id string, undo bool) runbooks.Step {
+	s := runbooks.Step{ID: id, Action: "shift", With: map[string]any{"backend": id}}
+	if undo {
+		s.Compensate = &runbooks.Compensation{Action: "shift"}
+	}
+	return s
+}
+
+// TestDrillPutsEverythingBack: every step's compensation restores its fact,
+// so the after-state equals the before-state and the drill succeeds.
+func TestDrillPutsEverythingBack(t *testing.T) {
+	w := &world{facts: map[string]string{"app": "east", "api": "east"}}
+	env := drillEnv(t, w)
+	a, b := shiftStep("app", true), shiftStep("api", true)
+	b.Needs = []string{"app"}
+	env.ExecuteWorkflow(workflows.RunbookWorkflow, workflows.RunInput{Runbook: book(a, b), Mode: workflows.ModeDrill, StartedBy: "alice"})
+	h := &harness{env: env}
+	rep := h.report(t)
+	if rep.State != workflows.StateSucceeded || rep.Steady == nil || len(rep.Steady.Differences) != 0 {
+		t.Fatalf("state %s, error %q, steady %+v", rep.State, rep.Error, rep.Steady)
+	}
+	if rep.Steady.Before["lb app"] != "east" || rep.Steady.After["lb app"] != "east" || len(rep.Steady.Before) != 2 {
+		t.Fatalf("steady %+v", rep.Steady)
+	}
+}
+
+// TestDrillThatLeavesSomethingChangedFails: a step without a way back
+// leaves its fact moved; the drill fails and names it, was and now, after
+// giving it time to settle.
+func TestDrillThatLeavesSomethingChangedFails(t *testing.T) {
+	w := &world{facts: map[string]string{"app": "east", "api": "east"}}
+	env := drillEnv(t, w)
+	a, b := shiftStep("app", true), shiftStep("api", false)
+	b.Needs = []string{"app"}
+	env.ExecuteWorkflow(workflows.RunbookWorkflow, workflows.RunInput{Runbook: book(a, b), Mode: workflows.ModeDrill, StartedBy: "alice"})
+	h := &harness{env: env}
+	rep := h.report(t)
+	if rep.State != workflows.StateFailed || rep.Steady == nil {
+		t.Fatalf("state %s, steady %+v", rep.State, rep.Steady)
+	}
+	want := []workflows.StateDiff{{Key: "lb api", Was: "east", Now: "west"}}
+	if len(rep.Steady.Differences) != 1 || rep.Steady.Differences[0] != want[0] {
+		t.Fatalf("differences %+v, want %+v", rep.Steady.Differences, want)
+	}
+	if !strings.Contains(rep.Error, `lb api: was "east", now "west"`) {
+		t.Fatalf("error %q", rep.Error)
+	}
+}
+
+// TestFailoverTakesNoSteadyState: only drills compare; a failover stays
+// failed over and observes nothing extra.
+func TestFailoverTakesNoSteadyState(t *testing.T) {
+	w := &world{facts: map[string]string{"app": "east"}}
+	env := drillEnv(t, w)
+	env.ExecuteWorkflow(workflows.RunbookWorkflow, workflows.RunInput{Runbook: book(shiftStep("app", true)), Mode: workflows.ModeFailover, StartedBy: "alice"})
+	h := &harness{env: env}
+	rep := h.report(t)
+	if rep.State != workflows.StateSucceeded || rep.Steady != nil || w.facts["app"] != "west" {
+		t.Fatalf("state %s, steady %+v, app %s", rep.State, rep.Steady, w.facts["app"])
+	}
+}
