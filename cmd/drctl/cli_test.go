@@ -312,3 +312,29 @@ func TestValidateNeedsNoWorkerSecrets(t *testing.T) {
 		t.Fatalf("validate: %q %v", out, err)
 	}
 }
+
+// TestValidateJSON: validate -o json prints one document with every file's
+// result (ok, its problems with line, column, step and hint, or why it
+// could not be read) and exits 1 when any has problems.
+func TestValidateJSON(t *testing.T) {
+	broken := writeRunbook(t, brokenRunbook)
+	out, _, err := drctl(t, "-o", "json", "validate", demoRunbook(), broken, "/dev/zero")
+	var doc struct {
+		Runbooks []struct {
+			File     string `json:"file"`
+			OK       bool   `json:"ok"`
+			Error    string `json:"error"`
+			Problems []struct {
+				Line    int    `json:"line"`
+				Message string `json:"message"`
+			} `json:"problems"`
+		} `json:"runbooks"`
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	if jerr := dec.Decode(&doc); jerr != nil || dec.More() {
+		t.Fatalf("stdout is not one JSON document (%v):\n%s", jerr, out)
+	}
+	if err == nil || len(doc.Runbooks) != 3 || !doc.Runbooks[0].OK || doc.Runbooks[1].OK || len(doc.Runbooks[1].Problems) == 0 || doc.Runbooks[1].Problems[0].Line == 0 || !strings.Contains(doc.Runbooks[2].Error, "not a regular file") {
+		t.Fatalf("err %v, document %+v", err, doc)
+	}
+}

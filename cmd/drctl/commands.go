@@ -29,27 +29,49 @@ func (a *app) validateCmd() *cobra.Command {
 			if _, err := a.config(); err != nil {
 				return err
 			}
+			asJSON, err := a.jsonOutput()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
 			bad := 0
+			var results []validation
 			for _, path := range args {
 				rb, err := a.loadFor(path, mode)
+				res := validation{File: path}
 				var ps runbooks.Problems
 				switch {
 				case errors.As(err, &ps):
 					bad++
 					for _, p := range ps {
-						fmt.Fprintln(cmd.OutOrStdout(), p.String())
+						res.Problems = append(res.Problems, problem{Line: p.Line, Col: p.Col, Step: p.Step, Message: p.Message, Hint: p.Hint})
+						if !asJSON {
+							fmt.Fprintln(out, p.String())
+						}
 					}
 				case err != nil:
 					// Every file is checked: one that cannot be read is
 					// one problem among the others.
 					bad++
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: %v\n", path, err)
+					res.Error = err.Error()
+					if !asJSON {
+						fmt.Fprintf(out, "%s: %v\n", path, err)
+					}
 				default:
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s, %d steps, lock %s)\n", path, rb.Name, len(rb.Steps), rb.Lock)
+					res.OK, res.Name, res.Lock, res.Steps = true, rb.Name, rb.Lock, len(rb.Steps)
+					if !asJSON {
+						fmt.Fprintf(out, "%s: ok (%s, %d steps, lock %s)\n", path, rb.Name, len(rb.Steps), rb.Lock)
+					}
+				}
+				results = append(results, res)
+			}
+			if asJSON {
+				if err := operator.JSON(out, map[string]any{"runbooks": results}); err != nil {
+					return err
 				}
 			}
 			if bad > 0 {
-				return fmt.Errorf("%d of %d runbook(s) have problems", bad, len(args))
+				return checked{bad, len(args)}
 			}
 			return nil
 		},
@@ -328,6 +350,46 @@ type runEnded struct{ state string }
 func (e runEnded) Error() string { return "run " + e.state }
 func (e runEnded) ExitCode() int { return 2 }
 
+// Printed marks the outcome as already on stdout (the report, the
+// validation result): with -o json, no second document follows.
+func (runEnded) Printed() {}
+
+// checked is validate's verdict when some file has problems: exit 1, the
+// problems already printed.
+type checked struct{ bad, of int }
+
+func (e checked) Error() string { return fmt.Sprintf("%d of %d runbook(s) have problems", e.bad, e.of) }
+func (checked) ExitCode() int   { return 1 }
+func (checked) Printed()        {}
+
+// incompatible is replay's verdict when a history no longer replays.
+type incompatible struct{ bad, of int }
+
+func (e incompatible) Error() string {
+	return fmt.Sprintf("%d of %d histories do not replay; guard the change with workflow.GetVersion", e.bad, e.of)
+}
+func (incompatible) ExitCode() int { return 1 }
+func (incompatible) Printed()      {}
+
+// validation is one file's result in validate -o json.
+type validation struct {
+	File     string    `json:"file"`
+	OK       bool      `json:"ok"`
+	Name     string    `json:"name,omitempty"`
+	Lock     string    `json:"lock,omitempty"`
+	Steps    int       `json:"steps,omitempty"`
+	Problems []problem `json:"problems,omitempty"`
+	Error    string    `json:"error,omitempty"` // the file could not be read
+}
+
+type problem struct {
+	Line    int    `json:"line,omitempty"`
+	Col     int    `json:"col,omitempty"`
+	Step    string `json:"step,omitempty"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+}
+
 func (a *app) statusCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "status RUN",
@@ -534,17 +596,39 @@ func (a *app) replayCmd() *cobra.Command {
 		Short: "Replay recorded histories against this build; say whether each is still compatible",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			asJSON, err := a.jsonOutput()
+			if err != nil {
+				return err
+			}
+			type replayed struct {
+				File       string `json:"file"`
+				Compatible bool   `json:"compatible"`
+				Error      string `json:"error,omitempty"`
+			}
+			var results []replayed
 			bad := 0
 			for _, f := range args {
+				r := replayed{File: f, Compatible: true}
 				if err := drworker.Replay(f); err != nil {
 					bad++
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: INCOMPATIBLE: %v\n", f, err)
-					continue
+					r.Compatible, r.Error = false, err.Error()
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: compatible\n", f)
+				results = append(results, r)
+				switch {
+				case asJSON:
+				case r.Compatible:
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: compatible\n", f)
+				default:
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: INCOMPATIBLE: %s\n", f, r.Error)
+				}
+			}
+			if asJSON {
+				if err := operator.JSON(cmd.OutOrStdout(), map[string]any{"histories": results}); err != nil {
+					return err
+				}
 			}
 			if bad > 0 {
-				return fmt.Errorf("%d of %d histories do not replay; guard the change with workflow.GetVersion", bad, len(args))
+				return incompatible{bad, len(args)}
 			}
 			return nil
 		},

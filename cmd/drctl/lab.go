@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/drctl/drctl/internal/lab"
+	"github.com/drctl/drctl/internal/operator"
 )
 
 // defaultLabDir is where `drctl lab` keeps a lab's state unless --state says
@@ -91,11 +92,27 @@ func (a *app) labCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			asJSON, err := a.jsonOutput()
+			if err != nil {
+				return err
+			}
 			_, checks, err := lab.Status(cmd.Context(), dir)
 			if err != nil {
 				return err
 			}
-			failed := printChecks(cmd.OutOrStdout(), checks)
+			failed := 0
+			for _, c := range checks {
+				if !c.OK {
+					failed++
+				}
+			}
+			if asJSON {
+				if err := operator.JSON(cmd.OutOrStdout(), map[string]any{"checks": checks, "failed": failed}); err != nil {
+					return err
+				}
+			} else {
+				printChecks(cmd.OutOrStdout(), checks)
+			}
 			if failed > 0 {
 				return fmt.Errorf("%d of %d lab checks failed", failed, len(checks))
 			}

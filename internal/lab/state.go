@@ -267,9 +267,9 @@ func WaitFor(ctx context.Context, limit, tick time.Duration, cond func() bool) e
 
 // Check is one line of `drctl lab status`.
 type Check struct {
-	Component string
-	OK        bool
-	Detail    string
+	Component string `json:"component"`
+	OK        bool   `json:"ok"`
+	Detail    string `json:"detail"`
 }
 
 // Status checks every component of the lab in dir: the supervisor, where
