@@ -142,22 +142,32 @@ func (a *app) planCmd() *cobra.Command {
 			var res *workflows.PlanResult
 			var observeErr error
 			op, err := a.operator(cmd.Context())
-			if err == nil {
+			switch {
+			case err != nil:
+				observeErr = err
+			default:
+				if msg := op.NoWorker(cmd.Context()); msg != "" {
+					observeErr = errors.New(msg) // asking would only wait
+					break
+				}
 				ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 				res, observeErr = op.Plan(ctx, rb, params)
 				cancel()
-			} else {
-				observeErr = err
 			}
 			if res == nil {
 				res = &workflows.PlanResult{Stages: runbooks.Stages(rb)}
 			}
 			if asJSON {
-				return operator.JSON(cmd.OutOrStdout(), res)
+				if err := operator.JSON(cmd.OutOrStdout(), res); err != nil {
+					return err
+				}
+			} else {
+				printPlan(cmd.OutOrStdout(), rb, res)
 			}
-			printPlan(cmd.OutOrStdout(), rb, res)
 			if observeErr != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "\n(current state not observed: %v)\n", observeErr)
+				// The stages are printed; what is not known is said, and
+				// the exit code says the plan is incomplete.
+				return notObserved{observeErr}
 			}
 			return nil
 		},
@@ -228,6 +238,9 @@ func (a *app) runCmd() *cobra.Command {
 				out = cmd.ErrOrStderr()
 			}
 			fmt.Fprintf(out, "started %s run of %s as %s (lock %s)\n", mode, rb.Name, started.WorkflowID, rb.Lock)
+			if msg := op.NoWorker(cmd.Context()); msg != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", msg)
+			}
 			if detach {
 				fmt.Fprintf(out, "follow it with: drctl watch %s\n", rb.Lock)
 				return nil
@@ -361,6 +374,13 @@ type checked struct{ bad, of int }
 func (e checked) Error() string { return fmt.Sprintf("%d of %d runbook(s) have problems", e.bad, e.of) }
 func (checked) ExitCode() int   { return 1 }
 func (checked) Printed()        {}
+
+// notObserved: plan printed the stages but could not observe the current
+// state; exit 1.
+type notObserved struct{ err error }
+
+func (e notObserved) Error() string { return "current state not observed: " + e.err.Error() }
+func (notObserved) ExitCode() int   { return 1 }
 
 // incompatible is replay's verdict when a history no longer replays.
 type incompatible struct{ bad, of int }
@@ -528,7 +548,10 @@ func (a *app) controlCmd(op string) *cobra.Command {
 		workflows.OpResume: "Resume a paused run",
 		workflows.OpAbort:  "Abort a run: running steps are cancelled, completed steps compensated in reverse order",
 	}[op]
-	var reason string
+	var (
+		reason    string
+		terminate bool
+	)
 	cmd := &cobra.Command{
 		Use:   op + " RUN",
 		Short: short,
@@ -541,15 +564,32 @@ func (a *app) controlCmd(op string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if terminate {
+				if err := o.Terminate(cmd.Context(), args[0], reason); err != nil {
+					return fmt.Errorf("%s --terminate: %w", op, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s terminated by %s; no compensation ran; the lock is free\n", args[0], o.Identity)
+				return nil
+			}
 			d, err := o.Control(cmd.Context(), args[0], op, reason)
 			if err != nil {
 				return fmt.Errorf("%s: %w", op, err)
 			}
 			report(cmd, d, fmt.Sprintf("%s of %s accepted (by %s)", op, args[0], o.Identity))
+			if msg := o.NoWorker(cmd.Context()); msg != "" && d == operator.Queued {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s", msg)
+				if op == workflows.OpAbort {
+					fmt.Fprintf(cmd.ErrOrStderr(), "; if none will, `drctl abort %s --terminate --reason ...` ends the run now and frees the lock, without compensations", args[0])
+				}
+				fmt.Fprintln(cmd.ErrOrStderr())
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the run)")
+	if op == workflows.OpAbort {
+		cmd.Flags().BoolVar(&terminate, "terminate", false, "end the run at once without running compensations (for a run no worker will pick up); frees the lock")
+	}
 	return cmd
 }
 

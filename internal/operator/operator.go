@@ -182,6 +182,9 @@ func (o *Operator) Report(ctx context.Context, run string) (*workflows.Report, e
 	if st.Closed {
 		return o.result(ctx, st.WorkflowID, st.RunID)
 	}
+	if msg := o.NoWorker(ctx); msg != "" {
+		return nil, errors.New(msg) // a query would only wait
+	}
 	// A query needs a worker; without one, say so soon rather than wait
 	// for the server's own timeout.
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -335,6 +338,10 @@ func (o *Operator) send(ctx context.Context, run, update, signal string, arg, re
 	if wait == 0 {
 		wait = 10 * time.Second
 	}
+	if n, err := o.Pollers(ctx); err == nil && n == 0 {
+		// No worker polls the queue: an Update could only time out.
+		wait = 0
+	}
 	uctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	h, err := o.Client.UpdateWorkflow(uctx, client.UpdateWorkflowOptions{
@@ -443,9 +450,53 @@ func (o *Operator) Plan(ctx context.Context, rb *runbooks.Runbook, params map[st
 	}
 	var res workflows.PlanResult
 	if err := run.Get(ctx, &res); err != nil {
+		if ctx.Err() != nil {
+			// Nobody waits for this plan any more: end it now rather
+			// than leave it queued for its whole timeout.
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = o.Client.TerminateWorkflow(tctx, run.GetID(), run.GetRunID(), "drctl plan gave up waiting for a worker")
+			cancel()
+		}
 		return nil, fmt.Errorf("plan: %w", err)
 	}
 	return &res, nil
+}
+
+// Pollers counts the workers polling the operator's task queue for
+// workflow tasks now (as the server saw them in the last minute or so).
+func (o *Operator) Pollers(ctx context.Context) (int, error) {
+	resp, err := o.Client.DescribeTaskQueue(ctx, o.TaskQueue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+	if err != nil {
+		return 0, fmt.Errorf("describe task queue %s: %w", o.TaskQueue, err)
+	}
+	return len(resp.GetPollers()), nil
+}
+
+// NoWorker says, when no worker polls the task queue, what that means for
+// a run; it is empty when one does or when the server cannot tell.
+func (o *Operator) NoWorker(ctx context.Context) string {
+	n, err := o.Pollers(ctx)
+	if err != nil || n > 0 {
+		return ""
+	}
+	return fmt.Sprintf("no worker is polling task queue %q: nothing of the run happens until one starts (drctl worker --task-queue %s)", o.TaskQueue, o.TaskQueue)
+}
+
+// Terminate ends a run at once, without compensations, releasing its lock:
+// for a run no worker will ever pick up. The reason and who asked are
+// recorded in the history.
+func (o *Operator) Terminate(ctx context.Context, run, reason string) error {
+	if err := o.checkWho(reason); err != nil {
+		return err
+	}
+	st, err := o.Status(ctx, run)
+	if err != nil {
+		return err
+	}
+	if st.Closed {
+		return fmt.Errorf("run %s has ended (%s)", st.WorkflowID, st.State)
+	}
+	return o.Client.TerminateWorkflow(ctx, st.WorkflowID, st.RunID, fmt.Sprintf("terminated by %s: %s (no compensation ran)", o.Identity, reason))
 }
 
 // JSON is a helper for --output json.
