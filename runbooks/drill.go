@@ -27,10 +27,14 @@ const (
 
 // ValidateDrill reports each acting step of rb that a drill could not put
 // back: an action whose Undo is UndoImpossible, or one that changes
-// something and has no compensate:. It is Validate's companion for
+// something and has no compensate:. A runbook that names a failback
+// (drill.failback) comes back by that runbook instead. It is Validate's companion for
 // `drctl validate --mode drill` and `drctl run --mode drill`.
 func ValidateDrill(rb *Runbook, cat Catalog) Problems {
 	v := &validator{rb: rb, cat: cat, broken: rb.broken, steps: map[string]stepRef{}, ancestors: map[string]map[string]bool{}}
+	if rb.Drill.Failback != "" {
+		return nil // the failback runbook is the way back for every step
+	}
 	v.collectSteps()
 	for _, s := range v.order {
 		if s.preflight || s.Action == "" || cat == nil {
@@ -45,7 +49,7 @@ func ValidateDrill(rb *Runbook, cat Catalog) Problems {
 		case spec.Undo == UndoNotNeeded:
 		case spec.Undo == UndoImpossible:
 			v.report(at, s.ID, fmt.Sprintf("a drill cannot put back %s: no compensation undoes it, so the drill would leave the system failed over", s.Action),
-				"drill a runbook without this step (the reversible part: fencing, DNS, traffic), and exercise this one in a planned switchover and its failback runbook")
+				"name the runbook that brings everything back: drill: {failback: failback.yaml} (or --failback FILE)")
 		case s.Compensate == nil:
 			v.report(at, s.ID, fmt.Sprintf("%s changes its target and has no compensate:, so a drill cannot put it back", s.Action),
 				"add compensate: {action: ..., with: {...}} that restores what the step changed")

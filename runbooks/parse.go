@@ -18,9 +18,10 @@ import (
 // error hints list them. Parse refuses any other key; schema_test.go checks
 // that Schema describes exactly these.
 var (
-	runbookKeys    = []string{"apiVersion", "name", "description", "lock", "objectives", "notify", "params", "targets", "preflight", "steps"}
+	runbookKeys    = []string{"apiVersion", "name", "description", "lock", "objectives", "notify", "drill", "params", "targets", "preflight", "steps"}
 	objectivesKeys = []string{"rto", "rpo"}
 	notifyKeys     = []string{"slack_channel"}
+	drillKeys      = []string{"failback"}
 	paramKeys      = []string{"description", "default", "required", "allowed"}
 	targetKeys     = []string{"kind", "credentials", "attributes"}
 	credentialKeys = []string{"env", "file"}
@@ -538,6 +539,10 @@ func (d *decoder) runbook(root *yaml.Node) *Runbook {
 		case "notify":
 			d.fields(v, p, "notify", notifyKeys, func(key string, v *yaml.Node, _ string) {
 				rb.Notify.SlackChannel = d.text(v, key)
+			})
+		case "drill":
+			d.fields(v, p, "drill", drillKeys, func(key string, v *yaml.Node, _ string) {
+				rb.Drill.Failback = d.text(v, key)
 			})
 		case "params":
 			rb.Params = d.params(v, p)

@@ -140,6 +140,14 @@ func Schema(cat Catalog) ([]byte, error) {
 					"slack_channel": obj{"type": "string", "description": "Slack channel ID (C0123...) or #name; default: the worker's slack.channel."},
 				},
 			},
+			"drill": obj{
+				"type":                 "object",
+				"additionalProperties": false,
+				"description":          "How a drill (--mode drill) comes back.",
+				"properties": obj{
+					"failback": obj{"type": "string", "description": "A runbook (path relative to this file) a drill runs after the forward path, instead of the compensations."},
+				},
+			},
 			"params": obj{
 				"type":                 "object",
 				"description":          "Parameters, set with drctl run --set NAME=VALUE; used as ${{ params.NAME }}.",

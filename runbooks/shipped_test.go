@@ -19,25 +19,41 @@ func TestShippedActionSpecsAreConsistent(t *testing.T) {
 }
 
 // TestShippedRunbooksDrillability: what --mode drill says of each shipped
-// runbook against this build's actions. site-failover cannot be drilled
-// (promote has no way back, and its traffic shift has no compensation);
-// the answer names each step, so the refusal says what to change.
+// runbook against this build's actions. site-failover comes back by its
+// failback runbook; without drill.failback it could not be drilled
+// (promote has no way back, its traffic shift no compensation), and the
+// refusal names each step, so it says what to change.
 func TestShippedRunbooksDrillability(t *testing.T) {
 	cat := worker.Catalog()
 	for file, want := range map[string][]string{
-		"site-failover.yaml": {"promote-west", "traffic-to-west"},
+		"site-failover.yaml":      nil,
+		"planned-switchover.yaml": nil,
+		"drill-app-west.yaml":     nil,
+		"demo.yaml":               nil,
+		"failback.yaml":           {"rejoin-east", "promote-east", "db-dns-to-east", "dns-to-east", "traffic-to-east", "rejoin-west"},
 	} {
 		rb, err := runbooks.Load(file, cat)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var steps []string
-		for _, p := range runbooks.ValidateDrill(rb, cat) {
-			steps = append(steps, p.Step)
-			t.Logf("%s", p)
-		}
-		if !slices.Equal(steps, want) {
-			t.Errorf("%s: drill problems at %v, want %v", file, steps, want)
+		if got := drillSteps(rb, cat); !slices.Equal(got, want) {
+			t.Errorf("%s: drill problems at %v, want %v", file, got, want)
 		}
 	}
+	rb, err := runbooks.Load("site-failover.yaml", cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb.Drill.Failback = ""
+	if got, want := drillSteps(rb, cat), []string{"promote-west", "traffic-to-west"}; !slices.Equal(got, want) {
+		t.Errorf("site-failover without a failback: drill problems at %v, want %v", got, want)
+	}
+}
+
+func drillSteps(rb *runbooks.Runbook, cat runbooks.Catalog) []string {
+	var steps []string
+	for _, p := range runbooks.ValidateDrill(rb, cat) {
+		steps = append(steps, p.Step)
+	}
+	return steps
 }

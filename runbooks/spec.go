@@ -22,6 +22,7 @@ type Runbook struct {
 	Objectives Objectives `json:"objectives"`
 	// Notify says where the run reports progress and asks for approvals.
 	Notify  Notify   `json:"notify,omitzero"`
+	Drill   Drill    `json:"drill,omitzero"`
 	Params  []Param  `json:"params,omitempty"`
 	Targets []Target `json:"targets,omitempty"`
 	// Preflight checks run (in parallel) before any step; if one fails the
@@ -61,6 +62,14 @@ func (o Objectives) HasRPO() bool { return o.RPOSet || o.RPO > 0 }
 
 // Notify routes a run's messages. Empty fields fall back to the worker's
 // configuration (slack.channel).
+// Drill says how a drill of the runbook comes back. Failback names a
+// runbook (a path relative to this file) that a drill runs after the
+// forward path, instead of the compensations, to put everything back: the
+// way back for steps no compensation can undo (a promotion).
+type Drill struct {
+	Failback string `json:"failback,omitempty"`
+}
+
 type Notify struct {
 	// SlackChannel is a channel ID (C0123...) or #name.
 	SlackChannel string `json:"slack_channel,omitempty"`

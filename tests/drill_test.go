@@ -137,3 +137,99 @@ func TestDrillOnTheLab(t *testing.T) {
 	}
 	t.Logf("failed drill after %s: %s", time.Since(begin).Round(time.Millisecond), rep.Error)
 }
+
+// TestDrillSiteFailoverWithFailback drills the whole site failover on the
+// lab: the forward path (fence east, promote west, DNS and traffic to
+// west, verified), then failback.yaml as the way back (a child run with its
+// own gate), then the steady-state check: every database's role, fencing
+// and upstream, both DNS records and TTLs, the load balancer's servers and
+// the health answer are as they were before the drill.
+func TestDrillSiteFailoverWithFailback(t *testing.T) {
+	needLab(t)
+	ctx := testwait.Context(t)
+	srv := startServer(t, devserver.Options{})
+	c := testConfig(t, srv)
+	l, err := lab.Start(ctx, lab.Options{Dir: labStateDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	for k, v := range l.Secrets() {
+		t.Setenv(k, v)
+	}
+	startWorker(t, srv, c)
+	cat := worker.Catalog()
+	rb, err := runbooks.Load("../runbooks/site-failover.yaml", cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, err := runbooks.Load("../runbooks/"+rb.Drill.Failback, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := func(rb *runbooks.Runbook) map[string]string {
+		params := map[string]string{}
+		for k, v := range l.Params() {
+			if _, ok := rb.Param(k); ok {
+				params[k] = v
+			}
+		}
+		return params
+	}
+	starter, second := operatorAs(srv, c, "oncall-sre"), operatorAs(srv, c, "oncall-dba")
+	if _, err := starter.StartWith(ctx, rb, operator.StartOptions{
+		Params: declared(rb), Mode: workflows.ModeDrill, Reason: "test: drill the site failover",
+		Failback: &workflows.Failback{Runbook: *fb, Params: declared(fb)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Approve every gate of the drill and of its failback as they open.
+	parent := workflows.WorkflowID(rb.Lock)
+	approved := map[string]bool{}
+	testwait.For(t, "the drill to end", func() bool {
+		for _, id := range []string{parent, parent + workflows.FailbackSuffix} {
+			st, err := starter.Status(ctx, id)
+			if err != nil {
+				continue
+			}
+			for _, g := range st.Waiting {
+				if !approved[id+"/"+g] {
+					if _, err := second.Decide(ctx, id, g, true, "drill"); err == nil {
+						approved[id+"/"+g] = true
+					}
+				}
+			}
+		}
+		st, err := starter.Status(ctx, parent)
+		return err == nil && st.Closed
+	})
+	rep, err := starter.Wait(ctx, parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("approved %v", approved)
+	if rep.Steady != nil {
+		for _, d := range rep.Steady.Differences {
+			t.Logf("not back: %s: was %q, now %q", d.Key, d.Was, d.Now)
+		}
+		t.Logf("compared %d facts; not compared: %v", len(rep.Steady.Before), rep.Steady.NotCompared)
+	}
+	if rep.State != workflows.StateSucceeded || rep.Steady == nil || len(rep.Steady.Differences) != 0 {
+		t.Fatalf("drill %s: %s", rep.State, rep.Error)
+	}
+	if rep.Failback == nil || rep.Failback.State != workflows.StateSucceeded {
+		t.Fatalf("failback report %+v", rep.Failback)
+	}
+	for _, key := range []string{"db-east role", "db-west role", "db-west upstream", "lb app/east1"} {
+		if rep.Steady.Before[key] == "" {
+			t.Errorf("%s was not compared: %v", key, rep.Steady.Before)
+		}
+	}
+	if standby, err := l.Node(lab.East).InRecovery(ctx); err != nil || standby {
+		t.Errorf("east after the drill: in recovery %v (%v), want the primary", standby, err)
+	}
+	if standby, err := l.Node(lab.West).InRecovery(ctx); err != nil || !standby {
+		t.Errorf("west after the drill: in recovery %v (%v), want a standby", standby, err)
+	}
+	t.Logf("drill: RTO %s, failback RTO %s", rep.RTO, rep.Failback.RTO)
+}

@@ -51,5 +51,16 @@ func checkInput(in RunInput, v workflow.Version) error {
 			return err
 		}
 	}
+	if fb := in.Failback; fb != nil {
+		if mode != ModeDrill {
+			return fmt.Errorf("a failback runbook is for drills; run with --mode %s", ModeDrill)
+		}
+		if err := runbooks.CheckBounds(&fb.Runbook); err != nil {
+			return fmt.Errorf("failback %s: %w", fb.Runbook.Name, err)
+		}
+		if _, err := runbooks.ParamValues(&fb.Runbook, fb.Params); err != nil {
+			return fmt.Errorf("failback %s: %w", fb.Runbook.Name, err)
+		}
+	}
 	return nil
 }

@@ -70,7 +70,21 @@ type RunInput struct {
 	// approvals.allowed_signers). When any are given, a CLI decision
 	// without a valid signature by a key of its decider is refused.
 	Signers []Signer `json:"signers,omitempty"`
+	// Failback, in a drill, is the runbook that brings everything back
+	// after the forward path (instead of the compensations), run as a
+	// child workflow with its own gates.
+	Failback *Failback `json:"failback,omitempty"`
 }
+
+// Failback is a drill's way back: a runbook and its parameters.
+type Failback struct {
+	Runbook runbooks.Runbook  `json:"runbook"`
+	Params  map[string]string `json:"params,omitempty"`
+}
+
+// FailbackSuffix ends the workflow ID of a drill's failback run
+// (drctl-app-site-failback): its gates are approved under that ID.
+const FailbackSuffix = "-failback"
 
 // Signer is one allowed signing key of an identity.
 type Signer struct {
@@ -241,6 +255,8 @@ type Report struct {
 	Compensations []StepReport `json:"compensations,omitempty"`
 	Events        []Event      `json:"events,omitempty"`
 	Paused        bool         `json:"paused,omitempty"`
+	// Failback is the report of a drill's failback run.
+	Failback *Report `json:"failback,omitempty"`
 	// Steady is a drill's before/after comparison of every target.
 	Steady *SteadyCheck `json:"steady,omitempty"`
 	// Chaos lists the faults a drill injected.

@@ -460,7 +460,14 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 	r.skipPending()
 	compensationsFailed := 0
 	steadyBack := true
+	var failbackErr error
 	switch {
+	case succeeded && r.rep.Mode == ModeDrill && r.in.Failback != nil && r.version >= versionSteadyState:
+		if err := r.failback(); err != nil {
+			failbackErr = err
+		} else if r.rep.Steady != nil {
+			steadyBack = r.steadyAfter()
+		}
 	case succeeded && r.rep.Mode == ModeDrill:
 		compensationsFailed = r.compensate("drill failback")
 		if r.rep.Steady != nil {
@@ -479,6 +486,9 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 		if !steadyBack {
 			r.rep.Error += "; not back as before the drill: " + steadySummary(r.rep.Steady.Differences)
 		}
+	case succeeded && failbackErr != nil:
+		r.rep.State = StateFailed
+		r.rep.Error = "drill: " + failbackErr.Error() + "; the system may still be failed over"
 	case succeeded && !steadyBack:
 		r.rep.State = StateFailed
 		r.rep.Error = "drill: the way back ran, but not everything is as it was before the drill: " + steadySummary(r.rep.Steady.Differences)

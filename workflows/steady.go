@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,7 +17,7 @@ import (
 // Steady state (from versionSteadyState on, drills only). A drill is the
 // forward path, then the way back (the compensations), then proof that
 // every target is as it was: before the first step acts, the run observes
-// what each action step touches (its Observe's State, read-only, with the
+// what each preflight check and action step touches (its Observe's State, read-only, with the
 // inputs known then) and after the way back observes the same steps with
 // the same inputs again. Any fact that differs fails the drill, listed as
 // was / now. A drill never reports succeeded while the end state differs.
@@ -57,7 +58,9 @@ const (
 func (r *runner) steadyBefore(ctx workflow.Context) {
 	sc := &SteadyCheck{}
 	r.rep.Steady = sc
-	for _, s := range r.rb.Steps {
+	// Preflight checks count: they read what the runbook is about to
+	// touch (a standby's role and upstream) with inputs known now.
+	for _, s := range slices.Concat(r.rb.Preflight, r.rb.Steps) {
 		if s.Action == "" || s.Action == activities.ActionWait {
 			continue
 		}
@@ -142,4 +145,35 @@ func steadySummary(d []StateDiff) string {
 		parts = append(parts, fmt.Sprintf("%s: was %q, now %q", x.Key, x.Was, x.Now))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// failback runs the drill's failback runbook as a child workflow under the
+// drill's lock (workflow ID <drill>-failback), started by the same person,
+// with its own gates; its report becomes the drill's Failback.
+func (r *runner) failback() error {
+	fb := r.in.Failback
+	ctx, _ := workflow.NewDisconnectedContext(r.ctx)
+	r.rep.State = StateCompensating
+	r.publish()
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:          r.rep.WorkflowID + FailbackSuffix,
+		WorkflowTaskTimeout: 3 * time.Second,
+		StaticSummary:       fmt.Sprintf("failback of drill %s: %s", r.rep.WorkflowID, fb.Runbook.Name),
+	})
+	in := RunInput{
+		Runbook: fb.Runbook, Params: fb.Params, Mode: ModeFailover,
+		StartedBy: r.rep.StartedBy, Reason: "failback of drill " + r.rep.WorkflowID, Signers: r.in.Signers,
+	}
+	var rep Report
+	err := workflow.ExecuteChildWorkflow(cctx, RunbookWorkflow, in).Get(ctx, &rep)
+	if err != nil {
+		var ae *temporal.ApplicationError
+		if errors.As(err, &ae) && ae.HasDetails() && ae.Details(&rep) == nil {
+			r.rep.Failback = &rep
+			return fmt.Errorf("failback %s %s: %s", fb.Runbook.Name, rep.State, rep.Error)
+		}
+		return fmt.Errorf("failback %s: %s", fb.Runbook.Name, errorText(err))
+	}
+	r.rep.Failback = &rep
+	return nil
 }

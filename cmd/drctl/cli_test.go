@@ -57,6 +57,20 @@ func demoRunbook() string { return shippedRunbook("demo.yaml") }
 
 func shippedRunbook(name string) string { return filepath.Join(repoRoot, "runbooks", name) }
 
+// withoutFailback is site-failover.yaml without its drill.failback.
+func withoutFailback(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(shippedRunbook("site-failover.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(b), "drill: {failback: failback.yaml}\n", "", 1)
+	if text == string(b) {
+		t.Fatal("site-failover.yaml names no failback")
+	}
+	return writeRunbook(t, text)
+}
+
 func writeRunbook(t *testing.T, text string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "broken.yaml")
@@ -213,7 +227,7 @@ func TestRefusedBeforeDialing(t *testing.T) {
 		say  []string
 	}{
 		{"run with a bogus mode", []string{"run", "--mode", "bogus", demoRunbook()}, []string{`mode "bogus" is not one of failover, drill`}},
-		{"drill of a runbook that cannot be put back", []string{"run", "--mode", "drill", "--set", "west_address=x", "--set", "health_url=http://x", "--set", "west_db_address=x", shippedRunbook("site-failover.yaml")}, []string{`step "promote-west": a drill cannot put back postgres.promote`, `step "traffic-to-west": traffic.shift changes its target and has no compensate:`}},
+		{"drill of a runbook that cannot be put back", []string{"run", "--mode", "drill", "--set", "west_address=x", "--set", "health_url=http://x", "--set", "west_db_address=x", withoutFailback(t)}, []string{`step "promote-west": a drill cannot put back postgres.promote`, `step "traffic-to-west": traffic.shift changes its target and has no compensate:`}},
 		{"run with chaos outside a drill", []string{"run", "--chaos", "promote=fail:1", "--set", "service_url=http://x", demoRunbook()}, []string{"chaos is injected in drills only"}},
 		{"run with a malformed --set", []string{"run", "--set", "service_url", demoRunbook()}, []string{`--set "service_url": write NAME=VALUE`}},
 		{"run with a broken runbook", []string{"run", "/nonexistent/runbook.yaml"}, []string{"/nonexistent/runbook.yaml"}},

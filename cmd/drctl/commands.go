@@ -37,7 +37,7 @@ func (a *app) validateCmd() *cobra.Command {
 			bad := 0
 			var results []validation
 			for _, path := range args {
-				rb, err := a.loadFor(path, mode)
+				rb, _, err := a.loadFor(path, mode, "")
 				res := validation{File: path}
 				var ps runbooks.Problems
 				switch {
@@ -186,6 +186,7 @@ func (a *app) runCmd() *cobra.Command {
 		detach     bool
 		reason     string
 		chaos      []string
+		failback   string
 	)
 	cmd := &cobra.Command{
 		Use:   "run FILE",
@@ -196,13 +197,21 @@ func (a *app) runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rb, err := a.loadFor(args[0], mode)
+			rb, fb, err := a.loadFor(args[0], mode, failback)
 			if err != nil {
 				return err
 			}
 			params, err := runParams(rb, paramsFile, sets)
 			if err != nil {
 				return err
+			}
+			var fbInput *workflows.Failback
+			if fb != nil {
+				fbParams, err := runParams(fb, paramsFile, declaredSets(fb, sets))
+				if err != nil {
+					return fmt.Errorf("failback %s: %w", fb.Name, err)
+				}
+				fbInput = &workflows.Failback{Runbook: *fb, Params: fbParams}
 			}
 			faults, err := parseChaos(chaos)
 			if err != nil {
@@ -211,14 +220,14 @@ func (a *app) runCmd() *cobra.Command {
 			c, _ := a.config()
 			// The run's own check, before anything is dialled (the
 			// operator makes it again before it starts the run).
-			if err := workflows.CheckInput(workflows.RunInput{Runbook: *rb, Params: params, Mode: mode, StartedBy: c.Identity, Reason: reason, Chaos: faults}); err != nil {
+			if err := workflows.CheckInput(workflows.RunInput{Runbook: *rb, Params: params, Mode: mode, StartedBy: c.Identity, Reason: reason, Chaos: faults, Failback: fbInput}); err != nil {
 				return err
 			}
 			op, err := a.operator(cmd.Context())
 			if err != nil {
 				return err
 			}
-			so := operator.StartOptions{Params: params, Mode: mode, Reason: reason, Chaos: faults}
+			so := operator.StartOptions{Params: params, Mode: mode, Reason: reason, Chaos: faults, Failback: fbInput}
 			if c.Approvals.AllowedSigners != "" {
 				if so.Signers, err = operator.LoadAllowedSigners(c.Approvals.AllowedSigners); err != nil {
 					return err
@@ -252,6 +261,7 @@ func (a *app) runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&paramsFile, "params", "", paramsFlagDoc)
 	cmd.Flags().StringVar(&mode, "mode", workflows.ModeFailover, "failover (act and stay) or drill (act, then fail back with every compensation)")
 	cmd.Flags().BoolVar(&detach, "detach", false, "start and return without following")
+	cmd.Flags().StringVar(&failback, "failback", "", "drills: the runbook that brings everything back after the forward path (default: the runbook's drill.failback)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why this run was started (recorded in the run)")
 	cmd.Flags().StringArrayVar(&chaos, "chaos", nil, "drills: inject a fault, STEP=fail:N (first N attempts fail), STEP=fail:permanent or STEP=latency:DURATION; repeatable, combine with a comma")
 	return cmd

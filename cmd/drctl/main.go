@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -141,23 +142,38 @@ func (a *app) operator(ctx context.Context) (*operator.Operator, error) {
 // A bad configuration is reported here too; the actions' secrets are not
 // read (the catalog needs none).
 func (a *app) load(path string) (*runbooks.Runbook, error) {
-	return a.loadFor(path, workflows.ModeFailover)
+	rb, _, err := a.loadFor(path, workflows.ModeFailover, "")
+	return rb, err
 }
 
-// loadFor is load for a run in mode: a drill is also refused when a step
-// has no way back (runbooks.ValidateDrill), naming each such step.
-func (a *app) loadFor(path, mode string) (*runbooks.Runbook, error) {
+// loadFor is load for a run in mode. A drill also loads its failback
+// runbook (failback, else the runbook's drill.failback, relative to the
+// runbook's file) and, without one, is refused when a step has no way
+// back (runbooks.ValidateDrill), naming each such step.
+func (a *app) loadFor(path, mode, failback string) (*runbooks.Runbook, *runbooks.Runbook, error) {
 	if _, err := a.config(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rb, err := runbooks.Load(path, worker.Catalog())
 	if err != nil || mode != workflows.ModeDrill {
-		return rb, err
+		return rb, nil, err
 	}
-	if ps := runbooks.ValidateDrill(rb, worker.Catalog()); len(ps) > 0 {
-		return nil, ps
+	if failback != "" {
+		rb.Drill.Failback = failback
+	} else if f := rb.Drill.Failback; f != "" && !filepath.IsAbs(f) {
+		failback = filepath.Join(filepath.Dir(path), f)
 	}
-	return rb, nil
+	if failback == "" {
+		if ps := runbooks.ValidateDrill(rb, worker.Catalog()); len(ps) > 0 {
+			return nil, nil, ps
+		}
+		return rb, nil, nil
+	}
+	fb, err := runbooks.Load(failback, worker.Catalog())
+	if err != nil {
+		return nil, nil, fmt.Errorf("failback: %w", err)
+	}
+	return rb, fb, nil
 }
 
 func (a *app) jsonOutput() (bool, error) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -37,3 +38,16 @@ func runParams(rb *runbooks.Runbook, file string, sets []string) (map[string]str
 }
 
 const paramsFlagDoc = "YAML file of parameters NAME: VALUE, e.g. .drctl/lab/params.yaml (names the runbook does not declare are ignored; --set wins)"
+
+// declaredSets keeps the --set values whose name rb declares: a drill's
+// failback runbook takes what it needs of the drill's parameters.
+func declaredSets(rb *runbooks.Runbook, sets []string) []string {
+	var out []string
+	for _, kv := range sets {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, ok := rb.Param(name); ok {
+			out = append(out, kv)
+		}
+	}
+	return out
+}

@@ -98,12 +98,14 @@ type StartOptions struct {
 	// Signers, when any, make the run accept signed CLI decisions only
 	// (LoadAllowedSigners).
 	Signers []workflows.Signer
+	// Failback is a drill's way back (drills only).
+	Failback *workflows.Failback
 }
 
 // StartWith is Start with every option.
 func (o *Operator) StartWith(ctx context.Context, rb *runbooks.Runbook, so StartOptions) (Started, error) {
 	params, mode, reason := so.Params, so.Mode, so.Reason
-	in := workflows.RunInput{Runbook: *rb, Params: params, Mode: mode, StartedBy: o.Identity, Reason: reason, Chaos: so.Chaos, Signers: so.Signers}
+	in := workflows.RunInput{Runbook: *rb, Params: params, Mode: mode, StartedBy: o.Identity, Reason: reason, Chaos: so.Chaos, Signers: so.Signers, Failback: so.Failback}
 	if err := workflows.CheckInput(in); err != nil {
 		return Started{}, err
 	}
