@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/internal/devserver"
 	"github.com/drctl/drctl/internal/lab"
 	"github.com/drctl/drctl/internal/operator"
@@ -45,7 +46,7 @@ func TestDrillOnTheLab(t *testing.T) {
 		t.Fatalf("drill-app-west cannot be drilled: %v", ps)
 	}
 	op := operatorAs(srv, c, "oncall-sre")
-	drill := func(rb *runbooks.Runbook) *workflows.Report {
+	drill := func(rb *runbooks.Runbook, chaos ...activities.Fault) *workflows.Report {
 		t.Helper()
 		params := map[string]string{}
 		for k, v := range l.Params() {
@@ -53,7 +54,7 @@ func TestDrillOnTheLab(t *testing.T) {
 				params[k] = v
 			}
 		}
-		if _, err := op.StartWith(ctx, rb, operator.StartOptions{Params: params, Mode: workflows.ModeDrill, Reason: "test drill"}); err != nil {
+		if _, err := op.StartWith(ctx, rb, operator.StartOptions{Params: params, Mode: workflows.ModeDrill, Reason: "test drill", Chaos: chaos}); err != nil {
 			t.Fatal(err)
 		}
 		rep, err := op.Wait(ctx, rb.Lock)
@@ -94,6 +95,19 @@ func TestDrillOnTheLab(t *testing.T) {
 		t.Errorf("after the drill %s A: %v (%v), want %s", lab.AppName, rrs, err, lab.EastAppAddr)
 	}
 	t.Logf("drill: RTO %s, %d facts compared; traffic:\n%s", rep.RTO, len(rep.Steady.Before), servers())
+
+	// Chaos on the real providers: two failing attempts of the traffic
+	// shift are absorbed by its retries; a permanent fault in the check
+	// fails the drill, the way back still runs, and everything is back.
+	rep = drill(rb, activities.Fault{Step: "traffic-to-west", Fail: 2})
+	if shift, _ := rep.Step("traffic-to-west"); rep.State != workflows.StateSucceeded || shift.Attempts != 3 || len(rep.Steady.Differences) != 0 {
+		t.Fatalf("drill with fail:2 on the shift: %s (%s), shift attempts %d, steady %+v", rep.State, rep.Error, shift.Attempts, rep.Steady)
+	}
+	rep = drill(rb, activities.Fault{Step: "verify", Permanent: true})
+	if rep.State != workflows.StateFailed || rep.Steady == nil || rep.Steady.After == nil || len(rep.Steady.Differences) != 0 || len(rep.Compensations) != 2 {
+		t.Fatalf("drill with a permanent fault in verify: %s (%s), compensations %d, steady %+v", rep.State, rep.Error, len(rep.Compensations), rep.Steady)
+	}
+	t.Logf("permanent fault: %s; way back: %d compensations, everything back", rep.Error, len(rep.Compensations))
 
 	// Without a way back for the traffic step, the drill must say so.
 	broken := *rb

@@ -475,6 +475,10 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 		}
 	case !succeeded:
 		compensationsFailed = r.compensate("run stopped")
+		if r.rep.Mode == ModeDrill && r.rep.Steady != nil {
+			// A failed drill still says what its way back left changed.
+			steadyBack = r.steadyAfter()
+		}
 	}
 	end := r.now()
 	r.rep.EndedAt = &end
@@ -505,6 +509,9 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 	}
 	if !succeeded && compensationsFailed > 0 {
 		r.rep.Error += fmt.Sprintf("; %d compensation(s) failed", compensationsFailed)
+	}
+	if !succeeded && !steadyBack {
+		r.rep.Error += "; not back as before the drill: " + steadySummary(r.rep.Steady.Differences)
 	}
 	r.publish()
 	r.notifyFinished()

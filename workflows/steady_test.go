@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -19,13 +20,17 @@ import (
 // world is a fake system with one fact per step: "serving" moves from east
 // to west when a step acts and back when its compensation runs.
 type world struct {
-	mu    sync.Mutex
-	facts map[string]string
+	mu     sync.Mutex
+	facts  map[string]string
+	broken string // a step whose action always fails, having changed nothing
 }
 
 func (w *world) act(_ context.Context, req activities.Request) (activities.Result, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if req.Step == w.broken && !req.Compensating {
+		return activities.Result{}, errors.New("broken")
+	}
 	if req.Compensating {
 		w.facts[req.Step] = "east"
 	} else {
@@ -112,5 +117,35 @@ func TestFailoverTakesNoSteadyState(t *testing.T) {
 	rep := h.report(t)
 	if rep.State != workflows.StateSucceeded || rep.Steady != nil || w.facts["app"] != "west" {
 		t.Fatalf("state %s, steady %+v, app %s", rep.State, rep.Steady, w.facts["app"])
+	}
+}
+
+// TestFailedDrillSaysWhatIsNotBack: a drill whose second step fails
+// compensates the first; the steady-state check still runs and finds
+// everything back (the compensation restored it), so the drill reports
+// failed for the step, not for the state. Then the same with a first step
+// that has no way back: the failed drill also lists what is not back.
+func TestFailedDrillSaysWhatIsNotBack(t *testing.T) {
+	w := &world{facts: map[string]string{"app": "east", "api": "east"}, broken: "api"}
+	env := drillEnv(t, w)
+	a, b := shiftStep("app", true), shiftStep("api", true)
+	b.Needs = []string{"app"}
+	env.ExecuteWorkflow(workflows.RunbookWorkflow, workflows.RunInput{Runbook: book(a, b), Mode: workflows.ModeDrill, StartedBy: "alice"})
+	h := &harness{env: env}
+	rep := h.report(t)
+	if rep.State != workflows.StateFailed || rep.Steady == nil || rep.Steady.After == nil || len(rep.Steady.Differences) != 0 {
+		t.Fatalf("state %s, error %q, steady %+v", rep.State, rep.Error, rep.Steady)
+	}
+	if strings.Contains(rep.Error, "not back") {
+		t.Fatalf("error %q", rep.Error)
+	}
+
+	w = &world{facts: map[string]string{"app": "east", "api": "east"}, broken: "api"}
+	env = drillEnv(t, w)
+	a = shiftStep("app", false)
+	env.ExecuteWorkflow(workflows.RunbookWorkflow, workflows.RunInput{Runbook: book(a, b), Mode: workflows.ModeDrill, StartedBy: "alice"})
+	rep = (&harness{env: env}).report(t)
+	if rep.State != workflows.StateFailed || !strings.Contains(rep.Error, `not back as before the drill: lb app: was "east", now "west"`) {
+		t.Fatalf("state %s, error %q", rep.State, rep.Error)
 	}
 }
