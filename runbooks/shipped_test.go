@@ -30,7 +30,7 @@ func TestShippedRunbooksDrillability(t *testing.T) {
 		"planned-switchover.yaml": nil,
 		"drill-app-west.yaml":     nil,
 		"demo.yaml":               nil,
-		"failback.yaml":           {"rejoin-east", "promote-east", "db-dns-to-east", "dns-to-east", "traffic-to-east", "rejoin-west"},
+		"failback.yaml":           {"rejoin-east", "promote-east", "db-dns-to-east", "dns-to-east", "traffic-to-east", "rejoin-west", "west-standby"},
 	} {
 		rb, err := runbooks.Load(file, cat)
 		if err != nil {
