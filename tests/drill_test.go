@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/devserver"
 	"github.com/drctl/drctl/internal/lab"
 	"github.com/drctl/drctl/internal/operator"
@@ -18,13 +20,10 @@ import (
 	"github.com/drctl/drctl/workflows"
 )
 
-// TestDrillOnTheLab drills drill-app-west.yaml on the lab (BIND, HAProxy,
-// both sites' apps): the drill moves the app's name and traffic to west,
-// proves west serves, puts both back, and the steady-state check finds
-// everything as it was. Then the same drill with the traffic step's
-// compensation removed: it must fail, naming the load balancer's servers
-// (was / now), and the lab must indeed still send traffic to west.
-func TestDrillOnTheLab(t *testing.T) {
+// labWithWorker starts a dev server, the lab and a worker holding the
+// lab's secrets, all stopped when t ends.
+func labWithWorker(t *testing.T) (context.Context, *devserver.Server, config.Config, *lab.Lab) {
+	t.Helper()
 	needLab(t)
 	ctx := testwait.Context(t)
 	srv := startServer(t, devserver.Options{})
@@ -38,6 +37,17 @@ func TestDrillOnTheLab(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	startWorker(t, srv, c)
+	return ctx, srv, c, l
+}
+
+// TestDrillOnTheLab drills drill-app-west.yaml on the lab (BIND, HAProxy,
+// both sites' apps): the drill moves the app's name and traffic to west,
+// proves west serves, puts both back, and the steady-state check finds
+// everything as it was. Then the same drill with the traffic step's
+// compensation removed: it must fail, naming the load balancer's servers
+// (was / now), and the lab must indeed still send traffic to west.
+func TestDrillOnTheLab(t *testing.T) {
+	ctx, srv, c, l := labWithWorker(t)
 	rb, err := runbooks.Load("../runbooks/drill-app-west.yaml", worker.Catalog())
 	if err != nil {
 		t.Fatal(err)
@@ -159,19 +169,7 @@ func TestDrillOnTheLab(t *testing.T) {
 // and upstream, both DNS records and TTLs, the load balancer's servers and
 // the health answer are as they were before the drill.
 func TestDrillSiteFailoverWithFailback(t *testing.T) {
-	needLab(t)
-	ctx := testwait.Context(t)
-	srv := startServer(t, devserver.Options{})
-	c := testConfig(t, srv)
-	l, err := lab.Start(ctx, lab.Options{Dir: labStateDir(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	for k, v := range l.Secrets() {
-		t.Setenv(k, v)
-	}
-	startWorker(t, srv, c)
+	ctx, srv, c, l := labWithWorker(t)
 	cat := worker.Catalog()
 	rb, err := runbooks.Load("../runbooks/site-failover.yaml", cat)
 	if err != nil {
