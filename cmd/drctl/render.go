@@ -215,6 +215,33 @@ func printReport(w io.Writer, rep *workflows.Report) {
 			fmt.Fprintf(w, "  %s -> %s\n", f, outcome)
 		}
 	}
+	printWaiting(w, rep)
+	if fb := rep.Failback; fb != nil {
+		fmt.Fprintf(w, "drill failback: run %s of %s %s", fb.WorkflowID, fb.Runbook, fb.State)
+		if fb.RTO != nil {
+			fmt.Fprintf(w, " in %s", fb.RTO.D().Round(time.Millisecond))
+		}
+		if fb.Error != "" {
+			fmt.Fprintf(w, " (%s)", fb.Error)
+		}
+		fmt.Fprintln(w)
+	}
+	if sc := rep.Steady; sc != nil {
+		switch {
+		case sc.After == nil:
+			fmt.Fprintf(w, "steady state: %d fact(s) recorded before the drill; compared after the way back\n", len(sc.Before))
+		case len(sc.Differences) == 0:
+			fmt.Fprintf(w, "steady state: all %d fact(s) back as before the drill\n", len(sc.Before))
+		default:
+			fmt.Fprintf(w, "steady state: %d of %d fact(s) NOT back as before the drill:\n", len(sc.Differences), len(sc.Before))
+			for _, d := range sc.Differences {
+				fmt.Fprintf(w, "  %s: was %q, now %q\n", d.Key, d.Was, d.Now)
+			}
+		}
+		for _, n := range sc.NotCompared {
+			fmt.Fprintf(w, "  not compared: %s\n", n)
+		}
+	}
 	if len(rep.Events) > 0 {
 		fmt.Fprintln(w, "audit:")
 		for _, e := range rep.Events {
@@ -269,4 +296,37 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "…"
+}
+
+// printWaiting says, for each gate awaiting a decision, since when, who may
+// decide, what is still needed and the command that decides it.
+func printWaiting(w io.Writer, rep *workflows.Report) {
+	lock := strings.TrimPrefix(rep.WorkflowID, workflows.WorkflowIDPrefix)
+	for _, s := range rep.Steps {
+		a := s.Approval
+		if a == nil || s.State != workflows.StepWaiting {
+			continue
+		}
+		fmt.Fprintf(w, "waiting for approval: %s", s.ID)
+		if s.StartedAt != nil {
+			fmt.Fprintf(w, " (for %s)", time.Since(*s.StartedAt).Round(time.Second))
+		}
+		if a.Message != "" {
+			fmt.Fprintf(w, ": %s", a.Message)
+		}
+		fmt.Fprintln(w)
+		who := strings.Join(a.Approvers, ", ")
+		if a.TwoPerson || a.MinApprovals > 1 {
+			who += "; not " + rep.StartedBy + ", who started the run"
+		}
+		fmt.Fprintf(w, "  approvers: %s\n", who)
+		if a.MinApprovals > 1 {
+			fmt.Fprintf(w, "  approvals: %d of %d", len(a.ApprovedBy), a.MinApprovals)
+			if len(a.ApprovedBy) > 0 {
+				fmt.Fprintf(w, " (%s)", strings.Join(a.ApprovedBy, ", "))
+			}
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "  decide: drctl approve %s %s --reason ...   or   drctl reject %s %s --reason ...\n", lock, s.ID, lock, s.ID)
+	}
 }

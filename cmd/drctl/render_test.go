@@ -1,0 +1,47 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drctl/drctl/workflows"
+)
+
+// TestReportShowsWaitingGatesAndTheDrillVerdict: a waiting gate says who
+// may decide, what is still needed and the command; a drill says what is
+// not back as it was, was / now, and how its failback ended.
+func TestReportShowsWaitingGatesAndTheDrillVerdict(t *testing.T) {
+	started := time.Now().Add(-90 * time.Second)
+	rep := &workflows.Report{
+		WorkflowID: "drctl-app-site", Runbook: "site-failover", Mode: workflows.ModeDrill, StartedBy: "oncall-sre",
+		State: workflows.StateRunning,
+		Steps: []workflows.StepReport{{
+			ID: "go-ahead", Kind: workflows.KindApproval, State: workflows.StepWaiting, StartedAt: &started,
+			Approval: &workflows.ApprovalState{Message: "Promote west?", Approvers: []string{"oncall-dba", "group:dr"}, TwoPerson: true, MinApprovals: 2, ApprovedBy: []string{"oncall-dba"}},
+		}},
+		Failback: &workflows.Report{WorkflowID: "drctl-app-site-failback", Runbook: "failback", State: workflows.StateSucceeded},
+		Steady: &workflows.SteadyCheck{
+			Before:      map[string]string{"lb app/west1": "maint", "db-east role": "primary"},
+			After:       map[string]string{"lb app/west1": "drain", "db-east role": "primary"},
+			Differences: []workflows.StateDiff{{Key: "lb app/west1", Was: "maint", Now: "drain"}},
+		},
+	}
+	var b strings.Builder
+	printReport(&b, rep)
+	out := b.String()
+	for _, want := range []string{
+		"waiting for approval: go-ahead (for 1m", // 1m30s, or a little more on a slow machine
+		"): Promote west?",
+		"approvers: oncall-dba, group:dr; not oncall-sre, who started the run",
+		"approvals: 1 of 2 (oncall-dba)",
+		"decide: drctl approve app-site go-ahead --reason ...",
+		"drill failback: run drctl-app-site-failback of failback succeeded",
+		"steady state: 1 of 2 fact(s) NOT back as before the drill:",
+		`lb app/west1: was "maint", now "drain"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
