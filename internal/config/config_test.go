@@ -276,6 +276,10 @@ func TestValidate(t *testing.T) {
 			[]string{`slack.users: "bob" is not a Slack user ID (U… or W…) (the mapping is Slack ID: name; is it reversed?)`}},
 		{"a blank approver group name", func(c *config.Config) { c.Slack.Groups = map[string]string{"S0DBA": " "} },
 			[]string{"slack.groups: S0DBA maps to an empty group name"}},
+		{"a name no decision could carry", func(c *config.Config) { c.Slack.Users = map[string]string{"UBOB": "Bob Smith"} },
+			[]string{`slack.users: UBOB maps to "Bob Smith", not a usable identity: identity "Bob Smith" has ' '`}},
+		{"a group name spelled as a pattern", func(c *config.Config) { c.Slack.Groups = map[string]string{"S0DBA": "group:dba"} },
+			[]string{`slack.groups: S0DBA maps to "group:dba", not a usable group name: identity "group:dba" has ':'`}},
 		{"every problem at once", func(c *config.Config) {
 			c.Temporal.Address = ""
 			c.Temporal.TLS.KeyFile = "k.pem"

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/drctl/drctl/runbooks"
+
 	"gopkg.in/yaml.v3"
 )
 
@@ -40,6 +42,12 @@ func slackIDProblems(key string, m map[string]string, id *regexp.Regexp, idKind,
 		}
 		if strings.TrimSpace(m[k]) == "" {
 			problems = append(problems, fmt.Sprintf("%s: %s maps to an empty %s", key, k, valueKind))
+			continue
+		}
+		// Names follow the identity rule the workflow holds deciders to;
+		// a name it would refuse could never decide anything.
+		if err := runbooks.CheckIdentity(m[k]); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %s maps to %q, not a usable %s: %v", key, k, m[k], valueKind, err))
 		}
 	}
 	return problems
