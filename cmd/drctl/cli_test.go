@@ -352,3 +352,29 @@ func TestValidateJSON(t *testing.T) {
 		t.Fatalf("err %v, document %+v", err, doc)
 	}
 }
+
+// TestActionsAndVersion: drctl actions says, per action, its inputs (the
+// kinds a target input takes) and whether a drill can put it back; an
+// unknown name is refused; drctl version names the Go it was built with.
+func TestActionsAndVersion(t *testing.T) {
+	out, _, err := drctl(t, "actions", "postgres.promote", "postgres.fence", "http.check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"target*", "target (postgres)",
+		"in a drill: no compensation can undo it",
+		"in a drill: its compensate: step puts it back",
+		"in a drill: reads only; nothing to put back",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("actions output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, _, err := drctl(t, "actions", "postgres.demote"); err == nil || !strings.Contains(err.Error(), `no action "postgres.demote"`) {
+		t.Errorf("unknown action: %v", err)
+	}
+	if out, _, err := drctl(t, "version"); err != nil || !strings.HasPrefix(out, "drctl ") || !strings.Contains(out, "go1.") {
+		t.Errorf("version: %q %v", out, err)
+	}
+}

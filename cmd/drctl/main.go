@@ -92,7 +92,7 @@ func newRoot() *cobra.Command {
 	pf.StringVarP(&a.output, "output", "o", "table", "output of read commands: table or json")
 
 	root.AddCommand(
-		a.validateCmd(), a.schemaCmd(), a.planCmd(), a.runCmd(),
+		a.validateCmd(), a.schemaCmd(), a.actionsCmd(), a.versionCmd(), a.planCmd(), a.runCmd(),
 		a.statusCmd(), a.watchCmd(), a.listCmd(),
 		a.decideCmd(true), a.decideCmd(false),
 		a.controlCmd("pause"), a.controlCmd("resume"), a.controlCmd("abort"),
