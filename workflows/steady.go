@@ -107,6 +107,8 @@ func (r *runner) observeProbes(ctx workflow.Context) (map[string]string, map[str
 	})
 	futures := make([]workflow.Future, len(r.probes))
 	for i, p := range r.probes {
+		// compensating: true keeps a drill's chaos faults off these reads
+		// (faults are for the forward path); an Observe acts on nothing.
 		futures[i] = workflow.ExecuteActivity(octx, p.action+activities.ObserveSuffix, r.request(p.step, p.action, p.with, true))
 	}
 	state, failed := map[string]string{}, map[string]string{}

@@ -71,7 +71,7 @@ func (a *app) validateCmd() *cobra.Command {
 				}
 			}
 			if bad > 0 {
-				return checked{bad, len(args)}
+				return verdict(fmt.Sprintf("%d of %d runbook(s) have problems", bad, len(args)))
 			}
 			return nil
 		},
@@ -167,7 +167,7 @@ func (a *app) planCmd() *cobra.Command {
 			if observeErr != nil {
 				// The stages are printed; what is not known is said, and
 				// the exit code says the plan is incomplete.
-				return notObserved{observeErr}
+				return verdict("current state not observed: " + observeErr.Error())
 			}
 			return nil
 		},
@@ -373,33 +373,18 @@ type runEnded struct{ state string }
 func (e runEnded) Error() string { return "run " + e.state }
 func (e runEnded) ExitCode() int { return 2 }
 
-// Printed marks the outcome as already on stdout (the report, the
-// validation result): with -o json, no second document follows.
-func (runEnded) Printed() {}
+// Printed says the outcome is already on stdout (the report): with -o
+// json, no second document follows.
+func (runEnded) Printed() bool { return true }
 
-// checked is validate's verdict when some file has problems: exit 1, the
-// problems already printed.
-type checked struct{ bad, of int }
+// verdict is a command's failing outcome (exit 1) after it printed its
+// result: validate's problems, replay's results, a plan that could not
+// observe. With -o json no second document follows.
+type verdict string
 
-func (e checked) Error() string { return fmt.Sprintf("%d of %d runbook(s) have problems", e.bad, e.of) }
-func (checked) ExitCode() int   { return 1 }
-func (checked) Printed()        {}
-
-// notObserved: plan printed the stages but could not observe the current
-// state; exit 1.
-type notObserved struct{ err error }
-
-func (e notObserved) Error() string { return "current state not observed: " + e.err.Error() }
-func (notObserved) ExitCode() int   { return 1 }
-
-// incompatible is replay's verdict when a history no longer replays.
-type incompatible struct{ bad, of int }
-
-func (e incompatible) Error() string {
-	return fmt.Sprintf("%d of %d histories do not replay; guard the change with workflow.GetVersion", e.bad, e.of)
-}
-func (incompatible) ExitCode() int { return 1 }
-func (incompatible) Printed()      {}
+func (e verdict) Error() string { return string(e) }
+func (verdict) ExitCode() int   { return 1 }
+func (verdict) Printed() bool   { return true }
 
 // validation is one file's result in validate -o json.
 type validation struct {
@@ -586,7 +571,10 @@ func (a *app) controlCmd(op string) *cobra.Command {
 				return fmt.Errorf("%s: %w", op, err)
 			}
 			report(cmd, d, fmt.Sprintf("%s of %s accepted (by %s)", op, args[0], o.Identity))
-			if msg := o.NoWorker(cmd.Context()); msg != "" && d == operator.Queued {
+			if d != operator.Queued {
+				return nil
+			}
+			if msg := o.NoWorker(cmd.Context()); msg != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s", msg)
 				if op == workflows.OpAbort {
 					fmt.Fprintf(cmd.ErrOrStderr(), "; if none will, `drctl abort %s --terminate --reason ...` ends the run now and frees the lock, without compensations", args[0])
@@ -678,7 +666,7 @@ func (a *app) replayCmd() *cobra.Command {
 				}
 			}
 			if bad > 0 {
-				return incompatible{bad, len(args)}
+				return verdict(fmt.Sprintf("%d of %d histories do not replay; guard the change with workflow.GetVersion", bad, len(args)))
 			}
 			return nil
 		},

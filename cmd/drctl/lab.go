@@ -101,17 +101,17 @@ func (a *app) labCmd() *cobra.Command {
 				return err
 			}
 			failed := 0
-			for _, c := range checks {
-				if !c.OK {
-					failed++
-				}
-			}
 			if asJSON {
+				for _, c := range checks {
+					if !c.OK {
+						failed++
+					}
+				}
 				if err := operator.JSON(cmd.OutOrStdout(), map[string]any{"checks": checks, "failed": failed}); err != nil {
 					return err
 				}
 			} else {
-				printChecks(cmd.OutOrStdout(), checks)
+				failed = printChecks(cmd.OutOrStdout(), checks)
 			}
 			if failed > 0 {
 				return fmt.Errorf("%d of %d lab checks failed", failed, len(checks))

@@ -40,8 +40,8 @@ func main() {
 // already on stdout). With -o json, stdout holds exactly one JSON document
 // either way: the report, or {"error": "..."}.
 func reportError(root *cobra.Command, stdout, stderr io.Writer, err error) int {
-	var printed interface{ Printed() }
-	if !errors.As(err, &printed) {
+	var printed interface{ Printed() bool }
+	if !errors.As(err, &printed) || !printed.Printed() {
 		if o := root.PersistentFlags().Lookup("output"); o != nil && o.Value.String() == "json" {
 			_ = operator.JSON(stdout, map[string]string{"error": err.Error()})
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -34,7 +35,7 @@ func (t *termSafe) Write(p []byte) (int, error) {
 			buf = nil
 			continue
 		case r == utf8.RuneError && size <= 1:
-			out.WriteString(`\x` + strconv.FormatUint(uint64(buf[0])|0x100, 16)[1:])
+			fmt.Fprintf(&out, `\x%02x`, buf[0])
 		case r != '\n' && r != '\t' && (unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)):
 			q := strconv.QuoteRuneToASCII(r)
 			out.WriteString(q[1 : len(q)-1])

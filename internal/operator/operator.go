@@ -256,20 +256,19 @@ func (o *Operator) DecideResult(ctx context.Context, run, step string, approve b
 		return "", res, err
 	}
 	d := workflows.Decision{Step: step, Approve: approve, By: o.Identity, Reason: reason, Via: workflows.ViaCLI}
+	st, err := o.Status(ctx, run)
+	if err != nil {
+		return "", res, err
+	}
 	if o.Signer != nil {
-		// The signature names the run that is current now; should the
-		// lock's run change before the decision lands, the new run
-		// refuses it rather than take a signature meant for another.
-		st, err := o.Status(ctx, run)
-		if err != nil {
-			return "", res, err
-		}
+		// The signature names this run (workflow and run ID), and the
+		// decision goes to this run only (sendTo pins the run ID).
 		d.SignedAt = time.Now().UTC()
 		if d.Signature, err = sshsig.Sign(o.Signer, workflows.SignatureNamespace, workflows.SignedText(st.WorkflowID, st.RunID, d)); err != nil {
 			return "", res, err
 		}
 	}
-	del, err := o.send(ctx, run, workflows.UpdateDecide, workflows.SignalDecide, d, &res)
+	del, err := o.sendTo(ctx, st, workflows.UpdateDecide, workflows.SignalDecide, d, &res)
 	return del, res, err
 }
 
@@ -333,6 +332,11 @@ func (o *Operator) send(ctx context.Context, run, update, signal string, arg, re
 	if err != nil {
 		return "", err
 	}
+	return o.sendTo(ctx, st, update, signal, arg, result)
+}
+
+// sendTo is send to the run st names (read once by the caller).
+func (o *Operator) sendTo(ctx context.Context, st RunStatus, update, signal string, arg, result any) (Delivery, error) {
 	if st.Closed {
 		return "", fmt.Errorf("run %s has ended (%s); it takes no more messages", st.WorkflowID, st.State)
 	}

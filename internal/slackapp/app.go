@@ -370,19 +370,20 @@ func (a *App) reply(ctx context.Context, cb slack.InteractionCallback, text stri
 	}
 }
 
-// slackURL reports whether a response URL is Slack's own
-// (https://hooks.slack.com/...) or, in tests, on the configured API's
-// host: a payload cannot send the reply anywhere else, even signed.
+// slackURL reports whether a response URL belongs to the Slack drctl talks
+// to: https://hooks.slack.com/... with Slack's own API, or the configured
+// API's host (slack.api_url: tests, a proxy). A payload cannot send the
+// reply anywhere else, even signed; the reply then goes through the API.
 func (a *App) slackURL(raw string) bool {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return false
 	}
-	if u.Scheme == "https" && u.Host == "hooks.slack.com" {
-		return true
+	if a.apiURL == "" {
+		return u.Scheme == "https" && u.Host == "hooks.slack.com"
 	}
 	api, err := url.Parse(a.apiURL)
-	return err == nil && a.apiURL != "" && u.Scheme == api.Scheme && u.Host == api.Host
+	return err == nil && u.Scheme == api.Scheme && u.Host == api.Host
 }
 
 // editOriginal replaces the approval message's buttons with the outcome.
