@@ -120,7 +120,7 @@ func Schema(cat Catalog) ([]byte, error) {
 		"required":             []string{"apiVersion", "name", "lock", "steps"},
 		"properties": obj{
 			"apiVersion":  obj{"const": APIVersion, "description": "The runbook format version."},
-			"name":        obj{"type": "string", "minLength": 1, "description": "A short name for the runbook, like site-failover."},
+			"name":        obj{"type": "string", "pattern": lockRE.String(), "maxLength": maxLockLen, "description": "A short name for the runbook, like site-failover."},
 			"description": obj{"type": "string", "description": "What the runbook does and when to run it."},
 			"lock":        obj{"type": "string", "pattern": lockRE.String(), "maxLength": maxLockLen, "description": "Names what the runbook moves; at most one run per lock at a time."},
 			"objectives": obj{

@@ -198,8 +198,12 @@ func (v *validator) header() {
 	case rb.APIVersion != APIVersion:
 		v.report(v.at("apiVersion", top), "", fmt.Sprintf("apiVersion %q is not supported", rb.APIVersion), "write apiVersion: "+APIVersion)
 	}
-	if strings.TrimSpace(rb.Name) == "" && !unread("name") {
+	switch {
+	case unread("name"):
+	case strings.TrimSpace(rb.Name) == "":
 		v.report(v.at("name", top), "", "name is missing", "add name: a short name for the runbook, like site-failover")
+	case CheckName(rb.Name) != nil:
+		v.report(v.at("name", top), "", CheckName(rb.Name).Error(), fmt.Sprintf("write name: %s", suggestLock(rb.Name)))
 	}
 	v.secretText(v.at("description", top), "", "the description", rb.Description)
 	switch {
@@ -1145,4 +1149,14 @@ func (v *validator) cycleThrough(group []string) []string {
 	}
 	walk(start)
 	return path
+}
+
+// CheckName holds a runbook's name to the lock's rule: it names the
+// runbook's drill schedule and its runs in Temporal's visibility queries,
+// so it is an identifier, not prose.
+func CheckName(name string) error {
+	if len(name) > maxLockLen || !lockRE.MatchString(name) {
+		return fmt.Errorf("runbook name %q may only contain a-z, 0-9, '.', '_' and '-', starting with a letter or digit (at most %d)", name, maxLockLen)
+	}
+	return nil
 }

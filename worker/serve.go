@@ -67,6 +67,9 @@ func Serve(ctx context.Context, cfg config.Config, o Options) error {
 		}
 		defer c.Close()
 	}
+	if err := CheckSearchAttributes(ctx, c, cfg.Temporal.Namespace); err != nil {
+		return err
+	}
 	w := New(c, cfg, reg)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", cfg.Temporal.TaskQueue, err)

@@ -177,6 +177,7 @@ func New(c client.Client, cfg config.Config, reg *activities.Registry) sdkworker
 		StickyScheduleToStartTimeout: cfg.Worker.StickyTimeout,
 	})
 	Register(w, reg)
+	registerClientActivities(w, c)
 	return w
 }
 
@@ -194,4 +195,5 @@ func Register(w interface {
 func RegisterWorkflows(w sdkworker.WorkflowRegistry) {
 	w.RegisterWorkflowWithOptions(workflows.Run, workflow.RegisterOptions{Name: workflows.RunbookWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.Plan, workflow.RegisterOptions{Name: workflows.PlanWorkflow})
+	w.RegisterWorkflowWithOptions(workflows.ScheduledDrill, workflow.RegisterOptions{Name: workflows.ScheduledDrillWorkflow})
 }

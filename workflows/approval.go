@@ -98,6 +98,9 @@ func (r *runner) checkDecision(d Decision) error {
 			return err
 		}
 	}
+	if d.Via == ViaSchedule && !d.auto {
+		return fmt.Errorf("only the run itself decides as its schedule's automatic approver")
+	}
 	i, ok := r.index[d.Step]
 	if !ok {
 		return fmt.Errorf("run %s has no step %q%s", r.rep.WorkflowID, d.Step, r.waitingHint())
@@ -143,7 +146,7 @@ func (r *runner) checkDecision(d Decision) error {
 // its decider's keys. Verification is pure, so replay gives the same
 // verdict.
 func (r *runner) checkSignature(d Decision) error {
-	if len(r.in.Signers) == 0 || d.Via == ViaSlack {
+	if len(r.in.Signers) == 0 || d.Via == ViaSlack || d.auto {
 		return nil
 	}
 	if d.Signature == "" {
@@ -246,6 +249,9 @@ func (r *runner) awaitApproval(ctx workflow.Context, s runbooks.Step) {
 		r.applyDecision(d)
 	}
 	delete(r.queued, s.ID)
+	if r.version >= versionScheduled && r.in.AutoApprove != "" {
+		r.autoApprove(s.ID)
+	}
 	r.publish()
 	r.notifyGate(s, st.Approval.Message)
 	decided := func() bool { _, ok := r.decisions[s.ID]; return ok }
@@ -281,6 +287,9 @@ func (r *runner) awaitApproval(ctx workflow.Context, s runbooks.Step) {
 			st.Summary = "approved by " + d.By
 			if len(st.Approval.ApprovedBy) > 1 {
 				st.Summary = "approved by " + strings.Join(st.Approval.ApprovedBy, ", ")
+			}
+			if d.auto {
+				st.Summary += " (automatically: the drill's schedule names this approver)"
 			}
 			return
 		}
@@ -358,4 +367,19 @@ func (r *runner) applyControl(c Control) ControlResult {
 		state = StateAborting
 	}
 	return ControlResult{State: state}
+}
+
+// autoApprove decides gate id for the run's automatic approver when the
+// rules a person's decision meets accept it; otherwise the refusal is
+// recorded and the gate waits for people like any other.
+func (r *runner) autoApprove(id string) {
+	if _, done := r.decisions[id]; done {
+		return
+	}
+	d := Decision{Step: id, Approve: true, By: r.in.AutoApprove, Via: ViaSchedule, Reason: "automatic approval named by the drill's schedule", auto: true}
+	if err := r.checkDecision(d); err != nil {
+		r.event(EventRefused, id, d.By, "automatic approval: "+err.Error())
+		return
+	}
+	r.applyDecision(d)
 }

@@ -37,18 +37,25 @@ func checkInput(in RunInput, v workflow.Version) error {
 	if _, err := runbooks.ParamValues(rb, in.Params); err != nil {
 		return err
 	}
-	if len(in.Chaos) > 0 && mode != ModeDrill {
+	// A drill's failback child is part of the drill.
+	drill := mode == ModeDrill || (v >= versionScheduled && in.FailbackOf != "")
+	if len(in.Chaos) > 0 && !drill {
 		return fmt.Errorf("chaos is injected in drills only; run with --mode %s", ModeDrill)
 	}
-	for _, f := range in.Chaos {
-		s, ok := rb.Step(f.Step)
-		if !ok || s.Action == "" || s.Action == activities.ActionWait {
-			return fmt.Errorf("chaos: %q is not an action step of runbook %s (waits and approvals take no faults)", f.Step, rb.Name)
-		}
+	if err := checkFaults(rb, in.Chaos); err != nil {
+		return err
 	}
 	if v >= versionNotifyOrdered {
 		if err := errors.Join(CheckIdentity(in.StartedBy), CheckReason(in.Reason)); err != nil {
 			return err
+		}
+	}
+	if v >= versionScheduled && in.AutoApprove != "" {
+		if !drill {
+			return fmt.Errorf("automatic approval is for scheduled drills only; this run's mode is %s", mode)
+		}
+		if err := CheckIdentity(in.AutoApprove); err != nil {
+			return fmt.Errorf("automatic approver: %w", err)
 		}
 	}
 	if fb := in.Failback; fb != nil {
@@ -60,6 +67,20 @@ func checkInput(in RunInput, v workflow.Version) error {
 		}
 		if _, err := runbooks.ParamValues(&fb.Runbook, fb.Params); err != nil {
 			return fmt.Errorf("failback %s: %w", fb.Runbook.Name, err)
+		}
+		if err := checkFaults(&fb.Runbook, fb.Chaos); err != nil {
+			return fmt.Errorf("failback %s: %w", fb.Runbook.Name, err)
+		}
+	}
+	return nil
+}
+
+// checkFaults accepts faults for action steps of rb that are not waits.
+func checkFaults(rb *runbooks.Runbook, faults []activities.Fault) error {
+	for _, f := range faults {
+		s, ok := rb.Step(f.Step)
+		if !ok || s.Action == "" || s.Action == activities.ActionWait {
+			return fmt.Errorf("chaos: %q is not an action step of runbook %s (waits and approvals take no faults)", f.Step, rb.Name)
 		}
 	}
 	return nil

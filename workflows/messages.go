@@ -74,12 +74,22 @@ type RunInput struct {
 	// after the forward path (instead of the compensations), run as a
 	// child workflow with its own gates.
 	Failback *Failback `json:"failback,omitempty"`
+	// AutoApprove names who approves the gates of this drill (and of its
+	// failback) automatically: set by a drill schedule that says so. Each
+	// automatic decision is checked like a person's (approvers, two-person
+	// rule, min_approvals) and recorded with Via ViaSchedule.
+	AutoApprove string `json:"auto_approve,omitempty"`
+	// FailbackOf is the workflow ID of the drill whose way back this run
+	// is; such a run takes the drill's faults meant for its steps.
+	FailbackOf string `json:"failback_of,omitempty"`
 }
 
-// Failback is a drill's way back: a runbook and its parameters.
+// Failback is a drill's way back: a runbook, its parameters, and the
+// faults to inject into its steps (chaos in the way back).
 type Failback struct {
-	Runbook runbooks.Runbook  `json:"runbook"`
-	Params  map[string]string `json:"params,omitempty"`
+	Runbook runbooks.Runbook   `json:"runbook"`
+	Params  map[string]string  `json:"params,omitempty"`
+	Chaos   []activities.Fault `json:"chaos,omitempty"`
 }
 
 // FailbackSuffix ends the workflow ID of a drill's failback run
@@ -96,6 +106,9 @@ type Signer struct {
 const (
 	ViaCLI   = "cli"
 	ViaSlack = "slack"
+	// ViaSchedule marks a decision the run made itself for its automatic
+	// approver (RunInput.AutoApprove); no message can carry it.
+	ViaSchedule = "schedule"
 )
 
 // SignatureNamespace is the SSHSIG namespace of decision signatures: a
@@ -131,6 +144,9 @@ type Decision struct {
 	// Groups are approver groups the front end has verified By belongs to
 	// (for example Slack user groups); they match "group:NAME" approvers.
 	Groups []string `json:"groups,omitempty"`
+	// auto is set only by the run itself for its automatic approver; it
+	// is not serialized, so no message can claim it.
+	auto bool
 }
 
 // Identities and reasons are recorded in the run's audit trail and printed

@@ -67,8 +67,15 @@ const (
 	// first acts and after the way back, and fails when anything is not
 	// back (steady.go).
 	versionSteadyState workflow.Version = 5
+	// versionScheduled: a run records its outcome in search attributes as
+	// it ends; a drill's failback child takes the faults meant for it and
+	// the drill's automatic approver, and carries search attributes; a
+	// gate of a run that names an automatic approver (a scheduled drill
+	// whose schedule says so) is decided by it at once, under the same
+	// rules as a person's decision.
+	versionScheduled workflow.Version = 6
 	// versionLatest is the version new runs take.
-	versionLatest = versionSteadyState
+	versionLatest = versionScheduled
 )
 
 // Run is the runbook interpreter workflow.
@@ -512,6 +519,9 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 	}
 	if !succeeded && !steadyBack {
 		r.rep.Error += "; not back as before the drill: " + steadySummary(r.rep.Steady.Differences)
+	}
+	if r.version >= versionScheduled {
+		r.upsertOutcome()
 	}
 	r.publish()
 	r.notifyFinished()

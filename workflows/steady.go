@@ -157,15 +157,20 @@ func (r *runner) failback() error {
 	ctx, _ := workflow.NewDisconnectedContext(r.ctx)
 	r.rep.State = StateCompensating
 	r.publish()
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+	opts := workflow.ChildWorkflowOptions{
 		WorkflowID:          r.rep.WorkflowID + FailbackSuffix,
 		WorkflowTaskTimeout: 3 * time.Second,
 		StaticSummary:       fmt.Sprintf("failback of drill %s: %s", r.rep.WorkflowID, fb.Runbook.Name),
-	})
+	}
 	in := RunInput{
 		Runbook: fb.Runbook, Params: fb.Params, Mode: ModeFailover,
 		StartedBy: r.rep.StartedBy, Reason: "failback of drill " + r.rep.WorkflowID, Signers: r.in.Signers,
 	}
+	if r.version >= versionScheduled {
+		in.Chaos, in.AutoApprove, in.FailbackOf = fb.Chaos, r.in.AutoApprove, r.rep.WorkflowID
+		opts.TypedSearchAttributes = StartSearchAttributes(fb.Runbook.Name, fb.Runbook.Lock, ModeFailover)
+	}
+	cctx := workflow.WithChildOptions(ctx, opts)
 	var rep Report
 	err := workflow.ExecuteChildWorkflow(cctx, RunbookWorkflow, in).Get(ctx, &rep)
 	if err != nil {

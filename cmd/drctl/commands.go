@@ -197,23 +197,7 @@ func (a *app) runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rb, fb, err := a.loadFor(args[0], mode, failback)
-			if err != nil {
-				return err
-			}
-			params, err := runParams(rb, paramsFile, sets)
-			if err != nil {
-				return err
-			}
-			var fbInput *workflows.Failback
-			if fb != nil {
-				fbParams, err := runParams(fb, paramsFile, declaredSets(fb, sets))
-				if err != nil {
-					return fmt.Errorf("failback %s: %w", fb.Name, err)
-				}
-				fbInput = &workflows.Failback{Runbook: *fb, Params: fbParams}
-			}
-			faults, err := parseChaos(chaos)
+			rb, params, fbInput, faults, err := a.prepare(args[0], mode, failback, paramsFile, sets, chaos)
 			if err != nil {
 				return err
 			}
@@ -263,9 +247,51 @@ func (a *app) runCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&detach, "detach", false, "start and return without following")
 	cmd.Flags().StringVar(&failback, "failback", "", "drills: the runbook that brings everything back after the forward path (default: the runbook's drill.failback)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why this run was started (recorded in the run)")
-	cmd.Flags().StringArrayVar(&chaos, "chaos", nil, "drills: inject a fault, STEP=fail:N (first N attempts fail), STEP=fail:permanent or STEP=latency:DURATION; repeatable, combine with a comma")
+	cmd.Flags().StringArrayVar(&chaos, "chaos", nil, "drills: inject a fault, STEP=fail:N (first N attempts fail), STEP=fail:permanent or STEP=latency:DURATION; failback.STEP for a step of the failback runbook; repeatable, combine with a comma")
 	return cmd
 }
+
+// prepare loads what a run (or a drill schedule) starts with: the
+// runbook, its parameters, the drill's failback runbook with its own
+// parameters (declared --set values and the params file), and the faults
+// (--chaos failback.STEP=... aims at the failback's steps).
+func (a *app) prepare(file, mode, failback, paramsFile string, sets, chaos []string) (*runbooks.Runbook, map[string]string, *workflows.Failback, []activities.Fault, error) {
+	rb, fb, err := a.loadFor(file, mode, failback)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	params, err := runParams(rb, paramsFile, sets)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	faults, err := parseChaos(chaos)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	var forward, back []activities.Fault
+	for _, f := range faults {
+		if step, ok := strings.CutPrefix(f.Step, failbackFault); ok {
+			f.Step = step
+			back = append(back, f)
+		} else {
+			forward = append(forward, f)
+		}
+	}
+	var fbInput *workflows.Failback
+	if fb != nil {
+		fbParams, err := runParams(fb, paramsFile, declaredSets(fb, sets))
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("failback %s: %w", fb.Name, err)
+		}
+		fbInput = &workflows.Failback{Runbook: *fb, Params: fbParams, Chaos: back}
+	} else if len(back) > 0 {
+		return nil, nil, nil, nil, fmt.Errorf("--chaos %s%s: this drill has no failback runbook", failbackFault, back[0].Step)
+	}
+	return rb, params, fbInput, forward, nil
+}
+
+// failbackFault prefixes a --chaos step of the drill's failback runbook.
+const failbackFault = "failback."
 
 // parseChaos reads --chaos values: STEP=fail:N, STEP=fail:permanent,
 // STEP=latency:DUR, several joined by commas for one step.

@@ -89,14 +89,15 @@ func newRoot() *cobra.Command {
 	pf.String("namespace", "", "Temporal namespace (env DRCTL_TEMPORAL_NAMESPACE; default \"default\")")
 	pf.String("task-queue", "", "task queue of drctl workers (env DRCTL_TEMPORAL_TASK_QUEUE; default drctl)")
 	pf.String("as", "", "your identity in approvals and the audit trail (env DRCTL_IDENTITY; default $USER@host)")
-	pf.StringVarP(&a.output, "output", "o", "table", "output of read commands: table or json")
+	pf.StringVarP(&a.output, "output", "o", "table", "output of read commands: table or json (report: md, html or json)")
 
 	root.AddCommand(
 		a.validateCmd(), a.schemaCmd(), a.actionsCmd(), a.versionCmd(), a.planCmd(), a.runCmd(),
 		a.statusCmd(), a.watchCmd(), a.listCmd(),
+		a.reportCmd(),
 		a.decideCmd(true), a.decideCmd(false),
 		a.controlCmd("pause"), a.controlCmd("resume"), a.controlCmd("abort"),
-		a.historyCmd(), a.replayCmd(), a.workerCmd(), a.devCmd(), a.demoCmd(), a.labCmd(), a.slackCmd(),
+		a.drillCmd(), a.drillsCmd(), a.historyCmd(), a.replayCmd(), a.workerCmd(), a.devCmd(), a.demoCmd(), a.labCmd(), a.slackCmd(),
 	)
 	return root
 }
@@ -135,7 +136,7 @@ func (a *app) operator(ctx context.Context) (*operator.Operator, error) {
 		return nil, err
 	}
 	c, _ := a.config()
-	return &operator.Operator{Client: cl, TaskQueue: c.Temporal.TaskQueue, Identity: c.Identity}, nil
+	return &operator.Operator{Client: cl, TaskQueue: c.Temporal.TaskQueue, Namespace: c.Temporal.Namespace, Identity: c.Identity}, nil
 }
 
 // load reads and validates a runbook file against this build's actions.

@@ -23,6 +23,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
+
+	"github.com/drctl/drctl/workflows"
 )
 
 // InstallHint says how to build the binary this package runs.
@@ -110,7 +112,12 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		out = io.Discard
 	}
 	co := &client.Options{HostPort: o.HostPort, Logger: quiet{}}
+	// drctl's search attributes exist from the start, as on a cluster where
+	// they were registered once (workflows.SearchAttributesCommand).
 	var extra []string
+	for _, a := range workflows.SearchAttributes {
+		extra = append(extra, "--search-attribute", a.Name+"="+a.Type)
+	}
 	if !o.Untuned {
 		extra = append(extra, TunedArgs...)
 	}

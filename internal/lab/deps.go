@@ -39,7 +39,8 @@ var Requirements = []Requirement{
 	{Package: "bind9", Any: []string{"/usr/sbin/named"}},
 	{Package: "bind9-dnsutils", Any: []string{"dig"}, Tests: true},
 	{Package: "haproxy", Any: []string{"/usr/sbin/haproxy", "haproxy"}},
-	{Package: "openssh-client", Any: []string{"ssh-agent"}, Tests: true}, // signed approvals: ssh-keygen, ssh-agent
+	{Package: "openssh-client", Any: []string{"ssh-agent"}, Tests: true},               // signed approvals: ssh-keygen, ssh-agent
+	{Package: "chromium", Any: []string{"/usr/bin/chromium", "chromium"}, Tests: true}, // the HTML report, rendered headless
 }
 
 // Installed reports whether r is installed on this host.

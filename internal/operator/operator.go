@@ -40,6 +40,8 @@ import (
 type Operator struct {
 	Client    client.Client
 	TaskQueue string
+	// Namespace is the client's namespace, named in hints; empty: default.
+	Namespace string
 	Identity  string
 	// UpdateWait is how long an Update may wait for a worker before the
 	// message is sent as a Signal. Default 10s.
@@ -105,6 +107,9 @@ type StartOptions struct {
 // StartWith is Start with every option.
 func (o *Operator) StartWith(ctx context.Context, rb *runbooks.Runbook, so StartOptions) (Started, error) {
 	params, mode, reason := so.Params, so.Mode, so.Reason
+	if mode == "" {
+		mode = workflows.ModeFailover
+	}
 	in := workflows.RunInput{Runbook: *rb, Params: params, Mode: mode, StartedBy: o.Identity, Reason: reason, Chaos: so.Chaos, Signers: so.Signers, Failback: so.Failback}
 	if err := workflows.CheckInput(in); err != nil {
 		return Started{}, err
@@ -126,10 +131,14 @@ func (o *Operator) StartWith(ctx context.Context, rb *runbooks.Runbook, so Start
 			Runbook: rb.Name, Lock: rb.Lock, Mode: mode, StartedBy: o.Identity, StartedAt: now,
 			Reason: reason, State: workflows.StateRunning, Total: len(rb.Steps) + len(rb.Preflight),
 		}},
-		StaticSummary: fmt.Sprintf("%s (%s) started by %s", rb.Name, mode, o.Identity),
+		StaticSummary:         fmt.Sprintf("%s (%s) started by %s", rb.Name, mode, o.Identity),
+		TypedSearchAttributes: workflows.StartSearchAttributes(rb.Name, rb.Lock, mode),
 	}
 	run, err := o.Client.ExecuteWorkflow(ctx, opts, workflows.RunbookWorkflow, in)
 	if err != nil {
+		if hint := o.searchAttributesHint(err); hint != "" {
+			return Started{}, fmt.Errorf("start run of %s: %w; %s", rb.Name, err, hint)
+		}
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &started) {
 			held := &LockHeldError{Lock: rb.Lock, WorkflowID: id, RunID: started.RunId}
@@ -510,4 +519,18 @@ func JSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// searchAttributesHint names the registration command when err says the
+// namespace does not know one of drctl's search attributes.
+func (o *Operator) searchAttributesHint(err error) string {
+	var bad *serviceerror.InvalidArgument
+	if !errors.As(err, &bad) || !strings.Contains(strings.ToLower(bad.Error()), "search attribute") {
+		return ""
+	}
+	ns := o.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	return "register drctl's search attributes once with: " + workflows.SearchAttributesCommand(ns)
 }

@@ -1,0 +1,334 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/workflows"
+)
+
+// Bounds of a drill schedule's interval: more often than hourly is a
+// load test, not a drill; less often than yearly is not a schedule.
+const (
+	MinDrillEvery = time.Hour
+	MaxDrillEvery = 366 * 24 * time.Hour
+)
+
+// cronRE is the shape of a five-field cron expression (or an @name);
+// the server parses it, this only keeps other text out.
+var cronRE = regexp.MustCompile(`^(@[a-z]+|[0-9A-Za-z*/,?-]+( [0-9A-Za-z*/,?-]+){4})$`)
+
+// ScheduleOptions describe a drill schedule.
+type ScheduleOptions struct {
+	// Every or Cron (exactly one) says when the drill runs.
+	Every time.Duration
+	Cron  string
+	// Params, Failback and Chaos are the drill's, as for StartOptions.
+	Params   map[string]string
+	Failback *workflows.Failback
+	Chaos    []activities.Fault
+	Reason   string
+	// AutoApprove names who approves the drill's gates automatically;
+	// empty: gates wait for people and notify like any run.
+	AutoApprove string
+	// Signers, when any, make the drill accept signed CLI decisions only.
+	Signers []workflows.Signer
+}
+
+// DrillSchedule is a drill schedule as listed.
+type DrillSchedule struct {
+	ID          string      `json:"id"`
+	Runbook     string      `json:"runbook"`
+	Spec        string      `json:"spec"`
+	CreatedBy   string      `json:"created_by"`
+	AutoApprove string      `json:"auto_approve,omitempty"`
+	Paused      bool        `json:"paused"`
+	Note        string      `json:"note,omitempty"`
+	Next        *time.Time  `json:"next,omitempty"`
+	Recent      []DrillFire `json:"recent,omitempty"`
+}
+
+// DrillFire is one recent firing of a schedule.
+type DrillFire struct {
+	At         time.Time `json:"at"`
+	WorkflowID string    `json:"workflow_id"`
+}
+
+// scheduleMemo is what a schedule remembers for listing.
+type scheduleMemo struct {
+	Runbook     string `json:"runbook"`
+	Spec        string `json:"spec"`
+	CreatedBy   string `json:"created_by"`
+	AutoApprove string `json:"auto_approve,omitempty"`
+}
+
+const scheduleMemoKey = "drctl"
+
+// ScheduleDrill creates the drill schedule of rb, or replaces its
+// definition (the runbook text, parameters and timing) when it exists.
+// Overlap policy skip: a firing while the previous drill still runs is
+// dropped by Temporal; a firing that finds the lock held by another run is
+// recorded as skipped by the drill itself.
+func (o *Operator) ScheduleDrill(ctx context.Context, rb *runbooks.Runbook, so ScheduleOptions) (string, error) {
+	spec, text, err := drillSpec(so.Every, so.Cron)
+	if err != nil {
+		return "", err
+	}
+	id := workflows.ScheduleID(rb.Name)
+	reason := so.Reason
+	if reason == "" {
+		reason = "scheduled drill (" + text + ")"
+	}
+	in := workflows.ScheduledDrillInput{Schedule: id, Run: workflows.RunInput{
+		Runbook: *rb, Params: so.Params, Mode: workflows.ModeDrill, StartedBy: o.Identity, Reason: reason,
+		Chaos: so.Chaos, Signers: so.Signers, Failback: so.Failback, AutoApprove: so.AutoApprove,
+	}}
+	if err := workflows.CheckScheduledDrill(in); err != nil {
+		return "", err
+	}
+	action := &client.ScheduleWorkflowAction{
+		ID:                  id,
+		Workflow:            workflows.ScheduledDrillWorkflow,
+		Args:                []any{in},
+		TaskQueue:           o.TaskQueue,
+		WorkflowTaskTimeout: 3 * time.Second,
+		StaticSummary:       fmt.Sprintf("scheduled drill of %s (%s)", rb.Name, text),
+	}
+	memo := map[string]any{scheduleMemoKey: scheduleMemo{Runbook: rb.Name, Spec: text, CreatedBy: o.Identity, AutoApprove: so.AutoApprove}}
+	_, err = o.Client.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID: id, Spec: spec, Action: action, Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+		Note: "created by " + o.Identity, Memo: memo,
+	})
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return "", fmt.Errorf("create drill schedule %s: %w", id, err)
+	}
+	err = o.Client.ScheduleClient().GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{
+		DoUpdate: func(u client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+			s := u.Description.Schedule
+			s.Spec, s.Action = &spec, action
+			if s.Policy == nil {
+				s.Policy = &client.SchedulePolicies{}
+			}
+			s.Policy.Overlap = enumspb.SCHEDULE_OVERLAP_POLICY_SKIP
+			return &client.ScheduleUpdate{Schedule: &s}, nil
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("update drill schedule %s: %w", id, err)
+	}
+	return id, nil
+}
+
+// drillSpec turns --every or --cron into a schedule spec and its text.
+func drillSpec(every time.Duration, cron string) (client.ScheduleSpec, string, error) {
+	switch {
+	case every != 0 && cron != "":
+		return client.ScheduleSpec{}, "", errors.New("give --every or --cron, not both")
+	case every != 0:
+		if every < MinDrillEvery || every > MaxDrillEvery {
+			return client.ScheduleSpec{}, "", fmt.Errorf("--every %s: a drill schedule runs between every %s and every %s", every, MinDrillEvery, MaxDrillEvery)
+		}
+		return client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}, "every " + every.String(), nil
+	case cron != "":
+		if !cronRE.MatchString(cron) {
+			return client.ScheduleSpec{}, "", fmt.Errorf("--cron %q: write five fields (minute hour day-of-month month day-of-week), e.g. \"0 3 * * MON\"", cron)
+		}
+		return client.ScheduleSpec{CronExpressions: []string{cron}}, "cron " + cron, nil
+	default:
+		return client.ScheduleSpec{}, "", errors.New("say when the drill runs: --every 168h or --cron \"0 3 * * MON\"")
+	}
+}
+
+// ScheduleID turns what an operator types (a runbook name or a schedule
+// ID) into a drill schedule's ID.
+func ScheduleID(arg string) string {
+	if strings.HasPrefix(arg, workflows.SchedulePrefix) {
+		return arg
+	}
+	return workflows.ScheduleID(arg)
+}
+
+// DrillSchedules lists drctl's drill schedules.
+func (o *Operator) DrillSchedules(ctx context.Context) ([]DrillSchedule, error) {
+	it, err := o.Client.ScheduleClient().List(ctx, client.ScheduleListOptions{PageSize: 100})
+	if err != nil {
+		return nil, fmt.Errorf("list schedules: %w", err)
+	}
+	var out []DrillSchedule
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			return nil, fmt.Errorf("list schedules: %w", err)
+		}
+		if !strings.HasPrefix(e.ID, workflows.SchedulePrefix) || e.WorkflowType.Name != workflows.ScheduledDrillWorkflow {
+			continue
+		}
+		ds := DrillSchedule{ID: e.ID, Paused: e.Paused, Note: e.Note}
+		var m scheduleMemo
+		if f := e.Memo.GetFields()[scheduleMemoKey]; f != nil && converter.GetDefaultDataConverter().FromPayload(f, &m) == nil {
+			ds.Runbook, ds.Spec, ds.CreatedBy, ds.AutoApprove = m.Runbook, m.Spec, m.CreatedBy, m.AutoApprove
+		}
+		if len(e.NextActionTimes) > 0 {
+			next := e.NextActionTimes[0]
+			ds.Next = &next
+		}
+		for _, a := range e.RecentActions {
+			f := DrillFire{At: a.ActualTime}
+			if a.StartWorkflowResult != nil {
+				f.WorkflowID = a.StartWorkflowResult.WorkflowID
+			}
+			ds.Recent = append(ds.Recent, f)
+		}
+		out = append(out, ds)
+	}
+	return out, nil
+}
+
+// ControlSchedule pauses, resumes, triggers or deletes a drill schedule.
+func (o *Operator) ControlSchedule(ctx context.Context, arg, op, note string) error {
+	id := ScheduleID(arg)
+	h := o.Client.ScheduleClient().GetHandle(ctx, id)
+	if note == "" {
+		note = op + " by " + o.Identity
+	} else {
+		note = op + " by " + o.Identity + ": " + note
+	}
+	var err error
+	switch op {
+	case "pause":
+		err = h.Pause(ctx, client.SchedulePauseOptions{Note: note})
+	case "resume":
+		err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: note})
+	case "trigger":
+		err = h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP})
+	case "delete":
+		err = h.Delete(ctx)
+	default:
+		return fmt.Errorf("unknown schedule operation %q", op)
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return fmt.Errorf("no drill schedule %s; `drctl drill list` shows them", id)
+	}
+	if err != nil {
+		return fmt.Errorf("%s drill schedule %s: %w", op, id, err)
+	}
+	return nil
+}
+
+// Drill is one past (or running) drill as visibility records it.
+type Drill struct {
+	WorkflowID string     `json:"workflow_id"`
+	RunID      string     `json:"run_id"`
+	Runbook    string     `json:"runbook"`
+	StartedAt  time.Time  `json:"started_at"`
+	EndedAt    *time.Time `json:"ended_at,omitempty"`
+	StartedBy  string     `json:"started_by,omitempty"`
+	Schedule   string     `json:"schedule,omitempty"`
+	// Outcome is the run's state (succeeded, failed, aborted, skipped), or
+	// running.
+	Outcome string `json:"outcome"`
+	// Why a skipped drill did not run, or why a drill failed (memo).
+	Note  string `json:"note,omitempty"`
+	RTOMs *int64 `json:"rto_ms,omitempty"`
+	RPOMs *int64 `json:"rpo_ms,omitempty"`
+	Met   *bool  `json:"objectives_met,omitempty"`
+}
+
+// Drills lists drills of runbook (all runbooks when empty), newest first,
+// from Temporal visibility: the runs' search attributes and memos.
+func (o *Operator) Drills(ctx context.Context, runbook string, limit int) ([]Drill, error) {
+	query := fmt.Sprintf("%s = '%s'", workflows.SearchMode.GetName(), workflows.ModeDrill)
+	if runbook != "" {
+		// The name is checked by the runbook name rule (no quote can pass),
+		// so it is safe inside the query's string literal.
+		if err := runbooks.CheckName(runbook); err != nil {
+			return nil, err
+		}
+		query += fmt.Sprintf(" AND %s = '%s'", workflows.SearchRunbook.GetName(), runbook)
+	}
+	var out []Drill
+	var token []byte
+	for len(out) < limit {
+		resp, err := o.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: int32(min(limit, 100)), NextPageToken: token})
+		if err != nil {
+			return nil, fmt.Errorf("list drills: %w%s", err, o.searchAttributesSuffix(err))
+		}
+		for _, e := range resp.GetExecutions() {
+			d := Drill{WorkflowID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId(), StartedAt: e.GetStartTime().AsTime()}
+			if e.GetCloseTime() != nil && e.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				t := e.GetCloseTime().AsTime()
+				d.EndedAt = &t
+			}
+			fields := e.GetSearchAttributes().GetIndexedFields()
+			str := func(name string) string {
+				var v string
+				if p := fields[name]; p != nil {
+					_ = converter.GetDefaultDataConverter().FromPayload(p, &v)
+				}
+				return v
+			}
+			d.Runbook, d.Schedule, d.Outcome = str(workflows.SearchRunbook.GetName()), str(workflows.SearchSchedule.GetName()), str(workflows.SearchOutcome.GetName())
+			if p := fields[workflows.SearchRTOMs.GetName()]; p != nil {
+				var v int64
+				if converter.GetDefaultDataConverter().FromPayload(p, &v) == nil {
+					d.RTOMs = &v
+				}
+			}
+			if p := fields[workflows.SearchRPOMs.GetName()]; p != nil {
+				var v int64
+				if converter.GetDefaultDataConverter().FromPayload(p, &v) == nil {
+					d.RPOMs = &v
+				}
+			}
+			if p := fields[workflows.SearchMet.GetName()]; p != nil {
+				var v bool
+				if converter.GetDefaultDataConverter().FromPayload(p, &v) == nil {
+					d.Met = &v
+				}
+			}
+			var st workflows.Status
+			if f := e.GetMemo().GetFields()[workflows.MemoKey]; f != nil && converter.GetDefaultDataConverter().FromPayload(f, &st) == nil {
+				d.StartedBy = st.StartedBy
+				if st.State == workflows.StateSkipped {
+					d.Note = st.Reason
+				}
+			}
+			if d.Outcome == "" {
+				d.Outcome = strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
+			}
+			out = append(out, d)
+			if len(out) >= limit {
+				break
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	return out, nil
+}
+
+// searchAttributesSuffix is searchAttributesHint as a suffix of an error.
+func (o *Operator) searchAttributesSuffix(err error) string {
+	if h := o.searchAttributesHint(err); h != "" {
+		return "; " + h
+	}
+	return ""
+}

@@ -1,0 +1,61 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/drctl/drctl/internal/operator"
+	"github.com/drctl/drctl/workflows"
+)
+
+// registerClientActivities registers the activities that talk to Temporal
+// itself: naming a lock's holder for a scheduled drill that found it held.
+func registerClientActivities(w sdkworker.ActivityRegistry, c client.Client) {
+	h := lockHolder{op: &operator.Operator{Client: c}}
+	w.RegisterActivityWithOptions(h.Holder, activity.RegisterOptions{Name: workflows.LockHolderActivity})
+}
+
+type lockHolder struct{ op *operator.Operator }
+
+// Holder describes the run holding lock from its memo (no worker needed).
+func (h lockHolder) Holder(ctx context.Context, lock string) (string, error) {
+	st, err := h.op.Status(ctx, workflows.WorkflowID(lock))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("run %s (runbook %s, %s, %s) started by %s at %s",
+		st.WorkflowID, st.Runbook, st.Mode, st.State, st.StartedBy, st.StartedAt.UTC().Format(time.RFC3339)), nil
+}
+
+// CheckSearchAttributes reports an error naming the one command to run when
+// the namespace lacks any of drctl's search attributes: runs set them, and
+// a run that upserts an unregistered attribute cannot end. When the
+// server does not say (no permission to list them), it returns nil.
+func CheckSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return nil
+	}
+	var missing []string
+	for _, a := range workflows.SearchAttributes {
+		_, custom := resp.GetCustomAttributes()[a.Name]
+		_, system := resp.GetSystemAttributes()[a.Name]
+		if !custom && !system {
+			missing = append(missing, a.Name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	slices.Sort(missing)
+	return fmt.Errorf("namespace %q lacks drctl's search attributes %s; register them once with:\n  %s",
+		namespace, strings.Join(missing, ", "), workflows.SearchAttributesCommand(namespace))
+}

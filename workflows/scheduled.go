@@ -1,0 +1,140 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Scheduled drills. A Temporal Schedule (no timer of drctl's own) starts
+// ScheduledDrillWorkflow, which starts the drill as a child under the
+// runbook's lock, exactly as `drctl run --mode drill` would, and waits for
+// it, so the schedule's overlap policy (skip) sees a drill in progress. A
+// drill that cannot take its lock is not queued and does not fail: it is
+// recorded as skipped, with the run holding the lock named, in the
+// wrapper's result, memo and search attributes (`drctl drills` lists it).
+const (
+	ScheduledDrillWorkflow = "drctl.ScheduledDrill"
+	// LockHolderActivity names the run holding a lock (a worker reads the
+	// run's memo with its Temporal client).
+	LockHolderActivity = "drctl.LockHolder"
+	// SchedulePrefix prefixes a drill schedule's ID: drill-<runbook>.
+	SchedulePrefix = "drill-"
+	// StateSkipped is a scheduled drill that did not start.
+	StateSkipped = "skipped"
+)
+
+// ScheduleID is the ID of the drill schedule of a runbook.
+func ScheduleID(runbook string) string { return SchedulePrefix + runbook }
+
+// ScheduledDrillInput is what a drill schedule starts with: the drill's
+// input as checked when the schedule was written (the runbook's text is
+// frozen there, as for any run).
+type ScheduledDrillInput struct {
+	Schedule string   `json:"schedule"`
+	Run      RunInput `json:"run"`
+}
+
+// ScheduledDrillResult is one firing of a drill schedule.
+type ScheduledDrillResult struct {
+	Schedule   string `json:"schedule"`
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id,omitempty"`
+	State      string `json:"state"`
+	// Skipped says why the drill did not start (the lock's holder).
+	Skipped string `json:"skipped,omitempty"`
+	// Error says why a drill that ended with no report ended.
+	Error  string  `json:"error,omitempty"`
+	Report *Report `json:"report,omitempty"`
+}
+
+// CheckScheduledDrill is the check of a schedule's drill: a drill, valid
+// as a run.
+func CheckScheduledDrill(in ScheduledDrillInput) error {
+	if in.Run.Mode != ModeDrill {
+		return fmt.Errorf("a drill schedule runs drills; mode %q", in.Run.Mode)
+	}
+	if in.Schedule != ScheduleID(in.Run.Runbook.Name) {
+		return fmt.Errorf("schedule %q is not the drill schedule of runbook %s (%s)", in.Schedule, in.Run.Runbook.Name, ScheduleID(in.Run.Runbook.Name))
+	}
+	// The version this workflow was written against, not the latest: a
+	// later change to the checks must not change how a recorded firing
+	// replays.
+	return checkInput(in.Run, versionScheduled)
+}
+
+// ScheduledDrill is the workflow a drill schedule starts.
+func ScheduledDrill(ctx workflow.Context, in ScheduledDrillInput) (*ScheduledDrillResult, error) {
+	if err := CheckScheduledDrill(in); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
+	}
+	rb := &in.Run.Runbook
+	id := WorkflowID(rb.Lock)
+	res := &ScheduledDrillResult{Schedule: in.Schedule, WorkflowID: id}
+	sa := temporal.NewSearchAttributes(append(startAttributes(rb.Name, rb.Lock, ModeDrill), SearchSchedule.ValueSet(in.Schedule))...)
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            id,
+		WorkflowTaskTimeout:   3 * time.Second,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		// The drill holds the lock on its own: stopping this wrapper
+		// (or deleting the schedule) never cuts a drill short.
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		TypedSearchAttributes: sa,
+		Memo: map[string]any{MemoKey: Status{
+			Runbook: rb.Name, Lock: rb.Lock, Mode: ModeDrill, StartedBy: in.Run.StartedBy,
+			StartedAt: workflow.Now(ctx), Reason: in.Run.Reason, State: StateRunning,
+			Total: len(rb.Steps) + len(rb.Preflight),
+		}},
+		StaticSummary: fmt.Sprintf("%s (drill, schedule %s)", rb.Name, in.Schedule),
+	})
+	child := workflow.ExecuteChildWorkflow(cctx, RunbookWorkflow, in.Run)
+	var exec workflow.Execution
+	if err := child.GetChildWorkflowExecution().Get(ctx, &exec); err != nil {
+		if !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+			return nil, err
+		}
+		return skipped(ctx, in, res)
+	}
+	res.RunID = exec.RunID
+	var rep Report
+	err := child.Get(ctx, &rep)
+	var ae *temporal.ApplicationError
+	switch {
+	case err == nil:
+		res.Report = &rep
+	case errors.As(err, &ae) && ae.HasDetails() && ae.Details(&rep) == nil:
+		res.Report = &rep
+	default: // ended with no report (terminated, timed out)
+		res.State, res.Error = StateFailed, errorText(err)
+		return res, nil
+	}
+	res.State = res.Report.State
+	return res, nil
+}
+
+// skipped records a firing that found the lock held.
+func skipped(ctx workflow.Context, in ScheduledDrillInput, res *ScheduledDrillResult) (*ScheduledDrillResult, error) {
+	rb := &in.Run.Runbook
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	var holder string
+	if err := workflow.ExecuteActivity(actx, LockHolderActivity, rb.Lock).Get(ctx, &holder); err != nil {
+		holder = fmt.Sprintf("a run that could not be described (%s)", errorText(err))
+	}
+	res.State = StateSkipped
+	res.Skipped = fmt.Sprintf("lock %q is held by %s", rb.Lock, holder)
+	now := workflow.Now(ctx)
+	_ = workflow.UpsertTypedSearchAttributes(ctx, append(startAttributes(rb.Name, rb.Lock, ModeDrill),
+		SearchSchedule.ValueSet(in.Schedule), SearchOutcome.ValueSet(StateSkipped), SearchMet.ValueSet(false))...)
+	_ = workflow.UpsertMemo(ctx, map[string]any{MemoKey: Status{
+		Runbook: rb.Name, Lock: rb.Lock, Mode: ModeDrill, StartedBy: in.Run.StartedBy, StartedAt: now,
+		Reason: res.Skipped, State: StateSkipped, Total: len(rb.Steps) + len(rb.Preflight),
+	}})
+	return res, nil
+}
