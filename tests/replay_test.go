@@ -21,6 +21,7 @@ import (
 	"github.com/drctl/drctl/activities/slack/slacklab"
 	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/devserver"
+	"github.com/drctl/drctl/internal/operator"
 	drworker "github.com/drctl/drctl/worker"
 	"github.com/drctl/drctl/workflows"
 )
@@ -34,8 +35,10 @@ import (
 // Files named *-vN.json were recorded by interpreter version N (see the
 // version constants in workflows/runbook.go: v0 the original, v1
 // compensate-attempted, v2 notifications, v3 quiet notifier, v4
-// notifications in order); the unsuffixed ones by the current version (v5,
-// drills compare the state before and after). Keep
+// notifications in order, v5 drills compare the state before and after);
+// the unsuffixed ones by the current version (v6: outcomes in search
+// attributes, automatic approval in scheduled drills; scheduled-firing.json
+// is the workflow a drill schedule starts). Keep
 // the old ones: they are the runs an upgrade must not strand. Before a new
 // version, rename the current files to *-vN.json, then re-record.
 //
@@ -68,8 +71,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 }
 
 // TestReplayCatchesANonDeterministicChange replays the recorded histories
-// against an interpreter changed without a version guard (it sleeps before
-// running): the replayer must refuse every one.
+// against an interpreter (and a schedule firing) changed without a version
+// guard (each sleeps before running): the replayer must refuse every one.
 func TestReplayCatchesANonDeterministicChange(t *testing.T) {
 	changed := func(ctx workflow.Context, in workflows.RunInput) (*workflows.Report, error) {
 		if err := workflow.Sleep(ctx, time.Second); err != nil {
@@ -77,9 +80,16 @@ func TestReplayCatchesANonDeterministicChange(t *testing.T) {
 		}
 		return workflows.Run(ctx, in)
 	}
+	changedFiring := func(ctx workflow.Context, in workflows.ScheduledDrillInput) (*workflows.ScheduledDrillResult, error) {
+		if err := workflow.Sleep(ctx, time.Second); err != nil {
+			return nil, err
+		}
+		return workflows.ScheduledDrill(ctx, in)
+	}
 	for _, f := range historyFiles(t) {
 		r := worker.NewWorkflowReplayer()
 		r.RegisterWorkflowWithOptions(changed, workflow.RegisterOptions{Name: workflows.RunbookWorkflow})
+		r.RegisterWorkflowWithOptions(changedFiring, workflow.RegisterOptions{Name: workflows.ScheduledDrillWorkflow})
 		// The replayer logs the expected panic with a long stack; keep it out of the test output.
 		err := r.ReplayWorkflowHistoryFromJSONFile(sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), f)
 		if err == nil || !strings.Contains(err.Error(), "TMPRL1100") {
@@ -156,6 +166,39 @@ func TestRecordHistories(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	// A scheduled drill: the schedule's firing (the wrapper workflow) and
+	// the drill it started, whose gate its automatic approver decided.
+	schedRB := loadRunbook(t, nil, writeRunbook(t, strings.Replace(fmt.Sprintf(gatedRunbook, "rec-scheduled"), "name: e2e", "name: rec-scheduled", 1)))
+	alice := operatorAs(srv, c, "alice")
+	if _, err := alice.ScheduleDrill(ctx, schedRB, operator.ScheduleOptions{Every: 168 * time.Hour, Params: map[string]string{"url": health.URL}, AutoApprove: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.ControlSchedule(ctx, "rec-scheduled", "trigger", ""); err != nil {
+		t.Fatal(err)
+	}
+	var fired string
+	testwait.For(t, "the scheduled drill to end", func() bool {
+		ds, err := alice.Drills(ctx, "rec-scheduled", 1)
+		ss, lerr := alice.DrillSchedules(ctx)
+		if err != nil || lerr != nil || len(ds) != 1 || ds[0].EndedAt == nil || len(ss) != 1 || len(ss[0].Recent) != 1 {
+			return false
+		}
+		fired = ss[0].Recent[0].WorkflowID
+		return true
+	})
+	for name, id := range map[string]string{"scheduled": "rec-scheduled", "scheduled-firing": fired} {
+		if _, err := alice.Wait(ctx, id); err != nil && name == "scheduled" {
+			t.Fatal(err)
+		}
+		f, err := os.Create(filepath.Join(historiesDir, name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := alice.ExportHistory(ctx, id, f); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
 	record("rejected", "rec-rejected", workflows.ModeFailover, func() {
 		if _, err := bob.Decide(ctx, "rec-rejected", "go-ahead", false, "not today"); err != nil {
 			t.Fatal(err)

@@ -100,7 +100,9 @@ func (o *Operator) ScheduleDrill(ctx context.Context, rb *runbooks.Runbook, so S
 		return "", err
 	}
 	action := &client.ScheduleWorkflowAction{
-		ID:                  id,
+		// Temporal appends each firing's time: drctl-drill-NAME-<time>,
+		// an ID `drctl history export` and `drctl status` take.
+		ID:                  workflows.WorkflowIDPrefix + id,
 		Workflow:            workflows.ScheduledDrillWorkflow,
 		Args:                []any{in},
 		TaskQueue:           o.TaskQueue,
