@@ -45,16 +45,64 @@ func ValidateDrill(rb *Runbook, cat Catalog) Problems {
 			continue // Validate reports unknown actions
 		}
 		at := v.at(s.path+".action", v.stepPos(s))
-		switch {
-		case spec.Undo == UndoNotNeeded:
-		case spec.Undo == UndoImpossible:
+		switch noWayBack(spec, *s.Step) {
+		case UndoImpossible:
 			v.report(at, s.ID, fmt.Sprintf("a drill cannot put back %s: no compensation undoes it, so the drill would leave the system failed over", s.Action),
 				"name the runbook that brings everything back: drill: {failback: failback.yaml} (or --failback FILE)")
-		case s.Compensate == nil:
+		case UndoByCompensation:
 			v.report(at, s.ID, fmt.Sprintf("%s changes its target and has no compensate:, so a drill cannot put it back", s.Action),
 				"add compensate: {action: ..., with: {...}} that restores what the step changed")
 		}
 	}
 	v.probs.Sort()
 	return v.probs
+}
+
+// noWayBack says why a step's change has no way back in its own runbook:
+// UndoImpossible (no compensation can undo the action), UndoByCompensation
+// (it changes something and has no compensate:), or "" (it only reads, or
+// its compensation puts it back).
+func noWayBack(spec ActionSpec, s Step) Undo {
+	switch {
+	case spec.Undo == UndoNotNeeded:
+		return ""
+	case spec.Undo == UndoImpossible:
+		return UndoImpossible
+	case s.Compensate == nil:
+		return UndoByCompensation
+	}
+	return ""
+}
+
+// OnlyFailbackUndoes lists the steps of rb (in order) whose change only a
+// failback runbook can bring back (see noWayBack). A drill whose forward
+// path fails after one of them changed something takes its failback
+// runbook as the way back instead of the compensations.
+func OnlyFailbackUndoes(rb *Runbook, cat Catalog) []string {
+	var out []string
+	for _, s := range rb.Steps {
+		if s.Action == "" || cat == nil {
+			continue
+		}
+		if spec, ok := cat.Lookup(s.Action); ok && noWayBack(spec, s) != "" {
+			out = append(out, s.ID)
+		}
+	}
+	return out
+}
+
+// ActingSteps lists the steps of rb (in order) whose action changes
+// something (its Undo is not UndoNotNeeded): the readiness evaluation
+// expects each one's Observe to find something to change.
+func ActingSteps(rb *Runbook, cat Catalog) []string {
+	var out []string
+	for _, s := range rb.Steps {
+		if s.Action == "" || cat == nil {
+			continue
+		}
+		if spec, ok := cat.Lookup(s.Action); ok && spec.Undo != UndoNotNeeded {
+			out = append(out, s.ID)
+		}
+	}
+	return out
 }

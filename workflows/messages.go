@@ -90,6 +90,11 @@ type Failback struct {
 	Runbook runbooks.Runbook   `json:"runbook"`
 	Params  map[string]string  `json:"params,omitempty"`
 	Chaos   []activities.Fault `json:"chaos,omitempty"`
+	// After lists the drill's forward steps whose change only this runbook
+	// brings back (runbooks.OnlyFailbackUndoes). When the forward path
+	// fails after one of them changed something, the failback runs as the
+	// way back instead of the compensations.
+	After []string `json:"after,omitempty"`
 }
 
 // FailbackSuffix ends the workflow ID of a drill's failback run

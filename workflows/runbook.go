@@ -95,6 +95,7 @@ func Run(ctx workflow.Context, in RunInput) (*Report, error) {
 	}
 	r.publish()
 	r.notifyRunStarted()
+	metricRunStarted(ctx, r.rep)
 
 	if r.runPreflight(ctx) {
 		if r.version >= versionSteadyState && r.rep.Mode == ModeDrill {
@@ -341,6 +342,7 @@ func (r *runner) launch(ctx workflow.Context, s runbooks.Step) {
 			end := r.now()
 			st := r.step(s.ID)
 			st.EndedAt = &end
+			metricStepFinished(r.ctx, r.rep, st)
 			r.publish()
 		}()
 		switch {
@@ -386,6 +388,7 @@ func (r *runner) request(step, action string, with map[string]any, compensating 
 		Run: activities.Run{
 			WorkflowID: r.rep.WorkflowID, RunID: r.rep.RunID, FirstRunID: workflow.GetInfo(r.ctx).FirstRunID,
 			Lock: r.rep.Lock, Mode: r.rep.Mode, StartedBy: r.rep.StartedBy,
+			Runbook: r.rep.Runbook,
 		},
 		Step:         step,
 		Action:       action,
@@ -470,9 +473,19 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 	var failbackErr error
 	switch {
 	case succeeded && r.rep.Mode == ModeDrill && r.in.Failback != nil && r.version >= versionSteadyState:
-		if err := r.failback(); err != nil {
-			failbackErr = err
-		} else if r.rep.Steady != nil {
+		err := r.failback()
+		failbackErr = err
+		// From versionScheduled on, a failed way back is compared too: the
+		// report names what it left changed.
+		if r.rep.Steady != nil && (err == nil || r.version >= versionScheduled) {
+			steadyBack = r.steadyAfter()
+		}
+	case !succeeded && r.rep.Mode == ModeDrill && r.in.Failback != nil && r.version >= versionScheduled && r.changedForGood():
+		// The forward path failed after a step no compensation undoes (a
+		// promotion): the failback runbook is the way back from there,
+		// not compensations that cannot restore the whole.
+		failbackErr = r.failback()
+		if r.rep.Steady != nil {
 			steadyBack = r.steadyAfter()
 		}
 	case succeeded && r.rep.Mode == ModeDrill:
@@ -500,6 +513,9 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 	case succeeded && failbackErr != nil:
 		r.rep.State = StateFailed
 		r.rep.Error = "drill: " + failbackErr.Error() + "; the system may still be failed over"
+		if !steadyBack {
+			r.rep.Error += "; not back as before the drill: " + steadySummary(r.rep.Steady.Differences)
+		}
 	case succeeded && !steadyBack:
 		r.rep.State = StateFailed
 		r.rep.Error = "drill: the way back ran, but not everything is as it was before the drill: " + steadySummary(r.rep.Steady.Differences)
@@ -514,6 +530,16 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 			r.rep.Error = fmt.Sprintf("step %q failed: %s", r.failed, r.step(r.failed).Error)
 		}
 	}
+	if !succeeded && failbackErr != nil {
+		r.rep.Error += "; the way back: " + failbackErr.Error()
+	} else if !succeeded && r.rep.Failback != nil {
+		r.rep.Error += "; the way back: failback " + r.rep.Failback.Runbook + " succeeded"
+	}
+	if r.version >= versionScheduled && r.rep.State != StateSucceeded {
+		// RTO is the time to a verified recovery: a run that did not
+		// succeed (a drill that did not get everything back) has none.
+		r.rep.RTO = nil
+	}
 	if !succeeded && compensationsFailed > 0 {
 		r.rep.Error += fmt.Sprintf("; %d compensation(s) failed", compensationsFailed)
 	}
@@ -524,6 +550,7 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 		r.upsertOutcome()
 	}
 	r.publish()
+	metricRunFinished(ctx, r.rep)
 	r.notifyFinished()
 	r.flushNotifications()
 	// Let accepted updates finish before the run closes.
@@ -536,6 +563,17 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 	default:
 		return nil, temporal.NewNonRetryableApplicationError(r.rep.Error, ErrRunFailed, nil, r.rep)
 	}
+}
+
+// changedForGood reports whether one of the steps only the failback
+// undoes (Failback.After) succeeded and changed something.
+func (r *runner) changedForGood() bool {
+	for _, id := range r.in.Failback.After {
+		if i, ok := r.index[id]; ok && r.rep.Steps[i].State == StepSucceeded && r.rep.Steps[i].Changed {
+			return true
+		}
+	}
+	return false
 }
 
 // compensate runs compensations in reverse order of completion, on a
@@ -652,6 +690,7 @@ func (r *runner) publish() {
 		return
 	}
 	r.lastMemo = text
+	metricApprovalsWaiting(r.ctx, r.rep, len(s.Waiting))
 	workflow.SetCurrentDetails(r.ctx, text)
 	_ = workflow.UpsertMemo(r.ctx, map[string]any{MemoKey: s})
 }

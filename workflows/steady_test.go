@@ -149,3 +149,56 @@ func TestFailedDrillSaysWhatIsNotBack(t *testing.T) {
 		t.Fatalf("state %s, error %q", rep.State, rep.Error)
 	}
 }
+
+// TestFailedForwardPathTakesTheFailbackWayBack: a drill whose forward path
+// fails after a step only its failback undoes (Failback.After) runs the
+// failback runbook as the way back, not the compensations, and compares;
+// when no such step changed anything, the compensations are the way back.
+func TestFailedForwardPathTakesTheFailbackWayBack(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		after    []string
+		failback bool
+	}{
+		{"after the promotion", []string{"promote"}, true},
+		{"nothing irreversible", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &world{facts: map[string]string{"promote": "east", "dns": "east"}, broken: "dns"}
+			env := drillEnv(t, w)
+			restore := func(context.Context, activities.Request) (activities.Result, error) {
+				w.mu.Lock()
+				defer w.mu.Unlock()
+				for k := range w.facts {
+					w.facts[k] = "east"
+				}
+				return activities.Result{Changed: true}, nil
+			}
+			env.RegisterActivityWithOptions(restore, activity.RegisterOptions{Name: "restore"})
+			promote, dns := shiftStep("promote", false), shiftStep("dns", true)
+			dns.Needs = []string{"promote"}
+			fb := book(runbooks.Step{ID: "home", Action: "restore"})
+			fb.Name = "failback"
+			env.ExecuteWorkflow(workflows.RunbookWorkflow, workflows.RunInput{
+				Runbook: book(promote, dns), Mode: workflows.ModeDrill, StartedBy: "alice",
+				Failback: &workflows.Failback{Runbook: fb, After: tc.after},
+			})
+			rep := (&harness{env: env}).report(t)
+			if rep.State != workflows.StateFailed || rep.RTO != nil || rep.Steady == nil {
+				t.Fatalf("state %s (%s), RTO %v, steady %+v", rep.State, rep.Error, rep.RTO, rep.Steady)
+			}
+			if tc.failback {
+				if rep.Failback == nil || rep.Failback.State != workflows.StateSucceeded || len(rep.Compensations) != 0 || len(rep.Steady.Differences) != 0 ||
+					!strings.Contains(rep.Error, "the way back: failback failback succeeded") {
+					t.Fatalf("failback %+v, compensations %+v, differences %+v, error %q", rep.Failback, rep.Compensations, rep.Steady.Differences, rep.Error)
+				}
+				return
+			}
+			// The compensations cannot move "promote" back (it has none):
+			// the comparison says so.
+			if rep.Failback != nil || len(rep.Compensations) == 0 || len(rep.Steady.Differences) != 1 || rep.Steady.Differences[0].Key != "lb promote" {
+				t.Fatalf("failback %+v, compensations %+v, differences %+v", rep.Failback, rep.Compensations, rep.Steady.Differences)
+			}
+		})
+	}
+}

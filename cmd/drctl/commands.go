@@ -283,7 +283,7 @@ func (a *app) prepare(file, mode, failback, paramsFile string, sets, chaos []str
 		if err != nil {
 			return nil, nil, nil, nil, fmt.Errorf("failback %s: %w", fb.Name, err)
 		}
-		fbInput = &workflows.Failback{Runbook: *fb, Params: fbParams, Chaos: back}
+		fbInput = &workflows.Failback{Runbook: *fb, Params: fbParams, Chaos: back, After: runbooks.OnlyFailbackUndoes(rb, drworker.Catalog())}
 	} else if len(back) > 0 {
 		return nil, nil, nil, nil, fmt.Errorf("--chaos %s%s: this drill has no failback runbook", failbackFault, back[0].Step)
 	}
