@@ -18,6 +18,9 @@ type Run struct {
 	Lock       string `json:"lock"`
 	Mode       string `json:"mode"`
 	StartedBy  string `json:"started_by"`
+	// Runbook names the runbook the run interprets (for traces); empty in
+	// requests of runs recorded before it was sent.
+	Runbook string `json:"runbook,omitempty"`
 }
 
 // Request is the input of every action activity. With holds the step's
@@ -112,7 +115,18 @@ type Observation struct {
 	// TTLs, server states, health; never counters, LSNs, timelines or
 	// lag, which move on their own.
 	State map[string]string `json:"state,omitempty"`
+	// Measures are numbers that move on their own and matter to whether a
+	// failover would work now, read by the readiness evaluation (and never
+	// compared by a drill): "<target> replay_lag_seconds" of a standby,
+	// "<target> <fqdn> <TYPE> ttl_seconds" of a DNS record.
+	Measures map[string]float64 `json:"measures,omitempty"`
 }
+
+// Measures keys' suffixes.
+const (
+	MeasureReplayLag = "replay_lag_seconds"
+	MeasureTTL       = "ttl_seconds"
+)
 
 // Action is one runbook action. Implementations must make Apply idempotent
 // (observe, decide, act, verify) and Observe free of side effects.

@@ -31,6 +31,10 @@ const (
 	KindApprovalDecided   = "approval_decided"   // edits the approval message, notes it in the thread
 	KindStepFailed        = "step_failed"        // thread: a step failed (and whether it retries)
 	KindRunFinished       = "run_finished"       // thread (broadcast): outcome, RTO and RPO
+	// KindReadinessChanged: a runbook turned ready or not ready (State),
+	// with the failing checks; the first is the root of the runbook's
+	// readiness thread (Thread), later ones reply in it.
+	KindReadinessChanged = "readiness_changed"
 )
 
 // Decisions an approval_decided notification reports.
@@ -96,7 +100,29 @@ type Notification struct {
 	Retries bool   `json:"retries,omitempty"` // step_failed: another attempt follows
 	Error   string `json:"error,omitempty"`   // step_failed, run_finished
 
-	State string             `json:"state,omitempty"` // run_finished: the run's final state
-	RTO   *runbooks.Duration `json:"rto,omitempty"`
-	RPO   *runbooks.Duration `json:"rpo,omitempty"`
+	State string `json:"state,omitempty"` // run_finished: the run's final state; readiness_changed: ready, not_ready
+	// Failing are a readiness_changed's failing checks ("name: reason").
+	Failing []string           `json:"failing,omitempty"`
+	RTO     *runbooks.Duration `json:"rto,omitempty"`
+	RPO     *runbooks.Duration `json:"rpo,omitempty"`
+}
+
+// WebhookActivity is the name the worker registers the readiness webhook
+// poster under; it does nothing when no webhook is configured.
+const WebhookActivity = "drctl.webhook"
+
+// WebhookEvent is what the readiness webhook receives (as JSON, signed).
+type WebhookEvent struct {
+	Kind       string         `json:"kind"` // readiness_changed
+	Runbook    string         `json:"runbook"`
+	State      string         `json:"state"` // ready, not_ready
+	Since      time.Time      `json:"since"`
+	Failing    []WebhookCheck `json:"failing,omitempty"`
+	Evaluation string         `json:"evaluation"` // the evaluation's workflow ID
+}
+
+// WebhookCheck is a failing check in a WebhookEvent.
+type WebhookCheck struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
 }

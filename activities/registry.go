@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -133,6 +135,7 @@ func applyActivity(a Action) func(context.Context, Request) (Result, error) {
 	spec := a.Spec()
 	return func(ctx context.Context, req Request) (Result, error) {
 		info := activity.GetInfo(ctx)
+		annotateSpan(ctx, req)
 		ctx, stop := KeepAlive(ctx)
 		defer stop()
 		if err := checkInputs(spec, req.With); err != nil {
@@ -153,6 +156,7 @@ func applyActivity(a Action) func(context.Context, Request) (Result, error) {
 func observeActivity(a Action) func(context.Context, Request) (Observation, error) {
 	spec := a.Spec()
 	return func(ctx context.Context, req Request) (Observation, error) {
+		annotateSpan(ctx, req)
 		if err := checkInputs(spec, req.With); err != nil {
 			return Observation{}, boundaryError(ctx, err)
 		}
@@ -162,6 +166,24 @@ func observeActivity(a Action) func(context.Context, Request) (Observation, erro
 		}
 		return obs, nil
 	}
+}
+
+// annotateSpan adds the run's runbook, step and action to the span the
+// tracing interceptor (telemetry.traces) opened for this activity, which
+// knows only Temporal's IDs. Without tracing the span is a no-op.
+func annotateSpan(ctx context.Context, req Request) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(
+		attribute.String("drctl.runbook", req.Run.Runbook),
+		attribute.String("drctl.step", req.Step),
+		attribute.String("drctl.action", req.Action),
+		attribute.String("drctl.mode", req.Run.Mode),
+		attribute.String("drctl.lock", req.Run.Lock),
+		attribute.Bool("drctl.compensating", req.Compensating),
+	)
 }
 
 // KeepAlive heartbeats while an activity runs, so a worker that dies is

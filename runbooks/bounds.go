@@ -33,6 +33,12 @@ func CheckBounds(rb *Runbook) error {
 	}
 	dur("objectives.rto", rb.Objectives.RTO)
 	dur("objectives.rpo", rb.Objectives.RPO)
+	if d := rb.Objectives.DrillEvery; d != 0 && (d < MinPeriod || d > MaxPeriod) {
+		errs = append(errs, fmt.Errorf("objectives.drill_every %s is outside %s..%s", d, MinPeriod, MaxPeriod))
+	}
+	if o := rb.Objectives.Readiness; o != nil && (o.Target <= 0 || o.Target >= 100 || o.Window < MinPeriod || o.Window > MaxPeriod) {
+		errs = append(errs, fmt.Errorf("objectives.readiness %s is outside (0%%, 100%%) over %s..%s", o, MinPeriod, MaxPeriod))
+	}
 	for _, list := range [][]Step{rb.Preflight, rb.Steps} {
 		for _, s := range list {
 			what := "step " + s.ID + ":"

@@ -19,7 +19,7 @@ import (
 // that Schema describes exactly these.
 var (
 	runbookKeys    = []string{"apiVersion", "name", "description", "lock", "objectives", "notify", "drill", "params", "targets", "preflight", "steps"}
-	objectivesKeys = []string{"rto", "rpo"}
+	objectivesKeys = []string{"rto", "rpo", "drill_every", "readiness"}
 	notifyKeys     = []string{"slack_channel"}
 	drillKeys      = []string{"failback"}
 	paramKeys      = []string{"description", "default", "required", "allowed"}
@@ -534,6 +534,18 @@ func (d *decoder) runbook(root *yaml.Node) *Runbook {
 					rb.Objectives.RTO, rb.Objectives.RTOSet = d.duration(v, key), true
 				case "rpo":
 					rb.Objectives.RPO, rb.Objectives.RPOSet = d.duration(v, key), true
+				case "drill_every":
+					if p, err := ParsePeriod(v.Value); v.Kind != yaml.ScalarNode || err != nil {
+						d.problem(posOf(v), fmt.Sprintf("objectives.drill_every: %v", errOr(err, "must be a period like 30d")), "write drill_every: 30d")
+					} else {
+						rb.Objectives.DrillEvery = p
+					}
+				case "readiness":
+					if o, err := ParseReadinessObjective(v.Value); v.Kind != yaml.ScalarNode || err != nil {
+						d.problem(posOf(v), fmt.Sprintf("objectives.readiness: %v", errOr(err, "must be text like \"99.5%% over 30d\"")), `write readiness: "99.5% over 30d"`)
+					} else {
+						rb.Objectives.Readiness = &o
+					}
 				}
 			})
 		case "notify":
@@ -777,4 +789,12 @@ func (d *decoder) approval(n *yaml.Node, path string) *Approval {
 		}
 	})
 	return a
+}
+
+// errOr is err's text, or text when err is nil.
+func errOr(err error, text string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return text
 }

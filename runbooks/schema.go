@@ -130,6 +130,10 @@ func Schema(cat Catalog) ([]byte, error) {
 				"properties": obj{
 					"rto": durationRef("Recovery time objective: start to verified done."),
 					"rpo": durationRef("Recovery point objective: replication lag at promotion."),
+					"drill_every": obj{"type": "string", "pattern": `^([0-9]{1,3}d|[0-9hms.]+)$`,
+						"description": "How often the runbook must pass a drill, like 30d (1h..366d)."},
+					"readiness": obj{"type": "string", "pattern": `^[0-9]{1,3}(\.[0-9]{1,4})?% over \S+$`,
+						"description": "Share of time the readiness evaluation must find the runbook ready, like \"99.5% over 30d\"."},
 				},
 			},
 			"notify": obj{

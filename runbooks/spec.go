@@ -52,6 +52,11 @@ type Objectives struct {
 	// that "rpo: 0s" (no data loss at all) is an objective, not "none".
 	RTOSet bool `json:"rto_set,omitempty"`
 	RPOSet bool `json:"rpo_set,omitempty"`
+	// DrillEvery is how often the runbook must pass a drill (drill_every).
+	DrillEvery Duration `json:"drill_every,omitempty"`
+	// Readiness is the share of time its readiness evaluation must find it
+	// ready (readiness: "99.5% over 30d").
+	Readiness *ReadinessObjective `json:"readiness,omitempty"`
 }
 
 // HasRTO reports whether the runbook states an RTO objective.

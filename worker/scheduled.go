@@ -17,10 +17,32 @@ import (
 )
 
 // registerClientActivities registers the activities that talk to Temporal
-// itself: naming a lock's holder for a scheduled drill that found it held.
-func registerClientActivities(w sdkworker.ActivityRegistry, c client.Client) {
+// itself: naming a lock's holder for a scheduled drill that found it held,
+// and handing a readiness evaluation to the runbook's record.
+func registerClientActivities(w sdkworker.ActivityRegistry, c client.Client, taskQueue string) {
 	h := lockHolder{op: &operator.Operator{Client: c}}
 	w.RegisterActivityWithOptions(h.Holder, activity.RegisterOptions{Name: workflows.LockHolderActivity})
+	r := recorder{c: c, taskQueue: taskQueue}
+	w.RegisterActivityWithOptions(r.Record, activity.RegisterOptions{Name: workflows.RecordReadinessActivity})
+}
+
+type recorder struct {
+	c         client.Client
+	taskQueue string
+}
+
+// Record signals the evaluation to the runbook's readiness record,
+// starting the record if it is not running.
+func (r recorder) Record(ctx context.Context, ev workflows.Evaluation) error {
+	id := workflows.ReadinessRecordID(ev.Runbook)
+	_, err := r.c.SignalWithStartWorkflow(ctx, id, workflows.SignalEvaluation, ev, client.StartWorkflowOptions{
+		ID: id, TaskQueue: r.taskQueue, WorkflowTaskTimeout: 3 * time.Second,
+		StaticSummary: "readiness record of " + ev.Runbook,
+	}, workflows.ReadinessRecordWorkflow, workflows.ReadinessState{})
+	if err != nil {
+		return fmt.Errorf("record readiness of %s: %w", ev.Runbook, err)
+	}
+	return nil
 }
 
 type lockHolder struct{ op *operator.Operator }

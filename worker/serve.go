@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -49,17 +52,30 @@ type Options struct {
 type Serving struct {
 	Client   client.Client
 	Registry *activities.Registry
+	// MetricsAddr is the host:port the worker serves /metrics on (the port
+	// picked when telemetry.metrics_listen asked for port 0); empty when
+	// it serves none.
+	MetricsAddr string
 }
 
 // Serve builds the registry from cfg and o, connects, registers the
 // workflows and actions on cfg's task queue and runs until ctx ends; then
 // it stops the worker gracefully and returns nil (ctx.Err() when ctx hit
 // a deadline).
+//
+// When o.Dial.Telemetry has a Prometheus scrape handler, Serve serves it
+// at /metrics on cfg.Telemetry.MetricsListen from before it dials until
+// the worker has stopped; an address it cannot listen on stops it first.
 func Serve(ctx context.Context, cfg config.Config, o Options) error {
 	reg, err := o.registry(cfg)
 	if err != nil {
 		return err
 	}
+	metricsAddr, stopMetrics, err := serveMetrics(cfg.Telemetry.MetricsListen, o.Dial.Telemetry.MetricsHTTP)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	c := o.Client
 	if c == nil {
 		if c, err = Dial(ctx, cfg, o.Dial); err != nil {
@@ -74,7 +90,7 @@ func Serve(ctx context.Context, cfg config.Config, o Options) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", cfg.Temporal.TaskQueue, err)
 	}
-	s := Serving{Client: c, Registry: reg}
+	s := Serving{Client: c, Registry: reg, MetricsAddr: metricsAddr}
 	if o.Ready != nil {
 		o.Ready(s)
 	}
@@ -94,6 +110,36 @@ func Serve(ctx context.Context, cfg config.Config, o Options) error {
 		return nil
 	}
 	return ctx.Err()
+}
+
+// serveMetrics serves h at /metrics on addr until stop is called, and
+// returns the address it listens on. A nil h serves nothing.
+func serveMetrics(addr string, h http.Handler) (listening string, stop func(), err error) {
+	if h == nil {
+		return "", func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("serve metrics on telemetry.metrics_listen %s: %w (pick a free host:port, or port 0 for any)", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln) // ends with http.ErrServerClosed when stopped
+	}()
+	return ln.Addr().String(), func() {
+		// A scrape under way may finish; a stuck one does not hold the
+		// worker's exit.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if srv.Shutdown(ctx) != nil {
+			_ = srv.Close()
+		}
+		<-done
+	}, nil
 }
 
 // registry is every shipped action on the providers configured from cfg,

@@ -20,6 +20,7 @@ import (
 	"github.com/drctl/drctl/activities/slack"
 	"github.com/drctl/drctl/activities/traffic"
 	"github.com/drctl/drctl/activities/web"
+	"github.com/drctl/drctl/activities/webhook"
 	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/telemetry"
 	"github.com/drctl/drctl/runbooks"
@@ -35,6 +36,9 @@ type Providers struct {
 	// is not configured it does nothing, but it is always registered, since
 	// the interpreter always calls it.
 	Notifier *slack.Notifier
+	// Webhook posts readiness changes; with no URL it does nothing, and is
+	// registered all the same (the readiness record always calls it).
+	Webhook *webhook.Poster
 }
 
 // DefaultProviders configures the providers from cfg. It fails when a
@@ -44,7 +48,15 @@ func DefaultProviders(cfg config.Config) (Providers, error) {
 	if err != nil {
 		return Providers{}, err
 	}
-	return Providers{Postgres: &postgres.Provider{}, Traffic: &traffic.Provider{}, DNS: &dns.Provider{}, Notifier: n}, nil
+	hook := &webhook.Poster{URL: cfg.Readiness.WebhookURL}
+	if hook.URL != "" {
+		secret, err := cfg.Readiness.WebhookSecret.Read()
+		if err != nil {
+			return Providers{}, fmt.Errorf("readiness.webhook_secret: %w", err)
+		}
+		hook.Secret = []byte(secret)
+	}
+	return Providers{Postgres: &postgres.Provider{}, Traffic: &traffic.Provider{}, DNS: &dns.Provider{}, Notifier: n, Webhook: hook}, nil
 }
 
 // Catalog returns every action this build ships, for checking runbooks
@@ -90,6 +102,7 @@ func NewRegistry(p Providers) (*activities.Registry, error) {
 		notifier = &slack.Notifier{}
 	}
 	activities.AddInternal(reg, activities.NotifyActivity, notifier.Notify)
+	activities.AddInternal(reg, activities.WebhookActivity, p.Webhook.Deliver)
 	return reg, nil
 }
 
@@ -177,7 +190,7 @@ func New(c client.Client, cfg config.Config, reg *activities.Registry) sdkworker
 		StickyScheduleToStartTimeout: cfg.Worker.StickyTimeout,
 	})
 	Register(w, reg)
-	registerClientActivities(w, c)
+	registerClientActivities(w, c, cfg.Temporal.TaskQueue)
 	return w
 }
 
@@ -196,4 +209,6 @@ func RegisterWorkflows(w sdkworker.WorkflowRegistry) {
 	w.RegisterWorkflowWithOptions(workflows.Run, workflow.RegisterOptions{Name: workflows.RunbookWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.Plan, workflow.RegisterOptions{Name: workflows.PlanWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.ScheduledDrill, workflow.RegisterOptions{Name: workflows.ScheduledDrillWorkflow})
+	w.RegisterWorkflowWithOptions(workflows.Readiness, workflow.RegisterOptions{Name: workflows.ReadinessWorkflow})
+	w.RegisterWorkflowWithOptions(workflows.ReadinessRecord, workflow.RegisterOptions{Name: workflows.ReadinessRecordWorkflow})
 }

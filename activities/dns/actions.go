@@ -164,7 +164,7 @@ func (a Set) Observe(ctx context.Context, req activities.Request) (activities.Ob
 	if err != nil {
 		return activities.Observation{}, opError(SetAction, want.Name, want.Type, z.target, err)
 	}
-	o := activities.Observation{Current: cur.String(), State: cur.state(z.target)}
+	o := activities.Observation{Current: cur.String(), State: cur.state(z.target), Measures: cur.measures(z.target)}
 	if !holds(cur, want) {
 		o.Changes = []string{change(cur, want)}
 	}
@@ -306,7 +306,7 @@ func (a Check) Observe(ctx context.Context, req activities.Request) (activities.
 	if err != nil {
 		return activities.Observation{}, err
 	}
-	o := activities.Observation{Current: fmt.Sprintf("%s; the check passes", cur), State: cur.state(z.target)}
+	o := activities.Observation{Current: fmt.Sprintf("%s; the check passes", cur), State: cur.state(z.target), Measures: cur.measures(z.target)}
 	if len(problems) > 0 {
 		o.Current = fmt.Sprintf("%s; the check would fail now: %s", cur, strings.Join(problems, "; "))
 	}
@@ -377,7 +377,7 @@ func (a SetTTL) Observe(ctx context.Context, req activities.Request) (activities
 	if err != nil {
 		return activities.Observation{}, opError(SetTTLAction, want.Name, want.Type, z.target, err)
 	}
-	o := activities.Observation{Current: cur.String(), State: cur.state(z.target)}
+	o := activities.Observation{Current: cur.String(), State: cur.state(z.target), Measures: cur.measures(z.target)}
 	switch {
 	case !cur.exists():
 		o.Changes = []string{fmt.Sprintf("set the TTL of %s %s to %s (it does not exist now: Apply fails unless an earlier step creates it)", want.Name, want.Type, want.TTL)}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/libdns/libdns"
 	mdns "github.com/miekg/dns"
+
+	"github.com/drctl/drctl/activities"
 )
 
 // rrset is one RRset as the actions see it: a fully qualified lower-case
@@ -42,6 +44,15 @@ func (s rrset) state(target string) map[string]string {
 		v = fmt.Sprintf("%s ttl %ds", strings.Join(s.Values, ", "), int64(s.TTL/time.Second))
 	}
 	return map[string]string{target + " " + s.Name + " " + s.Type: v}
+}
+
+// measures is the RRset's TTL for the readiness evaluation (see
+// activities.Observation.Measures); none when the set does not exist.
+func (s rrset) measures(target string) map[string]float64 {
+	if !s.exists() {
+		return nil
+	}
+	return map[string]float64{target + " " + s.Name + " " + s.Type + " " + activities.MeasureTTL: s.TTL.Seconds()}
 }
 
 func showValues(vs []string) string {

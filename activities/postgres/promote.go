@@ -103,7 +103,7 @@ func (a Promote) Observe(ctx context.Context, req activities.Request) (activitie
 	if err != nil {
 		return activities.Observation{}, err
 	}
-	o := activities.Observation{Current: in.Target + ": " + st.summary(), State: map[string]string{}}
+	o := activities.Observation{Current: in.Target + ": " + st.summary(), State: map[string]string{}, Measures: measures(in.Target, &st)}
 	a.addFacts(o.State, req, in.Target, &st)
 	if in.OldPrimary != "" && in.OldPrimary != in.Target {
 		// The old primary may be down for good: unreachable is a fact.

@@ -43,6 +43,15 @@ func (p *Provider) addFacts(state map[string]string, req activities.Request, tar
 	state[target+" upstream"] = p.upstreamName(req, s.Upstream)
 }
 
+// measures is a standby's replay lag for the readiness evaluation (see
+// activities.Observation.Measures); none for a primary.
+func measures(target string, s *NodeStatus) map[string]float64 {
+	if s == nil || s.Role != RoleStandby {
+		return nil
+	}
+	return map[string]float64{target + " " + activities.MeasureReplayLag: s.ReplayLag().Seconds()}
+}
+
 // addProbed reads a node and adds its facts; a node that cannot be reached
 // is a fact (unreachable), not an error.
 func (p *Provider) addProbed(ctx context.Context, state map[string]string, req activities.Request, target string) error {

@@ -236,7 +236,7 @@ func (a Status) Observe(ctx context.Context, req activities.Request) (activities
 	}
 	state := map[string]string{}
 	a.addFacts(state, req, in.Target, &s)
-	return activities.Observation{Current: s.summary(), State: state}, nil
+	return activities.Observation{Current: s.summary(), State: state, Measures: measures(in.Target, &s)}, nil
 }
 
 // Apply implements activities.Action; it changes nothing.

@@ -232,6 +232,15 @@ func progressText(n activities.Notification) string {
 			s += ": " + n.Error
 		}
 		return s + "\n" + objectiveLine("RTO", n.RTO, n.Objectives.RTO, n.Objectives.HasRTO()) + " · " + objectiveLine("RPO", n.RPO, n.Objectives.RPO, n.Objectives.HasRPO())
+	case activities.KindReadinessChanged:
+		if n.State == "ready" {
+			return fmt.Sprintf(":white_check_mark: *%s* is ready again (since %s): every readiness check passes.", n.Runbook, n.StartedAt.UTC().Format(time.RFC3339))
+		}
+		s := fmt.Sprintf(":warning: *%s* is NOT ready (since %s): a failover now would likely fail.", n.Runbook, n.StartedAt.UTC().Format(time.RFC3339))
+		for _, f := range n.Failing {
+			s += "\n• " + f
+		}
+		return s + "\nSee `drctl readiness " + n.Runbook + "`."
 	}
 	return fmt.Sprintf("%s: %s", n.Kind, n.WorkflowID)
 }

@@ -140,6 +140,8 @@ func (n *Notifier) Notify(ctx context.Context, note activities.Notification) (ac
 		return n.post(ctx, note, channel, thread, progressText(note), nil, false)
 	case activities.KindRunFinished:
 		return n.post(ctx, note, channel, thread, progressText(note), nil, thread != "")
+	case activities.KindReadinessChanged:
+		return n.post(ctx, note, channel, thread, progressText(note), nil, thread != "")
 	}
 	return activities.MessageRef{}, activities.Permanentf("notify: unknown kind %q", note.Kind)
 }

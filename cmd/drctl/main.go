@@ -97,7 +97,7 @@ func newRoot() *cobra.Command {
 		a.reportCmd(),
 		a.decideCmd(true), a.decideCmd(false),
 		a.controlCmd("pause"), a.controlCmd("resume"), a.controlCmd("abort"),
-		a.drillCmd(), a.drillsCmd(), a.historyCmd(), a.replayCmd(), a.workerCmd(), a.devCmd(), a.demoCmd(), a.labCmd(), a.slackCmd(),
+		a.drillCmd(), a.drillsCmd(), a.readinessCmd(), a.sloCmd(), a.historyCmd(), a.replayCmd(), a.workerCmd(), a.devCmd(), a.demoCmd(), a.labCmd(), a.slackCmd(),
 	)
 	return root
 }

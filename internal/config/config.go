@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	osuser "os/user"
 	"path/filepath"
@@ -22,6 +23,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/drctl/drctl/activities/webhook"
 )
 
 // Config is everything a drctl worker or CLI needs to know.
@@ -34,6 +37,17 @@ type Config struct {
 	Telemetry Telemetry `mapstructure:"telemetry"`
 	Slack     Slack     `mapstructure:"slack"`
 	Approvals Approvals `mapstructure:"approvals"`
+	Readiness Readiness `mapstructure:"readiness"`
+}
+
+// Readiness configures where a worker announces readiness changes besides
+// Slack: a generic webhook, sent JSON signed with HMAC-SHA256 (see
+// activities/webhook). Off unless a URL is set.
+type Readiness struct {
+	// WebhookURL is https, or http to a loopback address.
+	WebhookURL string `mapstructure:"webhook_url"`
+	// WebhookSecret signs each request (required with a URL).
+	WebhookSecret SecretRef `mapstructure:"webhook_secret"`
 }
 
 // Approvals configures signed CLI decisions (see workflows.Signer).
@@ -155,8 +169,13 @@ type Worker struct {
 type Telemetry struct {
 	// Traces: "none" (default), "stdout" or "otlp".
 	Traces string `mapstructure:"traces"`
-	// Metrics: "none" (default), "stdout" or "otlp".
+	// Metrics: "none" (default), "stdout", "otlp" or "prometheus" (the
+	// worker serves /metrics on MetricsListen for a Prometheus scrape).
 	Metrics string `mapstructure:"metrics"`
+	// MetricsListen is host:port the worker serves /metrics on when Metrics
+	// is "prometheus". Default 127.0.0.1:9464 (loopback: expose it
+	// deliberately); port 0 picks a free port.
+	MetricsListen string `mapstructure:"metrics_listen"`
 	// OTLPEndpoint is host:port of an OTLP/gRPC collector; default is the
 	// exporter's (localhost:4317) or OTEL_EXPORTER_OTLP_ENDPOINT.
 	OTLPEndpoint string `mapstructure:"otlp_endpoint"`
@@ -171,8 +190,9 @@ func Defaults() Config {
 		Identity: defaultIdentity(),
 		Worker:   Worker{StopTimeout: 10 * time.Second, StickyTimeout: time.Second},
 		Telemetry: Telemetry{
-			Traces:  "none",
-			Metrics: "none",
+			Traces:        "none",
+			Metrics:       "none",
+			MetricsListen: "127.0.0.1:9464",
 		},
 		Slack: Slack{Mode: "http", Listen: "127.0.0.1:8089", GroupTTL: time.Minute},
 	}
@@ -227,6 +247,7 @@ func Load(path string, flags *pflag.FlagSet) (Config, error) {
 	v.SetDefault("worker.sticky_timeout", d.Worker.StickyTimeout)
 	v.SetDefault("telemetry.traces", d.Telemetry.Traces)
 	v.SetDefault("telemetry.metrics", d.Telemetry.Metrics)
+	v.SetDefault("telemetry.metrics_listen", d.Telemetry.MetricsListen)
 	v.SetDefault("telemetry.otlp_endpoint", "")
 	v.SetDefault("telemetry.insecure", false)
 	v.SetDefault("slack.channel", "")
@@ -242,6 +263,9 @@ func Load(path string, flags *pflag.FlagSet) (Config, error) {
 	v.SetDefault("slack.api_url", "")
 	v.SetDefault("approvals.allowed_signers", "")
 	v.SetDefault("approvals.sign_key", "")
+	v.SetDefault("readiness.webhook_url", "")
+	v.SetDefault("readiness.webhook_secret.env", "")
+	v.SetDefault("readiness.webhook_secret.file", "")
 
 	v.SetEnvPrefix("DRCTL")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
@@ -320,12 +344,19 @@ func (c Config) Validate() error {
 	if (c.Temporal.TLS.CertFile == "") != (c.Temporal.TLS.KeyFile == "") {
 		problems = append(problems, "temporal.tls needs both cert_file and key_file for mTLS, or neither")
 	}
-	for _, kv := range [][2]string{{"telemetry.traces", c.Telemetry.Traces}, {"telemetry.metrics", c.Telemetry.Metrics}} {
-		switch kv[1] {
-		case "", "none", "stdout", "otlp":
-		default:
-			problems = append(problems, fmt.Sprintf("%s is %q; use none, stdout or otlp", kv[0], kv[1]))
+	switch c.Telemetry.Traces {
+	case "", "none", "stdout", "otlp":
+	default:
+		problems = append(problems, fmt.Sprintf("telemetry.traces is %q; use none, stdout or otlp", c.Telemetry.Traces))
+	}
+	switch c.Telemetry.Metrics {
+	case "", "none", "stdout", "otlp":
+	case "prometheus":
+		if _, _, err := net.SplitHostPort(c.Telemetry.MetricsListen); err != nil {
+			problems = append(problems, fmt.Sprintf("telemetry.metrics_listen is %q; use host:port, such as 127.0.0.1:9464", c.Telemetry.MetricsListen))
 		}
+	default:
+		problems = append(problems, fmt.Sprintf("telemetry.metrics is %q; use none, stdout, otlp or prometheus", c.Telemetry.Metrics))
 	}
 	switch c.Slack.Mode {
 	case "", "http", "socket":
@@ -334,6 +365,14 @@ func (c Config) Validate() error {
 	}
 	problems = append(problems, slackIDProblems("slack.users", c.Slack.Users, slackUserID, "a Slack user ID (U… or W…)", "identity")...)
 	problems = append(problems, slackIDProblems("slack.groups", c.Slack.Groups, slackGroupID, "a Slack user group ID (S…)", "group name")...)
+	if u := c.Readiness.WebhookURL; u != "" {
+		if err := webhook.CheckURL(u); err != nil {
+			problems = append(problems, "readiness.webhook_url: "+err.Error())
+		}
+		if !c.Readiness.WebhookSecret.IsSet() {
+			problems = append(problems, "readiness.webhook_url is set but readiness.webhook_secret is not; set webhook_secret: {env: NAME} so receivers can check each request")
+		}
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("config: %s", strings.Join(problems, "; "))
 	}

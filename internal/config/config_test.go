@@ -164,6 +164,26 @@ func TestLoadNilFlags(t *testing.T) {
 	}
 }
 
+// TestLoadPrometheusMetrics: telemetry.metrics: prometheus serves on
+// loopback unless told otherwise; the address comes from the file, and an
+// environment variable overrides it.
+func TestLoadPrometheusMetrics(t *testing.T) {
+	dir := isolate(t)
+	t.Setenv("DRCTL_TELEMETRY_METRICS", "prometheus")
+	c, err := config.Load("", nil)
+	if err != nil || c.Telemetry.Metrics != "prometheus" || c.Telemetry.MetricsListen != "127.0.0.1:9464" {
+		t.Fatalf("Load = %+v, %v; want prometheus on the loopback default", c.Telemetry, err)
+	}
+	writeFile(t, filepath.Join(dir, "drctl.yaml"), "telemetry:\n  metrics: prometheus\n  metrics_listen: 0.0.0.0:9100\n")
+	if c, err = config.Load("", nil); err != nil || c.Telemetry.MetricsListen != "0.0.0.0:9100" {
+		t.Fatalf("Load = %+v, %v; want the file's address", c.Telemetry, err)
+	}
+	t.Setenv("DRCTL_TELEMETRY_METRICS_LISTEN", "127.0.0.1:0")
+	if c, err = config.Load("", nil); err != nil || c.Telemetry.MetricsListen != "127.0.0.1:0" {
+		t.Fatalf("Load = %+v, %v; want the environment's address", c.Telemetry, err)
+	}
+}
+
 func TestLoadFindsFile(t *testing.T) {
 	t.Run("explicit path", func(t *testing.T) {
 		dir := isolate(t)
@@ -217,7 +237,8 @@ func TestLoadRefuses(t *testing.T) {
 		{"unknown top-level key", "telemetery:\n  traces: otlp\n", nil, []string{"telemetery"}},
 		{"bad YAML", "temporal: [\n", nil, []string{"drctl.yaml"}},
 		{"invalid value from file", "telemetry: {traces: jaeger}\n", nil, []string{`telemetry.traces is "jaeger"`}},
-		{"invalid value from env", "", map[string]string{"DRCTL_TELEMETRY_METRICS": "prometheus"}, []string{`telemetry.metrics is "prometheus"`}},
+		{"invalid value from env", "", map[string]string{"DRCTL_TELEMETRY_METRICS": "statsd"}, []string{`telemetry.metrics is "statsd"; use none, stdout, otlp or prometheus`}},
+		{"metrics address without a port", "telemetry: {metrics: prometheus, metrics_listen: localhost}\n", nil, []string{`telemetry.metrics_listen is "localhost"; use host:port`}},
 		{"bad duration", "worker: {stop_timeout: soon}\n", nil, []string{"stop_timeout"}},
 	}
 	for _, tc := range tests {
@@ -265,7 +286,12 @@ func TestValidate(t *testing.T) {
 		{"bad traces", func(c *config.Config) { c.Telemetry.Traces = "jaeger" },
 			[]string{`telemetry.traces is "jaeger"; use none, stdout or otlp`}},
 		{"bad metrics", func(c *config.Config) { c.Telemetry.Metrics = "OTLP" },
-			[]string{`telemetry.metrics is "OTLP"; use none, stdout or otlp`}},
+			[]string{`telemetry.metrics is "OTLP"; use none, stdout, otlp or prometheus`}},
+		{"prometheus", func(c *config.Config) { c.Telemetry.Metrics = "prometheus" }, nil},
+		{"prometheus on a picked port", func(c *config.Config) { c.Telemetry.Metrics, c.Telemetry.MetricsListen = "prometheus", "127.0.0.1:0" }, nil},
+		{"an unused bad metrics address", func(c *config.Config) { c.Telemetry.MetricsListen = "nonsense" }, nil},
+		{"prometheus without an address", func(c *config.Config) { c.Telemetry.Metrics, c.Telemetry.MetricsListen = "prometheus", "" },
+			[]string{`telemetry.metrics_listen is ""; use host:port, such as 127.0.0.1:9464`}},
 		{"slack IDs", func(c *config.Config) {
 			c.Slack.Users = map[string]string{"U012AB3CD": "alice", "W0BOB": "bob"}
 			c.Slack.Groups = map[string]string{"S0DBA": "dba"}

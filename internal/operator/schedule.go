@@ -9,7 +9,6 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -204,41 +203,16 @@ func (o *Operator) DrillSchedules(ctx context.Context) ([]DrillSchedule, error) 
 
 // ControlSchedule pauses, resumes, triggers or deletes a drill schedule.
 func (o *Operator) ControlSchedule(ctx context.Context, arg, op, note string) error {
-	id := ScheduleID(arg)
-	h := o.Client.ScheduleClient().GetHandle(ctx, id)
-	if note == "" {
-		note = op + " by " + o.Identity
-	} else {
-		note = op + " by " + o.Identity + ": " + note
-	}
-	var err error
-	switch op {
-	case "pause":
-		err = h.Pause(ctx, client.SchedulePauseOptions{Note: note})
-	case "resume":
-		err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: note})
-	case "trigger":
-		err = h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP})
-	case "delete":
-		err = h.Delete(ctx)
-	default:
-		return fmt.Errorf("unknown schedule operation %q", op)
-	}
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return fmt.Errorf("no drill schedule %s; `drctl drill list` shows them", id)
-	}
-	if err != nil {
-		return fmt.Errorf("%s drill schedule %s: %w", op, id, err)
-	}
-	return nil
+	return o.controlSchedule(ctx, ScheduleID(arg), op, note, "drill schedule", "drctl drill list")
 }
 
-// Drill is one past (or running) drill as visibility records it.
+// Drill is one past (or running) run as visibility records it (a drill,
+// in `drctl drills`).
 type Drill struct {
 	WorkflowID string     `json:"workflow_id"`
 	RunID      string     `json:"run_id"`
 	Runbook    string     `json:"runbook"`
+	Mode       string     `json:"mode"`
 	StartedAt  time.Time  `json:"started_at"`
 	EndedAt    *time.Time `json:"ended_at,omitempty"`
 	StartedBy  string     `json:"started_by,omitempty"`
@@ -265,12 +239,19 @@ func (o *Operator) Drills(ctx context.Context, runbook string, limit int) ([]Dri
 		}
 		query += fmt.Sprintf(" AND %s = '%s'", workflows.SearchRunbook.GetName(), runbook)
 	}
+	return o.visible(ctx, query, limit)
+}
+
+// visible lists runs matching a visibility query, newest first, with what
+// their search attributes and memos say.
+func (o *Operator) visible(ctx context.Context, query string, limit int) ([]Drill, error) {
 	var out []Drill
 	var token []byte
+	dc := converter.GetDefaultDataConverter()
 	for len(out) < limit {
-		resp, err := o.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: int32(min(limit, 100)), NextPageToken: token})
+		resp, err := o.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: int32(min(limit, 1000)), NextPageToken: token})
 		if err != nil {
-			return nil, fmt.Errorf("list drills: %w%s", err, o.searchAttributesSuffix(err))
+			return nil, fmt.Errorf("list runs: %w%s", err, o.searchAttributesSuffix(err))
 		}
 		for _, e := range resp.GetExecutions() {
 			d := Drill{WorkflowID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId(), StartedAt: e.GetStartTime().AsTime()}
@@ -282,31 +263,27 @@ func (o *Operator) Drills(ctx context.Context, runbook string, limit int) ([]Dri
 			str := func(name string) string {
 				var v string
 				if p := fields[name]; p != nil {
-					_ = converter.GetDefaultDataConverter().FromPayload(p, &v)
+					_ = dc.FromPayload(p, &v)
 				}
 				return v
 			}
-			d.Runbook, d.Schedule, d.Outcome = str(workflows.SearchRunbook.GetName()), str(workflows.SearchSchedule.GetName()), str(workflows.SearchOutcome.GetName())
-			if p := fields[workflows.SearchRTOMs.GetName()]; p != nil {
+			num := func(name string) *int64 {
 				var v int64
-				if converter.GetDefaultDataConverter().FromPayload(p, &v) == nil {
-					d.RTOMs = &v
+				if p := fields[name]; p != nil && dc.FromPayload(p, &v) == nil {
+					return &v
 				}
+				return nil
 			}
-			if p := fields[workflows.SearchRPOMs.GetName()]; p != nil {
-				var v int64
-				if converter.GetDefaultDataConverter().FromPayload(p, &v) == nil {
-					d.RPOMs = &v
-				}
-			}
+			d.Runbook, d.Mode, d.Schedule, d.Outcome = str(workflows.SearchRunbook.GetName()), str(workflows.SearchMode.GetName()), str(workflows.SearchSchedule.GetName()), str(workflows.SearchOutcome.GetName())
+			d.RTOMs, d.RPOMs = num(workflows.SearchRTOMs.GetName()), num(workflows.SearchRPOMs.GetName())
 			if p := fields[workflows.SearchMet.GetName()]; p != nil {
 				var v bool
-				if converter.GetDefaultDataConverter().FromPayload(p, &v) == nil {
+				if dc.FromPayload(p, &v) == nil {
 					d.Met = &v
 				}
 			}
 			var st workflows.Status
-			if f := e.GetMemo().GetFields()[workflows.MemoKey]; f != nil && converter.GetDefaultDataConverter().FromPayload(f, &st) == nil {
+			if f := e.GetMemo().GetFields()[workflows.MemoKey]; f != nil && dc.FromPayload(f, &st) == nil {
 				d.StartedBy = st.StartedBy
 				if st.State == workflows.StateSkipped {
 					d.Note = st.Reason
