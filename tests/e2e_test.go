@@ -94,7 +94,15 @@ func TestRunbookEndToEndThroughTheCLI(t *testing.T) {
 	file := writeRunbook(t, fmt.Sprintf(gatedRunbook, "e2e-cli"))
 	op := operatorAs(srv, c, "test")
 
+	// Without a terminal to ask on and without --yes, nothing starts.
 	out, code := drctl(t, c, "run", file, "--set", "url="+health.URL, "--detach", "--as", "alice", "--reason", "e2e test")
+	if code == 0 || !strings.Contains(out, "pass --yes") {
+		t.Fatalf("run without --yes and without a terminal: exit %d\n%s", code, out)
+	}
+	if _, err := op.Status(context.Background(), "e2e-cli"); err == nil {
+		t.Fatal("a run was started without confirmation")
+	}
+	out, code = drctl(t, c, "run", "--yes", file, "--set", "url="+health.URL, "--detach", "--as", "alice", "--reason", "e2e test")
 	if code != 0 || !strings.Contains(out, "started failover run of e2e as drctl-e2e-cli") {
 		t.Fatalf("run: exit %d\n%s", code, out)
 	}
@@ -189,7 +197,7 @@ steps:
     action: note
     with: {message: never}
 `)
-	doc, code, stderr := jsonRun("run", failing, "--set", "url="+down.URL)
+	doc, code, stderr := jsonRun("run", "--yes", failing, "--set", "url="+down.URL)
 	if code != 2 || doc["state"] != workflows.StateFailed || !strings.Contains(stderr, "started failover run") {
 		t.Fatalf("run of a failing runbook: exit %d, state %v, stderr %q", code, doc["state"], stderr)
 	}
@@ -200,7 +208,7 @@ steps:
 	}
 
 	gated := writeRunbook(t, fmt.Sprintf(gatedRunbook, "json-aborted"))
-	doc, code, _ = jsonRun("run", gated, "--set", "url="+healthServer(t).URL, "--detach")
+	doc, code, _ = jsonRun("run", "--yes", gated, "--set", "url="+healthServer(t).URL, "--detach")
 	if code != 0 || doc["workflow_id"] != "drctl-json-aborted" || doc["run_id"] == "" {
 		t.Fatalf("run --detach: exit %d, %v", code, doc)
 	}
@@ -257,7 +265,7 @@ func TestOneRunPerLock(t *testing.T) {
 			t.Fatalf("refusal names %q/%s, want the winner %q", lh.StartedBy, lh.WorkflowID, started[0])
 		}
 	}
-	out, code := drctl(t, c, "run", file, "--set", "url="+health.URL, "--as", "erin")
+	out, code := drctl(t, c, "run", "--yes", file, "--set", "url="+health.URL, "--as", "erin")
 	if code == 0 || !strings.Contains(out, `lock "one-lock" is held by run drctl-one-lock (runbook e2e), started by `+started[0]) {
 		t.Fatalf("third start: exit %d\n%s", code, out)
 	}

@@ -24,7 +24,7 @@ func TestNoWorkerIsSaidNotHidden(t *testing.T) {
 	file := writeRunbook(t, fmt.Sprintf(gatedRunbook, "no-worker"))
 	want := fmt.Sprintf("no worker is polling task queue %q", c.Temporal.TaskQueue)
 
-	if out, code := drctl(t, c, "run", file, "--set", "url="+health.URL, "--detach", "--as", "alice"); code != 0 || !strings.Contains(out, "warning: "+want) {
+	if out, code := drctl(t, c, "run", "--yes", file, "--set", "url="+health.URL, "--detach", "--as", "alice"); code != 0 || !strings.Contains(out, "warning: "+want) {
 		t.Fatalf("run: exit %d\n%s", code, out)
 	}
 	if out, code := drctl(t, c, "plan", file, "--set", "url="+health.URL); code != 1 || !strings.Contains(out, "go-ahead") || !strings.Contains(out, "current state not observed: "+want) {
@@ -39,7 +39,7 @@ func TestNoWorkerIsSaidNotHidden(t *testing.T) {
 	if out, code := drctl(t, c, "abort", "no-worker", "--terminate", "--reason", "no worker will come", "--as", "carol"); code != 0 || !strings.Contains(out, "terminated by carol; no compensation ran; the lock is free") {
 		t.Fatalf("abort --terminate: exit %d\n%s", code, out)
 	}
-	if out, code := drctl(t, c, "run", file, "--set", "url="+health.URL, "--detach", "--as", "alice"); code != 0 {
+	if out, code := drctl(t, c, "run", "--yes", file, "--set", "url="+health.URL, "--detach", "--as", "alice"); code != 0 {
 		t.Fatalf("a new run of the freed lock: exit %d\n%s", code, out)
 	}
 	// No plan workflow was left queued.

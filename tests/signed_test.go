@@ -99,7 +99,7 @@ func TestSignedApprovalsThroughTheCLI(t *testing.T) {
 	cli := func(args ...string) (string, int) {
 		return drctl(t, c, append([]string{"--config", cfg}, args...)...)
 	}
-	if out, code := cli("run", file, "--detach", "--as", "alice"); code != 0 {
+	if out, code := cli("run", "--yes", file, "--detach", "--as", "alice"); code != 0 {
 		t.Fatalf("run: exit %d\n%s", code, out)
 	}
 	op := operatorAs(srv, c, "test")

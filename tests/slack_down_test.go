@@ -27,7 +27,7 @@ func TestSlackUnreachableTheCLIStillDecides(t *testing.T) {
 	startWorker(t, srv, c)
 	health := healthServer(t)
 	file := writeRunbook(t, fmt.Sprintf(gatedRunbook, "slack-down"))
-	if out, code := drctl(t, c, "run", file, "--set", "url="+health.URL, "--detach", "--as", "alice"); code != 0 {
+	if out, code := drctl(t, c, "run", "--yes", file, "--set", "url="+health.URL, "--detach", "--as", "alice"); code != 0 {
 		t.Fatalf("run: exit %d\n%s", code, out)
 	}
 	op := operatorAs(srv, c, "test")

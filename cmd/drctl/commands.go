@@ -184,6 +184,7 @@ func (a *app) runCmd() *cobra.Command {
 		paramsFile string
 		mode       string
 		detach     bool
+		yes        bool
 		reason     string
 		chaos      []string
 		failback   string
@@ -206,6 +207,11 @@ func (a *app) runCmd() *cobra.Command {
 			// operator makes it again before it starts the run).
 			if err := workflows.CheckInput(workflows.RunInput{Runbook: *rb, Params: params, Mode: mode, StartedBy: c.Identity, Reason: reason, Chaos: faults, Failback: fbInput}); err != nil {
 				return err
+			}
+			if !yes {
+				if err := confirmRun(cmd.InOrStdin(), cmd.ErrOrStderr(), stdinIsTerminal(cmd), rb, mode, fbInput); err != nil {
+					return err
+				}
 			}
 			op, err := a.operator(cmd.Context())
 			if err != nil {
@@ -245,6 +251,7 @@ func (a *app) runCmd() *cobra.Command {
 	cmd.Flags().StringVar(&paramsFile, "params", "", paramsFlagDoc)
 	cmd.Flags().StringVar(&mode, "mode", workflows.ModeFailover, "failover (act and stay) or drill (act, then fail back with every compensation)")
 	cmd.Flags().BoolVar(&detach, "detach", false, "start and return without following")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "start without asking (needed when stdin is not a terminal: scripts, CI)")
 	cmd.Flags().StringVar(&failback, "failback", "", "drills: the runbook that brings everything back after the forward path (default: the runbook's drill.failback)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why this run was started (recorded in the run)")
 	cmd.Flags().StringArrayVar(&chaos, "chaos", nil, "drills: inject a fault, STEP=fail:N (first N attempts fail), STEP=fail:permanent or STEP=latency:DURATION; failback.STEP for a step of the failback runbook; repeatable, combine with a comma")

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -43,5 +45,27 @@ func TestReportShowsWaitingGatesAndTheDrillVerdict(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestRunAsksFirst: a run shows what it will do and starts only on yes; with
+// no terminal to ask on it refuses and says --yes.
+func TestRunAsksFirst(t *testing.T) {
+	rb := &runbooks.Runbook{Name: "rb", Lock: "l", Steps: []runbooks.Step{
+		{ID: "fence", Action: "postgres.fence"}, {ID: "go", Approval: &runbooks.Approval{Approvers: []string{"bob"}}}, {ID: "promote", Action: "postgres.promote"},
+	}}
+	for answer, want := range map[string]error{"y\n": nil, "yes\n": nil, "\n": errNotConfirmed, "n\n": errNotConfirmed, "": errNotConfirmed, "sure\n": errNotConfirmed} {
+		var out strings.Builder
+		if err := confirmRun(strings.NewReader(answer), &out, true, rb, workflows.ModeFailover, nil); err != want {
+			t.Errorf("answer %q: %v, want %v", answer, err, want)
+		}
+		for _, line := range []string{"failover run of rb (lock l) will:", "act      fence (postgres.fence)", "approve  go (by bob)", "and stay failed over.", "Proceed? [y/N] "} {
+			if !strings.Contains(out.String(), line) {
+				t.Errorf("prompt lacks %q:\n%s", line, out.String())
+			}
+		}
+	}
+	if err := confirmRun(strings.NewReader("y\n"), io.Discard, false, rb, workflows.ModeFailover, nil); err == nil || !strings.Contains(err.Error(), "pass --yes") {
+		t.Errorf("no terminal: %v", err)
 	}
 }
