@@ -1,6 +1,8 @@
 package worker_test
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -29,6 +31,9 @@ func TestShippedRunbooksValidate(t *testing.T) {
 			}
 			if rb.Description == "" {
 				t.Errorf("%s has no description", f)
+			}
+			if b, _ := os.ReadFile(f); !bytes.HasPrefix(b, []byte("# yaml-language-server: $schema=runbook.schema.json\n")) {
+				t.Errorf("%s does not start with the yaml-language-server $schema line", f)
 			}
 		})
 	}
