@@ -494,11 +494,17 @@ func (a *app) watchCmd() *cobra.Command {
 }
 
 func (a *app) listCmd() *cobra.Command {
-	var limit int
+	var (
+		f    operator.ListFilter
+		mine bool
+	)
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List recent runs",
-		Args:  cobra.NoArgs,
+		Short: "List recent runs (RUN ID addresses any of them, older runs of a lock too)",
+		Example: `  drctl list --waiting            # runs with a gate awaiting a decision
+  drctl list --runbook site-failover --state failed
+  drctl list --mine -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			asJSON, err := a.jsonOutput()
 			if err != nil {
@@ -508,7 +514,10 @@ func (a *app) listCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			runs, err := op.List(cmd.Context(), limit)
+			if mine {
+				f.StartedBy = op.Identity
+			}
+			runs, err := op.ListWith(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
@@ -519,7 +528,12 @@ func (a *app) listCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().IntVar(&limit, "limit", 20, "how many runs")
+	cmd.Flags().IntVar(&f.Limit, "limit", 20, "how many runs")
+	cmd.Flags().StringVar(&f.State, "state", "", "running, closed, or a final state: succeeded, failed, aborted")
+	cmd.Flags().StringVar(&f.Runbook, "runbook", "", "runs of this runbook only")
+	cmd.Flags().BoolVar(&f.Waiting, "waiting", false, "only runs with a gate awaiting a decision")
+	cmd.Flags().BoolVar(&mine, "mine", false, "only runs you started (--as / DRCTL_IDENTITY)")
+	_ = cmd.RegisterFlagCompletionFunc("state", cobra.FixedCompletions([]string{"running", "closed", workflows.StateSucceeded, workflows.StateFailed, workflows.StateAborted}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 

@@ -99,6 +99,7 @@ func newRoot() *cobra.Command {
 		a.controlCmd("pause"), a.controlCmd("resume"), a.controlCmd("abort"),
 		a.drillCmd(), a.drillsCmd(), a.readinessCmd(), a.sloCmd(), a.historyCmd(), a.replayCmd(), a.workerCmd(), a.devCmd(), a.demoCmd(), a.labCmd(), a.slackCmd(),
 	)
+	a.addCompletions(root)
 	return root
 }
 

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 
@@ -57,6 +58,29 @@ func RunID(arg string) string {
 		return arg
 	}
 	return workflows.WorkflowID(arg)
+}
+
+// runIDRE is the shape of a Temporal run ID (a UUID).
+var runIDRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// locate turns what an operator types into a workflow ID and run ID: a
+// run ID (any run, also an older one of a lock, as `drctl list` shows
+// them) is looked up in visibility; a lock or workflow ID means its
+// latest run (run ID empty).
+func (o *Operator) locate(ctx context.Context, run string) (string, string, error) {
+	if !runIDRE.MatchString(run) {
+		return RunID(run), "", nil
+	}
+	// The shape check above keeps the query's literal to hex and dashes.
+	resp, err := o.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("RunId = '%s'", run), PageSize: 1})
+	if err != nil {
+		return "", "", fmt.Errorf("look up run %s: %w", run, err)
+	}
+	if len(resp.GetExecutions()) == 0 {
+		return "", "", fmt.Errorf("no run with run ID %s; `drctl list` shows the runs", run)
+	}
+	e := resp.GetExecutions()[0].GetExecution()
+	return e.GetWorkflowId(), e.GetRunId(), nil
 }
 
 // LockHeldError says a run already holds the lock.
@@ -155,16 +179,19 @@ func (o *Operator) StartWith(ctx context.Context, rb *runbooks.Runbook, so Start
 // RunStatus is what Status reports.
 type RunStatus struct {
 	workflows.Status
-	WorkflowID string
-	RunID      string
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
 	// Closed is true once the workflow has ended.
-	Closed bool
+	Closed bool `json:"closed"`
 }
 
 // Status reads a run's memo. It needs no worker.
 func (o *Operator) Status(ctx context.Context, run string) (RunStatus, error) {
-	id := RunID(run)
-	d, err := o.Client.DescribeWorkflow(ctx, id, "")
+	id, runID, err := o.locate(ctx, run)
+	if err != nil {
+		return RunStatus{}, err
+	}
+	d, err := o.Client.DescribeWorkflow(ctx, id, runID)
 	if err != nil {
 		return RunStatus{}, notFound(run, err)
 	}
@@ -398,32 +425,80 @@ func refused(err error) error {
 
 // Summary is one line of `drctl list`.
 type Summary struct {
-	WorkflowID string
-	RunID      string
-	Status     workflows.Status
-	Closed     bool
-	CloseState string
+	WorkflowID string           `json:"workflow_id"`
+	RunID      string           `json:"run_id"`
+	Status     workflows.Status `json:"status"`
+	Closed     bool             `json:"closed"`
+	CloseState string           `json:"close_state"`
 }
 
 // List returns recent runs, newest first.
 func (o *Operator) List(ctx context.Context, limit int) ([]Summary, error) {
-	resp, err := o.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Query:    fmt.Sprintf("WorkflowType = '%s'", workflows.RunbookWorkflow),
-		PageSize: int32(limit),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
+	return o.ListWith(ctx, ListFilter{Limit: limit})
+}
+
+// ListFilter narrows `drctl list`.
+type ListFilter struct {
+	Limit int
+	// State: running (still open), closed, or a run state (succeeded,
+	// failed, aborted, paused...). Empty: any.
+	State string
+	// Runbook: runs of this runbook only.
+	Runbook string
+	// Waiting: only runs with a gate awaiting a decision.
+	Waiting bool
+	// StartedBy: only runs this identity started.
+	StartedBy string
+}
+
+// ListWith returns recent runs matching f, newest first.
+func (o *Operator) ListWith(ctx context.Context, f ListFilter) ([]Summary, error) {
+	query := fmt.Sprintf("WorkflowType = '%s'", workflows.RunbookWorkflow)
+	if f.Runbook != "" {
+		if err := runbooks.CheckName(f.Runbook); err != nil {
+			return nil, err
+		}
+		query += fmt.Sprintf(" AND %s = '%s'", workflows.SearchRunbook.GetName(), f.Runbook)
+	}
+	switch f.State {
+	case "running":
+		query += " AND ExecutionStatus = 'Running'"
+	case "closed":
+		query += " AND ExecutionStatus != 'Running'"
+	}
+	if f.Waiting {
+		query += " AND ExecutionStatus = 'Running'"
 	}
 	var out []Summary
-	for _, e := range resp.GetExecutions() {
-		s := Summary{WorkflowID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId()}
-		if f := e.GetMemo().GetFields()[workflows.MemoKey]; f != nil {
-			_ = converter.GetDefaultDataConverter().FromPayload(f, &s.Status)
+	var token []byte
+	for len(out) < f.Limit {
+		resp, err := o.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 100, NextPageToken: token})
+		if err != nil {
+			return nil, fmt.Errorf("list runs: %w%s", err, o.searchAttributesSuffix(err))
 		}
-		s.Closed = e.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
-		s.CloseState = strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
-		out = append(out, s)
-		if len(out) >= limit {
+		for _, e := range resp.GetExecutions() {
+			s := Summary{WorkflowID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId()}
+			if m := e.GetMemo().GetFields()[workflows.MemoKey]; m != nil {
+				_ = converter.GetDefaultDataConverter().FromPayload(m, &s.Status)
+			}
+			s.Closed = e.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+			s.CloseState = strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
+			state := s.Status.State
+			if s.Closed && (state == "" || state == workflows.StateRunning) {
+				state = s.CloseState
+			}
+			switch {
+			case f.State != "" && f.State != "running" && f.State != "closed" && state != f.State:
+			case f.Waiting && len(s.Status.Waiting) == 0:
+			case f.StartedBy != "" && s.Status.StartedBy != f.StartedBy:
+			default:
+				out = append(out, s)
+			}
+			if len(out) >= f.Limit {
+				break
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
 			break
 		}
 	}
@@ -433,8 +508,11 @@ func (o *Operator) List(ctx context.Context, limit int) ([]Summary, error) {
 // ExportHistory writes the run's full event history as JSON, in the format
 // `temporal workflow show --output json` writes and the replayer reads.
 func (o *Operator) ExportHistory(ctx context.Context, run string, w io.Writer) error {
-	id := RunID(run)
-	it := o.Client.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	id, runID, err := o.locate(ctx, run)
+	if err != nil {
+		return err
+	}
+	it := o.Client.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	h := &historypb.History{}
 	for it.HasNext() {
 		e, err := it.Next()
