@@ -135,6 +135,12 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 		o := &Observed{Step: s, Preflight: preflight, Acting: slices.Contains(in.Acting, s.ID)}
 		seen = append(seen, o)
 		with, err := runbooks.ResolveMap(s.With, sc)
+		if err != nil && s.Action == actionPromote {
+			// A promotion's approved_by comes from its approval gate, which
+			// only a run decides; its Observe reads the target and the old
+			// primary, so it is observed with the inputs known now.
+			with, err = resolveKnown(s.With, sc)
+		}
 		if err != nil {
 			o.Unresolved = true
 			return
@@ -192,6 +198,22 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 		return &ev, err
 	}
 	return &ev, nil
+}
+
+// resolveKnown resolves the inputs that can be resolved before the run and
+// leaves out those that depend on earlier steps' outputs; the target must
+// be among the resolved ones.
+func resolveKnown(with map[string]any, sc runbooks.Scope) (map[string]any, error) {
+	out := map[string]any{}
+	for _, k := range workflow.DeterministicKeys(with) {
+		if v, err := runbooks.Resolve(with[k], sc); err == nil {
+			out[k] = v
+		}
+	}
+	if _, ok := out["target"]; !ok {
+		return nil, fmt.Errorf("the target depends on earlier steps")
+	}
+	return out, nil
 }
 
 // Action names the readiness rules know by their meaning.

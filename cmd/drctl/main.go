@@ -100,6 +100,7 @@ func newRoot() *cobra.Command {
 		a.drillCmd(), a.drillsCmd(), a.readinessCmd(), a.sloCmd(), a.historyCmd(), a.replayCmd(), a.workerCmd(), a.devCmd(), a.demoCmd(), a.labCmd(), a.slackCmd(),
 	)
 	a.addCompletions(root)
+	addExamples(root)
 	return root
 }
 

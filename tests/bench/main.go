@@ -21,10 +21,15 @@
 // server first runs a short unreported warm-up, and every run starts after a
 // one-second pause so that one run's backlog does not bleed into the next.
 //
+// Then (-readiness N, 0 skips it) the readiness table: N readiness
+// evaluations of site-failover.yaml on the lab (see readiness.go); it is
+// skipped, with a note on stderr, when the lab's servers are not installed.
+//
 // Run it from anywhere in the module:
 //
 //	go run ./tests/bench
 //	go run ./tests/bench -configs tuned -sizes 300 -parallel 0 -repeat 3
+//	go run ./tests/bench -sizes '' -parallel 0 -readiness 50
 //
 // Only the table (and a one-line header naming the machine and the temporal
 // binary) goes to stdout; errors go to stderr.
@@ -73,11 +78,12 @@ func main() {
 }
 
 type options struct {
-	configs  []string
-	sizes    []int
-	parallel int
-	repeat   int
-	timeout  time.Duration
+	configs   []string
+	sizes     []int
+	parallel  int
+	repeat    int
+	timeout   time.Duration
+	readiness int
 }
 
 func parseFlags() (options, error) {
@@ -89,6 +95,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.parallel, "parallel", 50, "width of the parallel runbook (0 skips it)")
 	flag.IntVar(&o.repeat, "repeat", 1, "runs of every workload")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "limit for one run")
+	flag.IntVar(&o.readiness, "readiness", 20, "readiness evaluations of site-failover on the lab (0 skips them)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q; every setting is a flag (see -h)", flag.Args())
@@ -123,8 +130,11 @@ func parseFlags() (options, error) {
 	if o.repeat < 1 {
 		return o, fmt.Errorf("-repeat: %d is less than 1", o.repeat)
 	}
-	if len(o.sizes) == 0 && o.parallel == 0 {
-		return o, errors.New("nothing to run: -sizes is empty and -parallel is 0")
+	if o.readiness < 0 {
+		return o, fmt.Errorf("-readiness: %d is negative; use 0 to skip the readiness table", o.readiness)
+	}
+	if len(o.sizes) == 0 && o.parallel == 0 && o.readiness == 0 {
+		return o, errors.New("nothing to run: -sizes is empty, -parallel and -readiness are 0")
 	}
 	return o, nil
 }
@@ -144,13 +154,19 @@ func run() error {
 	fmt.Printf("# drctl step overhead: %d CPUs, %s/%s, %s (%s)\n",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, bin, benchkit.FirstLine(ctx, bin, "--version"))
 
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "config\tworkload\tsteps\tp50 ms/step\tp95 ms/step\tmean ms/step\ttotal\tsteps/s\tfan-out+in\t")
-	defer tw.Flush()
-	for _, name := range o.configs {
-		if err := benchConfig(ctx, tw, name, bin, o); err != nil {
-			return fmt.Errorf("config %s: %w", name, err)
+	if len(o.sizes) > 0 || o.parallel > 0 {
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "config\tworkload\tsteps\tp50 ms/step\tp95 ms/step\tmean ms/step\ttotal\tsteps/s\tfan-out+in\t")
+		defer tw.Flush()
+		for _, name := range o.configs {
+			if err := benchConfig(ctx, tw, name, bin, o); err != nil {
+				return fmt.Errorf("config %s: %w", name, err)
+			}
 		}
+		tw.Flush()
+	}
+	if o.readiness > 0 {
+		return benchReadiness(ctx, os.Stdout, os.Stderr, bin, o.readiness)
 	}
 	return nil
 }
