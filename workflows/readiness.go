@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -158,7 +159,7 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 				defer func() { pending-- }()
 				var res activities.Result
 				if err := f.Get(ctx, &res); err != nil {
-					o.Err = errorText(err)
+					o.Err = messageOf(err)
 					return
 				}
 				o.Result = &res
@@ -170,7 +171,7 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 			defer func() { pending-- }()
 			var obs activities.Observation
 			if err := f.Get(ctx, &obs); err != nil {
-				o.Err = errorText(err)
+				o.Err = messageOf(err)
 				return
 			}
 			o.Observation = &obs
@@ -338,4 +339,15 @@ func orWord(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// messageOf is an activity error's message without the type and
+// retryability Temporal appends: an evaluation's reasons are read by
+// people, in `drctl readiness`, Slack and the status page.
+func messageOf(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Message()
+	}
+	return errorText(err)
 }

@@ -95,6 +95,7 @@ func newRoot() *cobra.Command {
 		a.validateCmd(), a.schemaCmd(), a.actionsCmd(), a.versionCmd(), a.planCmd(), a.runCmd(),
 		a.statusCmd(), a.watchCmd(), a.listCmd(),
 		a.reportCmd(),
+		a.serveCmd(),
 		a.decideCmd(true), a.decideCmd(false),
 		a.controlCmd("pause"), a.controlCmd("resume"), a.controlCmd("abort"),
 		a.drillCmd(), a.drillsCmd(), a.readinessCmd(), a.sloCmd(), a.historyCmd(), a.replayCmd(), a.workerCmd(), a.devCmd(), a.demoCmd(), a.labCmd(), a.slackCmd(),

@@ -1,0 +1,413 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/drctl/drctl/internal/config"
+	"github.com/drctl/drctl/internal/lab"
+	"github.com/drctl/drctl/internal/operator"
+	"github.com/drctl/drctl/internal/testwait"
+	"github.com/drctl/drctl/runbooks"
+	"github.com/drctl/drctl/worker"
+	"github.com/drctl/drctl/workflows"
+)
+
+// statusPageChromium is Debian's chromium package.
+const statusPageChromium = "/usr/bin/chromium"
+
+// TestStatusPageOnTheLab registers site-failover's readiness on the lab,
+// serves the status page with `drctl serve` (the built binary, on
+// 127.0.0.1:0), stops west's standby and opens the page in headless
+// Chromium: the DOM the browser built must show site-failover NOT READY
+// with the standby-streaming check failing ("standby not streaming"), and
+// its SLO row. DRCTL_STATUSPAGE_SCREENSHOT=FILE also saves a screenshot
+// of that page (the README's docs/statuspage.png).
+func TestStatusPageOnTheLab(t *testing.T) {
+	bin := statusPageBrowser(t)
+	ctx, srv, c, l := labWithWorker(t)
+	cat := worker.Catalog()
+	rb, err := runbooks.Load("../runbooks/site-failover.yaml", cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := map[string]string{}
+	for k, v := range l.Params() {
+		if _, ok := rb.Param(k); ok {
+			declared[k] = v
+		}
+	}
+	op := operatorAs(srv, c, "oncall-sre")
+	// Every hour: within the test only the evaluations it triggers run.
+	if _, err := op.AddReadiness(ctx, rb, operator.ReadinessOptions{Every: time.Hour, Params: declared, Acting: runbooks.ActingSteps(rb, cat)}); err != nil {
+		t.Fatal(err)
+	}
+	st := statusPageEvaluateUntil(t, ctx, op, rb.Name, "ready", func(r operator.ReadinessStatus) bool { return r.Ready })
+	t.Logf("healthy lab: ready after %d evaluations, %d checks", st.Evaluations, st.Checks)
+
+	url, stop := statusPageServe(t, c)
+
+	if err := l.Node(lab.West).Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st = statusPageEvaluateUntil(t, ctx, op, rb.Name, "not ready", func(r operator.ReadinessStatus) bool { return !r.Ready })
+	var ev workflows.Evaluation
+	if err := op.Client.GetWorkflow(ctx, st.LastRun, "").Get(ctx, &ev); err != nil {
+		t.Fatalf("evaluation %s: %v", st.LastRun, err)
+	}
+	for _, c := range ev.Checks {
+		t.Logf("west's standby stopped: evaluation %d: %s ok=%v: %s", st.Evaluations, c.Name, c.OK, c.Reason)
+	}
+
+	doc, dom := statusPageDOM(t, bin, url)
+	row := func(table string) string {
+		t.Helper()
+		for _, tbl := range statusPageFind(doc, func(n *html.Node) bool { return n.Data == "table" && statusPageAttr(n, "class") == table }) {
+			for _, tr := range statusPageFind(tbl, func(n *html.Node) bool { return n.Data == "tr" && statusPageAttr(n, "data-runbook") == rb.Name }) {
+				return strings.Join(strings.Fields(statusPageText(tr)), " ")
+			}
+		}
+		t.Fatalf("Chromium's DOM has no %s row for %s (%d bytes):\n%.3000s", table, rb.Name, len(dom), dom)
+		return ""
+	}
+	readiness, slo := row("readiness"), row("slo")
+	if !strings.Contains(readiness, "NOT READY") || !strings.Contains(readiness, "standby-streaming:db-west: standby not streaming") {
+		t.Errorf("readiness row %q; want NOT READY with standby-streaming:db-west: standby not streaming", readiness)
+	}
+	if !strings.HasPrefix(slo, rb.Name+" 30d ") || !strings.Contains(slo, "% of ") {
+		t.Errorf("SLO row %q; want site-failover's window (30d) and its readiness availability", slo)
+	}
+	if s := statusPageFind(doc, func(n *html.Node) bool { return n.Data == "script" }); len(s) > 0 {
+		t.Errorf("the page has %d script elements", len(s))
+	}
+	if e := statusPageFind(doc, func(n *html.Node) bool { return statusPageAttr(n, "class") == "error" }); len(e) > 0 {
+		t.Errorf("the page shows an error banner: %s", statusPageText(e[0]))
+	}
+	t.Logf("Chromium shows: readiness %q; SLO %q", readiness, slo)
+
+	// A run waiting at a gate: in progress, and its gate with the command
+	// that approves it.
+	gated := loadRunbook(t, nil, writeRunbook(t, statusPageGatedRunbook))
+	if _, err := op.Start(ctx, gated, nil, workflows.ModeFailover, "release 2.4"); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, "the run to wait at its gate", func() bool {
+		st, err := op.Status(ctx, gated.Lock)
+		return err == nil && len(st.Waiting) == 1
+	})
+	doc, dom = statusPageDOM(t, bin, url)
+	approve := `drctl approve app-release go-ahead --reason "..."`
+	gate := statusPageFind(doc, func(n *html.Node) bool {
+		return n.Data == "tr" && statusPageAttr(n, "data-lock") == gated.Lock && statusPageAttr(n, "data-step") == "go-ahead"
+	})
+	if len(gate) != 1 || !strings.Contains(statusPageText(gate[0]), approve) {
+		t.Errorf("the page shows no gate go-ahead of %s with %q:\n%.3000s", gated.Lock, approve, dom)
+	}
+	run := statusPageFind(doc, func(n *html.Node) bool {
+		return n.Data == "tr" && statusPageAttr(n, "data-lock") == gated.Lock && statusPageAttr(n, "data-step") == ""
+	})
+	if len(run) != 1 || !strings.Contains(strings.Join(strings.Fields(statusPageText(run[0])), " "), "oncall-sre 1/3 go-ahead") {
+		t.Errorf("the page shows no run of %s in progress, started by oncall-sre, 1/3 steps done, waiting at go-ahead:\n%.3000s", gated.Lock, dom)
+	} else {
+		t.Logf("Chromium shows: run %q; gate %q", strings.Join(strings.Fields(statusPageText(run[0])), " "), strings.Join(strings.Fields(statusPageText(gate[0])), " "))
+	}
+
+	if out := os.Getenv("DRCTL_STATUSPAGE_SCREENSHOT"); out != "" {
+		abs, err := filepath.Abs(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		statusPageRunChromium(t, bin, t.TempDir(), "--hide-scrollbars", "--window-size=1000,1250", "--screenshot="+abs, url)
+		t.Logf("screenshot: %s", abs)
+	}
+	stop()
+}
+
+// statusPageGatedRunbook waits at an approval gate and touches nothing.
+const statusPageGatedRunbook = `apiVersion: drctl/v1
+name: app-release
+lock: app-release
+objectives: {rto: 10m}
+steps:
+  - id: announce
+    action: note
+    with: {message: "release by ${{ run.started_by }}"}
+  - id: go-ahead
+    needs: [announce]
+    approval:
+      message: Ship the release?
+      approvers: [oncall-dba, release-manager]
+  - id: done
+    needs: [go-ahead]
+    action: note
+    with: {message: shipped}
+`
+
+// statusPageDOM opens url in headless Chromium and returns the document
+// the browser built (--dump-dom), parsed, and as text.
+func statusPageDOM(t *testing.T, bin, url string) (*html.Node, []byte) {
+	t.Helper()
+	dom := statusPageRunChromium(t, bin, t.TempDir(), "--dump-dom", url)
+	doc, err := html.Parse(bytes.NewReader(dom))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc, dom
+}
+
+// TestStatusPageRefusesAPublicAddress: without --public, drctl serve will
+// not listen beyond loopback, and says why before it dials Temporal.
+func TestStatusPageRefusesAPublicAddress(t *testing.T) {
+	c := config.Defaults()
+	c.Temporal.Address = "127.0.0.1:1" // never dialled
+	for _, listen := range []string{"0.0.0.0:0", ":0"} {
+		out, code := drctl(t, c, "serve", "--listen", listen)
+		if code != 1 || !strings.Contains(out, "--public") || !strings.Contains(out, "identities") || strings.Contains(out, "cannot reach Temporal") {
+			t.Errorf("drctl serve --listen %s: exit %d:\n%s", listen, code, out)
+		}
+	}
+}
+
+// statusPageEvaluateUntil triggers evaluations of runbook's readiness (as
+// `drctl readiness check` does) until its record satisfies want. A new
+// evaluation is triggered only once the record took the last one and the
+// schedule runs none, so no trigger is lost to the overlap policy; it
+// returns once the record satisfies want and no evaluation runs, so every
+// later evaluation starts after what the caller does next.
+func statusPageEvaluateUntil(t *testing.T, ctx context.Context, op *operator.Operator, runbook, what string, want func(operator.ReadinessStatus) bool) operator.ReadinessStatus {
+	t.Helper()
+	h := op.Client.ScheduleClient().GetHandle(ctx, workflows.ReadinessScheduleID(runbook))
+	var st operator.ReadinessStatus
+	triggeredAt := -1 // evaluations the record held at the last trigger
+	testwait.For(t, fmt.Sprintf("the readiness record of %s to say %s", runbook, what), func() bool {
+		d, err := h.Describe(ctx)
+		if err != nil {
+			return false
+		}
+		rs, err := op.Readiness(ctx, runbook)
+		if err != nil || len(rs) > 1 {
+			t.Fatalf("readiness of %s: %v (%d records)", runbook, err, len(rs))
+		}
+		if len(rs) == 1 {
+			st = rs[0]
+		}
+		if st.Evaluations <= triggeredAt || len(d.Info.RunningWorkflows) > 0 {
+			return false // an evaluation has yet to arrive; a trigger now would be skipped
+		}
+		if len(rs) == 1 && want(st) {
+			return true // and no evaluation runs: the next one starts after the caller's next move
+		}
+		if err := op.ControlReadiness(ctx, runbook, "trigger"); err != nil {
+			t.Fatal(err)
+		}
+		triggeredAt = st.Evaluations
+		return false
+	})
+	return st
+}
+
+// statusPageServe runs `drctl serve --listen 127.0.0.1:0` against c's
+// Temporal and returns the URL it prints and a stop that sends SIGINT and
+// requires a clean exit (0). The process is killed at cleanup if stop was
+// not called.
+func statusPageServe(t *testing.T, c config.Config) (string, func()) {
+	t.Helper()
+	var out syncBuffer
+	cmd := exec.Command(filepath.Join(binDir, "drctl"), "serve", "--listen", "127.0.0.1:0", "--as", "status-page@test")
+	cmd.Env = append(os.Environ(), "DRCTL_TEMPORAL_ADDRESS="+c.Temporal.Address, "DRCTL_TEMPORAL_TASK_QUEUE="+c.Temporal.TaskQueue)
+	cmd.Dir = t.TempDir()
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	urlRE := regexp.MustCompile(`status page: (http://127\.0\.0\.1:[0-9]+/) `)
+	var url string
+	testwait.For(t, "drctl serve to print its URL", func() bool {
+		select {
+		case err := <-exited:
+			stopped = true
+			t.Fatalf("drctl serve exited: %v\n%s", err, out.String())
+		default:
+		}
+		if m := urlRE.FindStringSubmatch(out.String()); m != nil {
+			url = m[1]
+		}
+		return url != ""
+	})
+	stop := func() {
+		t.Helper()
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		testwait.For(t, "drctl serve to stop on SIGINT", func() bool {
+			select {
+			case err = <-exited:
+				stopped = true
+				return true
+			default:
+				return false
+			}
+		})
+		if err != nil {
+			t.Errorf("drctl serve after SIGINT: %v\n%s", err, out.String())
+		}
+	}
+	return url, stop
+}
+
+// statusPageBrowser finds Chromium; without it the test is skipped, or
+// fails under DRCTL_CI=1.
+func statusPageBrowser(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat(statusPageChromium); err == nil {
+		return statusPageChromium
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	msg := "no Chromium: " + statusPageChromium + " is missing (Debian package chromium; make deps)"
+	if os.Getenv("DRCTL_CI") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// statusPageRunChromium runs headless Chromium with its home and profile
+// under dir and returns what it printed on stdout. Chromium and its
+// helpers run in their own process group, except its crash handlers,
+// which start their own session but keep their database under dir; when
+// the test ends every one of them is killed, each by its id, and the test
+// waits until they are gone (internal/report's Chromium test does the
+// same).
+func statusPageRunChromium(t *testing.T, bin, dir string, args ...string) []byte {
+	t.Helper()
+	out, err := os.Create(filepath.Join(dir, "stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	var stderr bytes.Buffer
+	home := filepath.Join(dir, "home")
+	cmd := exec.CommandContext(testwait.Context(t), bin, append([]string{
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+		"--no-first-run", "--no-default-browser-check", "--disable-extensions",
+		"--user-data-dir=" + filepath.Join(dir, "profile"),
+	}, args...)...)
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_CACHE_HOME="+filepath.Join(home, ".cache"))
+	// stdout goes to a file, not a pipe, so a helper process that outlives
+	// Chromium cannot hold Wait open.
+	cmd.Stdout, cmd.Stderr = out, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { statusPageKillChromium(cmd.Process.Pid, dir); return nil }
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pgid := cmd.Process.Pid
+	t.Cleanup(func() {
+		statusPageKillChromium(pgid, dir)
+		testwait.For(t, "Chromium's processes to exit", func() bool { return len(statusPageChromiumProcs(pgid, dir)) == 0 })
+	})
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%s: %v\n%s", bin, err, stderr.String())
+	}
+	b, err := os.ReadFile(out.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// statusPageKillChromium kills, each by its id, the processes
+// statusPageChromiumProcs finds.
+func statusPageKillChromium(pgid int, dir string) {
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	for _, pid := range statusPageChromiumProcs(pgid, dir) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// statusPageChromiumProcs lists the running processes of process group
+// pgid and those whose command line names dir, the test's own temporary
+// directory. A zombie waiting for its reaper is not running.
+func statusPageChromiumProcs(pgid int, dir string) []int {
+	var pids []int
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...; comm may hold spaces and ")".
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if g, _ := strconv.Atoi(f[2]); g == pgid {
+			pids = append(pids, pid)
+			continue
+		}
+		if cmdline, err := os.ReadFile(filepath.Join(filepath.Dir(p), "cmdline")); err == nil && bytes.Contains(cmdline, []byte(dir)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func statusPageFind(n *html.Node, match func(*html.Node) bool) []*html.Node {
+	var out []*html.Node
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if c.Type == html.ElementNode && match(c) {
+			out = append(out, c)
+		}
+		out = append(out, statusPageFind(c, match)...)
+	}
+	return out
+}
+
+func statusPageAttr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+func statusPageText(n *html.Node) string {
+	if n.Type == html.TextNode {
+		return n.Data
+	}
+	var b strings.Builder
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		b.WriteString(statusPageText(c))
+	}
+	return b.String()
+}
