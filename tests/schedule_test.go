@@ -113,6 +113,15 @@ func TestScheduledDrill(t *testing.T) {
 		t.Errorf("drill list: %+v", s)
 	}
 	t.Logf("drill list:\n%s", mustCLI("drill", "list"))
+	// Writing the schedule again replaces all of it: timing, approver.
+	mustCLI("drill", "schedule", path, "--cron", "0 3 * * MON", "--set", "url="+health.URL)
+	testwait.For(t, "drill list to show the replaced schedule", func() bool {
+		ss = nil
+		return json.Unmarshal([]byte(mustCLI("drill", "list", "-o", "json")), &ss) == nil && len(ss) == 1 && ss[0].Spec == "cron 0 3 * * MON"
+	})
+	if s := ss[0]; s.AutoApprove != "" || s.Paused {
+		t.Errorf("replaced schedule: %+v", s)
+	}
 	mustCLI("drill", "delete", "e2e")
 	if out, code := drctl(t, c, "drill", "trigger", "e2e"); code == 0 || !strings.Contains(out, "no drill schedule drill-e2e") {
 		t.Errorf("trigger after delete (exit %d):\n%s", code, out)

@@ -1,14 +1,12 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +14,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/drctl/drctl/internal/chromium"
 	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/lab"
 	"github.com/drctl/drctl/internal/operator"
@@ -25,9 +24,6 @@ import (
 	"github.com/drctl/drctl/workflows"
 )
 
-// statusPageChromium is Debian's chromium package.
-const statusPageChromium = "/usr/bin/chromium"
-
 // TestStatusPageOnTheLab registers site-failover's readiness on the lab,
 // serves the status page with `drctl serve` (the built binary, on
 // 127.0.0.1:0), stops west's standby and opens the page in headless
@@ -36,7 +32,7 @@ const statusPageChromium = "/usr/bin/chromium"
 // its SLO row. DRCTL_STATUSPAGE_SCREENSHOT=FILE also saves a screenshot
 // of that page (the README's docs/statuspage.png).
 func TestStatusPageOnTheLab(t *testing.T) {
-	bin := statusPageBrowser(t)
+	chromium.Find(t) // before the lab: without Chromium there is nothing to check
 	ctx, srv, c, l := labWithWorker(t)
 	cat := worker.Catalog()
 	rb, err := runbooks.Load("../runbooks/site-failover.yaml", cat)
@@ -71,7 +67,7 @@ func TestStatusPageOnTheLab(t *testing.T) {
 		t.Logf("west's standby stopped: evaluation %d: %s ok=%v: %s", st.Evaluations, c.Name, c.OK, c.Reason)
 	}
 
-	doc, dom := statusPageDOM(t, bin, url)
+	doc, dom := statusPageDOM(t, url)
 	row := func(table string) string {
 		t.Helper()
 		for _, tbl := range statusPageFind(doc, func(n *html.Node) bool { return n.Data == "table" && statusPageAttr(n, "class") == table }) {
@@ -107,7 +103,7 @@ func TestStatusPageOnTheLab(t *testing.T) {
 		st, err := op.Status(ctx, gated.Lock)
 		return err == nil && len(st.Waiting) == 1
 	})
-	doc, dom = statusPageDOM(t, bin, url)
+	doc, dom = statusPageDOM(t, url)
 	approve := `drctl approve app-release go-ahead --reason "..."`
 	gate := statusPageFind(doc, func(n *html.Node) bool {
 		return n.Data == "tr" && statusPageAttr(n, "data-lock") == gated.Lock && statusPageAttr(n, "data-step") == "go-ahead"
@@ -129,7 +125,7 @@ func TestStatusPageOnTheLab(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		statusPageRunChromium(t, bin, t.TempDir(), "--hide-scrollbars", "--window-size=1000,1250", "--screenshot="+abs, url)
+		chromium.Screenshot(t, t.TempDir(), url, abs, 1000, 1250)
 		t.Logf("screenshot: %s", abs)
 	}
 	stop()
@@ -157,10 +153,10 @@ steps:
 
 // statusPageDOM opens url in headless Chromium and returns the document
 // the browser built (--dump-dom), parsed, and as text.
-func statusPageDOM(t *testing.T, bin, url string) (*html.Node, []byte) {
+func statusPageDOM(t *testing.T, url string) (*html.Node, string) {
 	t.Helper()
-	dom := statusPageRunChromium(t, bin, t.TempDir(), "--dump-dom", url)
-	doc, err := html.Parse(bytes.NewReader(dom))
+	dom := chromium.DumpDOM(t, t.TempDir(), url)
+	doc, err := html.Parse(strings.NewReader(dom))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,110 +271,6 @@ func statusPageServe(t *testing.T, c config.Config) (string, func()) {
 		}
 	}
 	return url, stop
-}
-
-// statusPageBrowser finds Chromium; without it the test is skipped, or
-// fails under DRCTL_CI=1.
-func statusPageBrowser(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat(statusPageChromium); err == nil {
-		return statusPageChromium
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	msg := "no Chromium: " + statusPageChromium + " is missing (Debian package chromium; make deps)"
-	if os.Getenv("DRCTL_CI") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// statusPageRunChromium runs headless Chromium with its home and profile
-// under dir and returns what it printed on stdout. Chromium and its
-// helpers run in their own process group, except its crash handlers,
-// which start their own session but keep their database under dir; when
-// the test ends every one of them is killed, each by its id, and the test
-// waits until they are gone (internal/report's Chromium test does the
-// same).
-func statusPageRunChromium(t *testing.T, bin, dir string, args ...string) []byte {
-	t.Helper()
-	out, err := os.Create(filepath.Join(dir, "stdout"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	var stderr bytes.Buffer
-	home := filepath.Join(dir, "home")
-	cmd := exec.CommandContext(testwait.Context(t), bin, append([]string{
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--no-first-run", "--no-default-browser-check", "--disable-extensions",
-		"--user-data-dir=" + filepath.Join(dir, "profile"),
-	}, args...)...)
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_CACHE_HOME="+filepath.Join(home, ".cache"))
-	// stdout goes to a file, not a pipe, so a helper process that outlives
-	// Chromium cannot hold Wait open.
-	cmd.Stdout, cmd.Stderr = out, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { statusPageKillChromium(cmd.Process.Pid, dir); return nil }
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pgid := cmd.Process.Pid
-	t.Cleanup(func() {
-		statusPageKillChromium(pgid, dir)
-		testwait.For(t, "Chromium's processes to exit", func() bool { return len(statusPageChromiumProcs(pgid, dir)) == 0 })
-	})
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("%s: %v\n%s", bin, err, stderr.String())
-	}
-	b, err := os.ReadFile(out.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// statusPageKillChromium kills, each by its id, the processes
-// statusPageChromiumProcs finds.
-func statusPageKillChromium(pgid int, dir string) {
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	for _, pid := range statusPageChromiumProcs(pgid, dir) {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-}
-
-// statusPageChromiumProcs lists the running processes of process group
-// pgid and those whose command line names dir, the test's own temporary
-// directory. A zombie waiting for its reaper is not running.
-func statusPageChromiumProcs(pgid int, dir string) []int {
-	var pids []int
-	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...; comm may hold spaces and ")".
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
-			continue
-		}
-		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-		if g, _ := strconv.Atoi(f[2]); g == pgid {
-			pids = append(pids, pid)
-			continue
-		}
-		if cmdline, err := os.ReadFile(filepath.Join(filepath.Dir(p), "cmdline")); err == nil && bytes.Contains(cmdline, []byte(dir)) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
 
 func statusPageFind(n *html.Node, match func(*html.Node) bool) []*html.Node {

@@ -43,23 +43,11 @@ type PlanResult struct {
 // worker, which holds the credentials. It changes nothing.
 func Plan(ctx workflow.Context, in PlanInput) (*PlanResult, error) {
 	rb := in.Runbook
-	params, err := runbooks.ParamValues(&rb, in.Params)
+	sc, err := observeScope(ctx, &rb, in.Params, ModePlan, in.StartedBy)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
+		return nil, err
 	}
 	info := workflow.GetInfo(ctx)
-	run := runbooks.RunFields(info.WorkflowExecution.ID, ModePlan, in.StartedBy, rb.Lock)
-	targets, err := runbooks.ResolveTargets(rb.Targets, runbooks.Scope{Params: params, Run: run})
-	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
-	}
-	rb.Targets = targets
-	sc := runbooks.Scope{
-		Params:  params,
-		Outputs: map[string]map[string]any{},
-		Run:     run,
-		Targets: runbooks.TargetScope(rb.Targets),
-	}
 	res := &PlanResult{Stages: runbooks.Stages(&rb)}
 	stageOf := map[string]int{}
 	for i, stage := range res.Stages {
@@ -117,4 +105,22 @@ func Plan(ctx workflow.Context, in PlanInput) (*PlanResult, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// observeScope is what a workflow that only observes (plan, readiness)
+// resolves before its first Observe: the parameters with their defaults,
+// the run fields, and rb's targets (fixed in place); it is the scope the
+// steps' inputs resolve in. Errors are non-retryable: the input is wrong.
+func observeScope(ctx workflow.Context, rb *runbooks.Runbook, given map[string]string, mode, startedBy string) (runbooks.Scope, error) {
+	params, err := runbooks.ParamValues(rb, given)
+	if err != nil {
+		return runbooks.Scope{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
+	}
+	run := runbooks.RunFields(workflow.GetInfo(ctx).WorkflowExecution.ID, mode, startedBy, rb.Lock)
+	targets, err := runbooks.ResolveTargets(rb.Targets, runbooks.Scope{Params: params, Run: run})
+	if err != nil {
+		return runbooks.Scope{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
+	}
+	rb.Targets = targets
+	return runbooks.Scope{Params: params, Outputs: map[string]map[string]any{}, Run: run, Targets: runbooks.TargetScope(rb.Targets)}, nil
 }

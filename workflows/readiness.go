@@ -114,18 +114,11 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 	if err := runbooks.CheckBounds(&rb); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
 	}
-	params, err := runbooks.ParamValues(&rb, in.Params)
+	sc, err := observeScope(ctx, &rb, in.Params, ModeReadiness, in.StartedBy)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
+		return nil, err
 	}
 	info := workflow.GetInfo(ctx)
-	run := runbooks.RunFields(info.WorkflowExecution.ID, ModeReadiness, in.StartedBy, rb.Lock)
-	targets, err := runbooks.ResolveTargets(rb.Targets, runbooks.Scope{Params: params, Run: run})
-	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
-	}
-	rb.Targets = targets
-	sc := runbooks.Scope{Params: params, Outputs: map[string]map[string]any{}, Run: run, Targets: runbooks.TargetScope(rb.Targets)}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 2, InitialInterval: time.Second},

@@ -3,21 +3,21 @@ package main
 import (
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/drctl/drctl/internal/visible"
 )
 
 // termSafe is the one filter between drctl and the operator's terminal:
 // every byte drctl prints, whatever its source (runbook text, a provider's
 // error, an identity or reason recorded by another client), passes through
-// it. Control characters other than newline and tab, bidirectional
-// overrides and invalid UTF-8 are written as Go escapes (\x1b, \u202e), so
-// nothing printed can move the cursor, erase a line or reorder text: an
-// audit trail on screen shows what was recorded. JSON output passes
-// unchanged in meaning (its escapes are valid JSON; invalid UTF-8 never
-// reaches it).
+// it. It applies internal/visible's rule to a stream: control characters
+// other than newline and tab, bidirectional overrides and invalid UTF-8 are
+// written as Go escapes (\x1b, \u202e), so nothing printed can move the
+// cursor, erase a line or reorder text: an audit trail on screen shows what
+// was recorded. JSON output passes unchanged in meaning (its escapes are
+// valid JSON; invalid UTF-8 never reaches it).
 type termSafe struct {
 	w       io.Writer
 	pending []byte // an incomplete UTF-8 sequence at the end of the last write
@@ -36,9 +36,8 @@ func (t *termSafe) Write(p []byte) (int, error) {
 			continue
 		case r == utf8.RuneError && size <= 1:
 			fmt.Fprintf(&out, `\x%02x`, buf[0])
-		case r != '\n' && r != '\t' && (unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)):
-			q := strconv.QuoteRuneToASCII(r)
-			out.WriteString(q[1 : len(q)-1])
+		case visible.Hidden(r):
+			out.WriteString(visible.Escape(r))
 		default:
 			out.Write(buf[:size])
 		}

@@ -13,7 +13,6 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
@@ -70,25 +69,12 @@ func (o *Operator) AddReadiness(ctx context.Context, rb *runbooks.Runbook, ro Re
 		WorkflowTaskTimeout: 3 * time.Second,
 		StaticSummary:       "readiness evaluation of " + rb.Name,
 	}
-	_, err := o.Client.ScheduleClient().Create(ctx, client.ScheduleOptions{
+	err := o.putSchedule(ctx, "readiness schedule", client.ScheduleOptions{
 		ID: id, Spec: spec, Action: action, Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 		Note: "created by " + o.Identity, TriggerImmediately: true,
 	})
-	if err == nil {
-		return id, nil
-	}
-	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return "", fmt.Errorf("create readiness schedule %s: %w", id, err)
-	}
-	err = o.Client.ScheduleClient().GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{
-		DoUpdate: func(u client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-			s := u.Description.Schedule
-			s.Spec, s.Action = &spec, action
-			return &client.ScheduleUpdate{Schedule: &s}, nil
-		},
-	})
 	if err != nil {
-		return "", fmt.Errorf("update readiness schedule %s: %w", id, err)
+		return "", err
 	}
 	return id, nil
 }

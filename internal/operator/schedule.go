@@ -76,8 +76,8 @@ type scheduleMemo struct {
 
 const scheduleMemoKey = "drctl"
 
-// ScheduleDrill creates the drill schedule of rb, or replaces its
-// definition (the runbook text, parameters and timing) when it exists.
+// ScheduleDrill creates the drill schedule of rb, or replaces it (the
+// runbook text, parameters, timing and approver) when it exists.
 // Overlap policy skip: a firing while the previous drill still runs is
 // dropped by Temporal; a firing that finds the lock held by another run is
 // recorded as skipped by the drill itself.
@@ -109,29 +109,12 @@ func (o *Operator) ScheduleDrill(ctx context.Context, rb *runbooks.Runbook, so S
 		StaticSummary:       fmt.Sprintf("scheduled drill of %s (%s)", rb.Name, text),
 	}
 	memo := map[string]any{scheduleMemoKey: scheduleMemo{Runbook: rb.Name, Spec: text, CreatedBy: o.Identity, AutoApprove: so.AutoApprove}}
-	_, err = o.Client.ScheduleClient().Create(ctx, client.ScheduleOptions{
+	err = o.putSchedule(ctx, "drill schedule", client.ScheduleOptions{
 		ID: id, Spec: spec, Action: action, Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 		Note: "created by " + o.Identity, Memo: memo,
 	})
-	if err == nil {
-		return id, nil
-	}
-	if !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return "", fmt.Errorf("create drill schedule %s: %w", id, err)
-	}
-	err = o.Client.ScheduleClient().GetHandle(ctx, id).Update(ctx, client.ScheduleUpdateOptions{
-		DoUpdate: func(u client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-			s := u.Description.Schedule
-			s.Spec, s.Action = &spec, action
-			if s.Policy == nil {
-				s.Policy = &client.SchedulePolicies{}
-			}
-			s.Policy.Overlap = enumspb.SCHEDULE_OVERLAP_POLICY_SKIP
-			return &client.ScheduleUpdate{Schedule: &s}, nil
-		},
-	})
 	if err != nil {
-		return "", fmt.Errorf("update drill schedule %s: %w", id, err)
+		return "", err
 	}
 	return id, nil
 }
@@ -310,4 +293,23 @@ func (o *Operator) searchAttributesSuffix(err error) string {
 		return "; " + h
 	}
 	return ""
+}
+
+// putSchedule creates a schedule, or replaces the one with its ID: a
+// replaced schedule is deleted and created again, so that everything it
+// holds (spec, action, memo) is the new definition. Its past firings stay
+// in visibility (`drctl drills`, the readiness record).
+func (o *Operator) putSchedule(ctx context.Context, kind string, opts client.ScheduleOptions) error {
+	sc := o.Client.ScheduleClient()
+	_, err := sc.Create(ctx, opts)
+	if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		if err = sc.GetHandle(ctx, opts.ID).Delete(ctx); err != nil {
+			return fmt.Errorf("replace %s %s: %w", kind, opts.ID, err)
+		}
+		_, err = sc.Create(ctx, opts)
+	}
+	if err != nil {
+		return fmt.Errorf("create %s %s: %w", kind, opts.ID, err)
+	}
+	return nil
 }

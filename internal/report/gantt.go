@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/drctl/drctl/internal/visible"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -89,14 +90,14 @@ func newGantt(rep *workflows.Report) gantt {
 			label = "undo " + label
 		}
 		r := row{
-			Label: shorten(visible(label), labelRunes),
+			Label: shorten(visible.String(label), labelRunes),
 			TextY: axisTop + i*rowHeight + rowHeight/2 + 4,
-			Step:  visible(s.ID),
+			Step:  visible.String(s.ID),
 			Y:     axisTop + i*rowHeight + (rowHeight-barHeight)/2,
 			H:     barHeight,
 		}
 		if s.StartedAt == nil {
-			r.NoteX, r.NoteOn = labelWidth+4, "not started ("+visible(s.State)+")"
+			r.NoteX, r.NoteOn = labelWidth+4, "not started ("+visible.String(s.State)+")"
 			g.Rows = append(g.Rows, r)
 			return
 		}
@@ -125,7 +126,7 @@ func newGantt(rep *workflows.Report) gantt {
 		if s.Attempts > 1 {
 			title += fmt.Sprintf(", %d attempts", s.Attempts)
 		}
-		r.Title = visible(title)
+		r.Title = visible.String(title)
 		g.Rows = append(g.Rows, r)
 	}
 	for _, s := range rep.Steps {

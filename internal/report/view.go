@@ -6,17 +6,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/drctl/drctl/activities"
+	"github.com/drctl/drctl/internal/visible"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
 )
 
 // run is what the Markdown and HTML renderers show of one report. Every
-// string in it is visible text (see visible) and every verdict is decided
-// here, so that the two formats cannot disagree.
+// string in it is visible text (see internal/visible) and every verdict is
+// decided here, so that the two formats cannot disagree.
 type run struct {
 	Nested bool // a drill's failback run, shown inside its drill
 
@@ -80,17 +79,17 @@ const timeLayout = "2006-01-02 15:04:05 UTC"
 func newRun(rep *workflows.Report, nested bool) *run {
 	v := &run{
 		Nested:     nested,
-		WorkflowID: visible(rep.WorkflowID), RunID: visible(rep.RunID),
-		Runbook: visible(rep.Runbook), Lock: visible(rep.Lock), Mode: visible(rep.Mode),
-		StartedBy: visible(rep.StartedBy), Reason: visible(rep.Reason),
-		Error:   visible(rep.Error),
+		WorkflowID: visible.String(rep.WorkflowID), RunID: visible.String(rep.RunID),
+		Runbook: visible.String(rep.Runbook), Lock: visible.String(rep.Lock), Mode: visible.String(rep.Mode),
+		StartedBy: visible.String(rep.StartedBy), Reason: visible.String(rep.Reason),
+		Error:   visible.String(rep.Error),
 		Started: stamp(&rep.StartedAt),
 	}
 	state := rep.State
 	if rep.Paused && state == workflows.StateRunning {
 		state = workflows.StatePaused
 	}
-	v.Verdict = strings.ToUpper(visible(state))
+	v.Verdict = strings.ToUpper(visible.String(state))
 	switch state {
 	case workflows.StateSucceeded:
 		v.VerdictClass = "ok"
@@ -122,7 +121,7 @@ func newRun(rep *workflows.Report, nested bool) *run {
 		v.Steady = newSteady(rep.Steady)
 	}
 	for _, e := range rep.Events {
-		v.Events = append(v.Events, event{At: stamp(&e.At), Kind: visible(e.Kind), Step: visible(e.Step), By: visible(e.By), Reason: visible(e.Reason)})
+		v.Events = append(v.Events, event{At: stamp(&e.At), Kind: visible.String(e.Kind), Step: visible.String(e.Step), By: visible.String(e.By), Reason: visible.String(e.Reason)})
 	}
 	v.Gantt = newGantt(rep)
 	if rep.Failback != nil {
@@ -180,7 +179,7 @@ func against(measured, target runbooks.Duration, set bool) (verdict, class strin
 
 func newStep(rep *workflows.Report, s workflows.StepReport) step {
 	v := step{
-		ID: visible(s.ID), Kind: visible(s.Kind), Action: visible(s.Action), State: visible(s.State),
+		ID: visible.String(s.ID), Kind: visible.String(s.Kind), Action: visible.String(s.Action), State: visible.String(s.State),
 		Failed: s.State == workflows.StepFailed,
 	}
 	if s.Attempts > 0 {
@@ -212,7 +211,7 @@ func newStep(rep *workflows.Report, s workflows.StepReport) step {
 			result = join("no change", result)
 		}
 	}
-	v.Result = visible(result)
+	v.Result = visible.String(result)
 	return v
 }
 
@@ -237,23 +236,23 @@ func approvers(a *workflows.ApprovalState) string {
 
 func newApproval(s workflows.StepReport) approval {
 	a := s.Approval
-	v := approval{Gate: visible(s.ID), Decision: visible(a.Decision)}
+	v := approval{Gate: visible.String(s.ID), Decision: visible.String(a.Decision)}
 	if v.Decision == "" {
-		v.Decision = visible(s.State) // waiting, skipped, ...
+		v.Decision = visible.String(s.State) // waiting, skipped, ...
 	}
 	n := max(a.MinApprovals, 1)
 	v.Needed = fmt.Sprintf("%d of %s", n, strings.Join(a.Approvers, ", "))
 	if a.TwoPerson {
 		v.Needed += "; two-person rule"
 	}
-	v.Needed = visible(v.Needed)
-	v.ApprovedBy = visible(approvers(a))
+	v.Needed = visible.String(v.Needed)
+	v.ApprovedBy = visible.String(approvers(a))
 	if a.By != "" {
 		v.DecidedBy = a.By
 		if a.Via != "" {
 			v.DecidedBy += " via " + a.Via
 		}
-		v.DecidedBy = visible(v.DecidedBy)
+		v.DecidedBy = visible.String(v.DecidedBy)
 	}
 	if a.Decision != "" {
 		v.Signed = "not signed"
@@ -262,7 +261,7 @@ func newApproval(s workflows.StepReport) approval {
 		}
 	}
 	v.At = stamp(a.At)
-	v.Reason = visible(a.Reason)
+	v.Reason = visible.String(a.Reason)
 	return v
 }
 
@@ -275,7 +274,7 @@ func newFault(rep *workflows.Report, f activities.Fault) fault {
 			outcome += fmt.Sprintf(" after %d attempt(s)", s.Attempts)
 		}
 	}
-	return fault{Step: visible(f.Step), Fault: visible(what), Outcome: visible(outcome)}
+	return fault{Step: visible.String(f.Step), Fault: visible.String(what), Outcome: visible.String(outcome)}
 }
 
 // newSteady lists every compared fact, the differences first (in the
@@ -293,7 +292,7 @@ func newSteady(sc *workflows.SteadyCheck) *steady {
 	differs := map[string]bool{}
 	for _, d := range sc.Differences {
 		differs[d.Key] = true
-		v.Facts = append(v.Facts, fact{Key: visible(d.Key), Was: shown(d.Was), Now: shown(d.Now), Result: "DIFFERENT", Different: true})
+		v.Facts = append(v.Facts, fact{Key: visible.String(d.Key), Was: shown(d.Was), Now: shown(d.Now), Result: "DIFFERENT", Different: true})
 	}
 	keys := make([]string, 0, len(sc.Before)+len(sc.After))
 	for k := range sc.Before {
@@ -307,14 +306,14 @@ func newSteady(sc *workflows.SteadyCheck) *steady {
 		if differs[k] {
 			continue
 		}
-		f := fact{Key: visible(k), Was: shown(sc.Before[k]), Now: shown(sc.After[k]), Result: "same"}
+		f := fact{Key: visible.String(k), Was: shown(sc.Before[k]), Now: shown(sc.After[k]), Result: "same"}
 		if sc.After == nil {
 			f.Now, f.Result = "", "not compared yet"
 		}
 		v.Facts = append(v.Facts, f)
 	}
 	for _, n := range sc.NotCompared {
-		v.NotCompared = append(v.NotCompared, visible(n))
+		v.NotCompared = append(v.NotCompared, visible.String(n))
 	}
 	return v
 }
@@ -324,7 +323,7 @@ func shown(s string) string {
 	if s == "" {
 		return "(absent)"
 	}
-	return visible(s)
+	return visible.String(s)
 }
 
 func stamp(t *time.Time) string {
@@ -341,41 +340,4 @@ func duration(d time.Duration) string {
 		return d.Round(time.Second).String()
 	}
 	return d.Round(time.Millisecond).String()
-}
-
-// visible makes s safe to show as text: control characters other than
-// newline and tab, bidirectional overrides and invalid UTF-8 become Go
-// escapes (\x1b, \u202e, \xff), the rule cmd/drctl's terminal filter
-// applies, so a report file shows what was recorded and can neither
-// redraw a terminal nor reorder what a reader sees.
-func visible(s string) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || hidden(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for len(s) > 0 {
-		r, size := utf8.DecodeRuneInString(s)
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			fmt.Fprintf(&b, `\x%02x`, s[0])
-		case hidden(r):
-			q := strconv.QuoteRuneToASCII(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteString(s[:size])
-		}
-		s = s[size:]
-	}
-	return b.String()
-}
-
-func hidden(r rune) bool {
-	return r != '\n' && r != '\t' && (unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r))
 }

@@ -9,10 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/drctl/drctl/internal/operator"
+	"github.com/drctl/drctl/internal/visible"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
 )
@@ -26,7 +25,7 @@ type data struct {
 }
 
 // view is the page's facts as text, decided here once: the template only
-// lays them out. Every string has been through visible.
+// lays them out. Every string has been through visible.String.
 type view struct {
 	Generated string
 	Refresh   int // seconds; 0: no refresh
@@ -82,7 +81,7 @@ func newView(d data, errs []string, now time.Time, refresh time.Duration) *view 
 		v.Refresh = int(refresh / time.Second)
 	}
 	for _, e := range errs {
-		v.Errors = append(v.Errors, visible(e))
+		v.Errors = append(v.Errors, visible.String(e))
 	}
 	for _, r := range d.Readiness {
 		if r.Ready {
@@ -104,14 +103,14 @@ func newView(d data, errs []string, now time.Time, refresh time.Duration) *view 
 		}
 		lock := cmp.Or(r.Status.Lock, strings.TrimPrefix(r.WorkflowID, workflows.WorkflowIDPrefix))
 		v.Runs = append(v.Runs, runRow{
-			Lock: visible(lock), Runbook: visible(r.Status.Runbook), Mode: visible(r.Status.Mode),
-			State: visible(cmp.Or(r.Status.State, workflows.StateRunning)), Started: since(r.Status.StartedAt, now),
-			StartedBy: visible(r.Status.StartedBy), Steps: fmt.Sprintf("%d/%d", r.Status.Done, r.Status.Total),
-			Running: visible(strings.Join(r.Status.Running, ", ")), Waiting: visible(strings.Join(r.Status.Waiting, ", ")),
+			Lock: visible.String(lock), Runbook: visible.String(r.Status.Runbook), Mode: visible.String(r.Status.Mode),
+			State: visible.String(cmp.Or(r.Status.State, workflows.StateRunning)), Started: since(r.Status.StartedAt, now),
+			StartedBy: visible.String(r.Status.StartedBy), Steps: fmt.Sprintf("%d/%d", r.Status.Done, r.Status.Total),
+			Running: visible.String(strings.Join(r.Status.Running, ", ")), Waiting: visible.String(strings.Join(r.Status.Waiting, ", ")),
 		})
 		for _, step := range r.Status.Waiting {
 			v.Gates = append(v.Gates, gateRow{
-				Lock: visible(lock), Step: visible(step), Runbook: visible(r.Status.Runbook),
+				Lock: visible.String(lock), Step: visible.String(step), Runbook: visible.String(r.Status.Runbook),
 				Approve: "drctl approve " + shellWord(lock) + " " + shellWord(step) + ` --reason "..."`,
 			})
 		}
@@ -121,9 +120,9 @@ func newView(d data, errs []string, now time.Time, refresh time.Duration) *view 
 
 func newReadinessRow(r operator.ReadinessStatus, now time.Time) readinessRow {
 	row := readinessRow{
-		Runbook: visible(r.Runbook), Ready: r.Ready, Since: since(r.Since, now),
+		Runbook: visible.String(r.Runbook), Ready: r.Ready, Since: since(r.Since, now),
 		Checks: fmt.Sprintf("%d/%d passing", r.Checks-len(r.Failing), r.Checks),
-		Last:   ago(now.Sub(r.Last)), AlertErr: visible(r.AlertErr),
+		Last:   ago(now.Sub(r.Last)), AlertErr: visible.String(r.AlertErr),
 	}
 	// A record nobody evaluates keeps its last verdict: say so once
 	// three evaluations were missed (the schedule paused, no worker).
@@ -131,21 +130,21 @@ func newReadinessRow(r operator.ReadinessStatus, now time.Time) readinessRow {
 		row.Stale = fmt.Sprintf("stale: evaluated every %s, last %s ago", every, ago(now.Sub(r.Last)))
 	}
 	for _, c := range r.Failing {
-		row.Failing = append(row.Failing, checkRow{Name: visible(c.Name), Reason: visible(strings.TrimSpace(c.Reason))})
+		row.Failing = append(row.Failing, checkRow{Name: visible.String(c.Name), Reason: visible.String(strings.TrimSpace(c.Reason))})
 	}
 	return row
 }
 
 func newSLORow(s operator.SLO) sloRow {
 	row := sloRow{
-		Runbook: visible(s.Runbook), Window: runbooks.FormatPeriod(s.Window),
+		Runbook: visible.String(s.Runbook), Window: runbooks.FormatPeriod(s.Window),
 		Availability: "-", Objective: "none", Budget: "-", LastDrill: "never", DrillEvery: "none",
 		Runs: share(s.Runs), Drills: share(s.Drills),
 	}
 	if r := s.Readiness; r != nil {
 		row.Availability = fmt.Sprintf("%.3f%% of %s", r.Availability, ago(r.Covered.D()))
 		if r.Objective != "" {
-			row.Objective = visible(r.Objective) + verdict(r.Met)
+			row.Objective = visible.String(r.Objective) + verdict(r.Met)
 			row.ObjectiveMissed = r.Met != nil && !*r.Met
 			row.Budget = fmt.Sprintf("%s of %s", ago(r.BudgetLeft.D()), ago(r.Budget.D()))
 		}
@@ -162,8 +161,8 @@ func newSLORow(s operator.SLO) sloRow {
 
 func newDrillRow(d operator.Drill, now time.Time) drillRow {
 	row := drillRow{
-		Runbook: visible(d.Runbook), Started: since(d.StartedAt, now), Outcome: visible(d.Outcome),
-		RTO: millis(d.RTOMs), RPO: millis(d.RPOMs), Met: "-", StartedBy: visible(d.StartedBy), Note: visible(d.Note),
+		Runbook: visible.String(d.Runbook), Started: since(d.StartedAt, now), Outcome: visible.String(d.Outcome),
+		RTO: millis(d.RTOMs), RPO: millis(d.RPOMs), Met: "-", StartedBy: visible.String(d.StartedBy), Note: visible.String(d.Note),
 		Failed: d.Outcome == workflows.StateFailed || d.Outcome == workflows.StateAborted,
 	}
 	if d.Met != nil {
@@ -246,45 +245,9 @@ var plainWord = regexp.MustCompile(`^[A-Za-z0-9._@:/+=-]+$`)
 // validation allows only plain words; this guards against a memo written
 // by something else.
 func shellWord(s string) string {
-	s = visible(s)
+	s = visible.String(s)
 	if plainWord.MatchString(s) {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// visible makes s safe to show as text: control characters other than
-// newline and tab, bidirectional overrides and invalid UTF-8 become Go
-// escapes (\x1b, \u202e, \xff), so the page shows what was recorded and
-// cannot reorder what a reader sees. HTML escaping is html/template's.
-func visible(s string) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || hidden(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for len(s) > 0 {
-		r, size := utf8.DecodeRuneInString(s)
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			fmt.Fprintf(&b, `\x%02x`, s[0])
-		case hidden(r):
-			q := strconv.QuoteRuneToASCII(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteString(s[:size])
-		}
-		s = s[size:]
-	}
-	return b.String()
-}
-
-func hidden(r rune) bool {
-	return r != '\n' && r != '\t' && (unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r))
 }
