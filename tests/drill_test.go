@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/jackc/pgx/v5"
 
@@ -33,6 +36,15 @@ import (
 // lab's secrets, all stopped when t ends.
 func labWithWorker(t *testing.T) (context.Context, *devserver.Server, config.Config, *lab.Lab) {
 	t.Helper()
+	ctx, srv, c, l := startLab(t)
+	startWorker(t, srv, c)
+	return ctx, srv, c, l
+}
+
+// startLab starts a dev server and the lab, with the lab's secrets in this
+// process's environment, all stopped when t ends; no worker.
+func startLab(t *testing.T) (context.Context, *devserver.Server, config.Config, *lab.Lab) {
+	t.Helper()
 	needLab(t)
 	ctx := testwait.Context(t)
 	srv := startServer(t, devserver.Options{})
@@ -45,7 +57,6 @@ func labWithWorker(t *testing.T) (context.Context, *devserver.Server, config.Con
 	for k, v := range l.Secrets() {
 		t.Setenv(k, v)
 	}
-	startWorker(t, srv, c)
 	return ctx, srv, c, l
 }
 
@@ -176,12 +187,14 @@ func TestDrillOnTheLab(t *testing.T) {
 type drillLab struct {
 	*lab.Lab
 	starter, second *operator.Operator
+	metrics         string // the worker's /metrics URL
 }
 
 func startDrillLab(t *testing.T) *drillLab {
 	t.Helper()
-	_, srv, c, l := labWithWorker(t)
-	return &drillLab{Lab: l, starter: operatorAs(srv, c, "oncall-sre"), second: operatorAs(srv, c, "oncall-dba")}
+	_, srv, c, l := startLab(t)
+	metrics := startMetricsWorker(t, c, l.Secrets())
+	return &drillLab{Lab: l, starter: operatorAs(srv, c, "oncall-sre"), second: operatorAs(srv, c, "oncall-dba"), metrics: metrics}
 }
 
 // params are the lab's values of the parameters rb declares.
@@ -578,6 +591,46 @@ func checkDrillHome(t *testing.T, d *drillLab, rep *workflows.Report, writes wri
 	d.home(t)
 	t.Logf("drill: RTO %s (objective %s), time back (failback RTO) %s; %d facts compared before and after",
 		rep.RTO, rep.Objectives.RTO, rep.Failback.RTO, len(rep.Steady.Before))
+	d.checkMetrics(t, rep)
+}
+
+// checkMetrics scrapes the worker's /metrics after a drill with failback
+// that succeeded: the drill counted once as a succeeded drill of its
+// runbook, its failback as a failover of the failback runbook, a step
+// duration for the promotions both ways, the drill's RTO and its objective,
+// and when the drill last passed.
+func (d *drillLab) checkMetrics(t *testing.T, rep *workflows.Report) {
+	t.Helper()
+	drill := map[string]string{"runbook": rep.Runbook, "mode": workflows.ModeDrill}
+	var fams map[string]*dto.MetricFamily
+	testwait.For(t, "the drill's end on /metrics", func() bool {
+		fams = scrape(t, d.metrics)
+		_, ok := value(fams, "drctl_runs_finished_total", drill)
+		return ok
+	})
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"drctl_runs_started_total", drill, 1},
+		{"drctl_runs_finished_total", map[string]string{"runbook": rep.Runbook, "mode": workflows.ModeDrill, "outcome": workflows.StateSucceeded}, 1},
+		{"drctl_runs_finished_total", map[string]string{"runbook": rep.Failback.Runbook, "mode": workflows.ModeFailover, "outcome": workflows.StateSucceeded}, 1},
+		{"drctl_run_rto_seconds", drill, rep.RTO.D().Seconds()},
+		{"drctl_objective_rto_seconds", map[string]string{"runbook": rep.Runbook}, rep.Objectives.RTO.D().Seconds()},
+	} {
+		if v, ok := value(fams, tc.name, tc.labels); !ok || v != tc.want {
+			t.Errorf("/metrics after the drill: %s%v = %v (present %t), want %v", tc.name, tc.labels, v, ok, tc.want)
+		}
+	}
+	for _, rb := range []string{rep.Runbook, rep.Failback.Runbook} {
+		if n := histogramCount(fams, "drctl_step_duration_seconds", map[string]string{"runbook": rb, "action": "postgres.promote", "outcome": "succeeded"}); n != 1 {
+			t.Errorf("/metrics: %d postgres.promote durations of %s, want 1", n, rb)
+		}
+	}
+	if v, ok := value(fams, "drctl_drill_last_success_timestamp_seconds", map[string]string{"runbook": rep.Runbook}); !ok || v < float64(rep.StartedAt.Unix()) {
+		t.Errorf("/metrics: drctl_drill_last_success_timestamp_seconds = %v (present %t), want at least %d", v, ok, rep.StartedAt.Unix())
+	}
 }
 
 // TestDrillChaosSiteFailover injects faults into the real providers during

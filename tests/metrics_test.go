@@ -65,28 +65,7 @@ func TestMetricsScrapedDuringARun(t *testing.T) {
 	ctx := testwait.Context(t)
 	srv := startServer(t, devserver.Options{})
 	c := testConfig(t, srv)
-	c.Telemetry.Metrics, c.Telemetry.MetricsListen = "prometheus", "127.0.0.1:0"
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	tel, err := telemetry.Setup(ctx, c.Telemetry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
-	w, err := worker.Start(ctx, c, worker.Options{Dial: worker.DialOptions{Telemetry: tel}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := w.Stop(); err != nil {
-			t.Errorf("stop worker: %v", err)
-		}
-	})
-	if _, port, _ := net.SplitHostPort(w.MetricsAddr); port == "" || port == "0" {
-		t.Fatalf("Serving.MetricsAddr = %q; want the picked host:port", w.MetricsAddr)
-	}
-	url := "http://" + w.MetricsAddr + "/metrics"
+	url := startMetricsWorker(t, c, nil)
 
 	rb := loadRunbook(t, nil, writeRunbook(t, metricsRunbook))
 	if _, err := operatorAs(srv, c, "alice").Start(ctx, rb, nil, workflows.ModeFailover, "metrics test"); err != nil {
@@ -117,10 +96,13 @@ func TestMetricsScrapedDuringARun(t *testing.T) {
 		t.Fatalf("run: %+v, %v; want it succeeded with an RTO", rep, err)
 	}
 	var after map[string]*dto.MetricFamily
-	testwait.For(t, "the finished run on /metrics", func() bool {
+	// drctl counts the run as it ends; the SDK counts the workflow once
+	// its last task completed, a moment later.
+	testwait.For(t, "the finished run and workflow on /metrics", func() bool {
 		after = scrape(t, url)
 		_, ok := value(after, "drctl_runs_finished_total", run)
-		return ok
+		_, sdk := after["temporal_workflow_completed_total"]
+		return ok && sdk
 	})
 	for _, tc := range []struct {
 		name   string
@@ -158,6 +140,36 @@ func TestMetricsScrapedDuringARun(t *testing.T) {
 			t.Logf("scraped: %s", line)
 		}
 	}
+}
+
+// startMetricsWorker starts a worker configured with telemetry.metrics:
+// prometheus on a picked loopback port, holding secrets (nil: none), and
+// returns its /metrics URL. It is stopped when t ends.
+func startMetricsWorker(t *testing.T, c config.Config, secrets worker.Secrets) string {
+	t.Helper()
+	ctx := testwait.Context(t)
+	c.Telemetry.Metrics, c.Telemetry.MetricsListen = "prometheus", "127.0.0.1:0"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tel, err := telemetry.Setup(ctx, c.Telemetry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	w, err := worker.Start(ctx, c, worker.Options{Dial: worker.DialOptions{Telemetry: tel}, Secrets: secrets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := w.Stop(); err != nil {
+			t.Errorf("stop worker: %v", err)
+		}
+	})
+	if _, port, _ := net.SplitHostPort(w.MetricsAddr); port == "" || port == "0" {
+		t.Fatalf("Serving.MetricsAddr = %q; want the picked host:port", w.MetricsAddr)
+	}
+	return "http://" + w.MetricsAddr + "/metrics"
 }
 
 // TestMetricsListenTakenIsAStartupError: a metrics address the worker
