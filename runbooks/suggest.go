@@ -5,6 +5,9 @@ import (
 	"strings"
 )
 
+// Closest is closest for other packages' names (configuration keys).
+func Closest(name string, candidates []string) (string, bool) { return closest(name, candidates) }
+
 // closest returns the candidate nearest to name by edit distance, ignoring
 // case, when it is near enough to be a plausible typo: at most a third of
 // the name's length (and at least 1, at most 3) edits away. Ties go to the

@@ -14,10 +14,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	osuser "os/user"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +28,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/drctl/drctl/activities/webhook"
+	"github.com/drctl/drctl/runbooks"
 )
 
 // Config is everything a drctl worker or CLI needs to know.
@@ -302,6 +306,9 @@ func Load(path string, flags *pflag.FlagSet) (Config, error) {
 			}
 		}
 	}
+	if err := unknownKeys(v.AllKeys()); err != nil {
+		return Config{}, err
+	}
 	var c Config
 	if err := v.UnmarshalExact(&c); err != nil {
 		return Config{}, fmt.Errorf("config: %w (see the Configuration section of the README for the keys)", err)
@@ -377,4 +384,62 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: %s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// unknownKeys reports every configuration key Config does not have, each
+// with the closest known key when one is a plausible typo.
+func unknownKeys(keys []string) error {
+	leaves, open := map[string]bool{}, map[string]bool{}
+	configKeys(reflect.TypeOf(Config{}), "", leaves, open)
+	known := slices.Sorted(maps.Keys(leaves))
+	var problems []string
+	for _, k := range keys {
+		if leaves[k] {
+			continue
+		}
+		if openPrefix(k, open) {
+			continue // a key inside a map (slack.users.NAME)
+		}
+		p := "unknown key " + k
+		if c, ok := runbooks.Closest(k, known); ok {
+			p += fmt.Sprintf(" (did you mean %s?)", c)
+		}
+		problems = append(problems, p)
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	slices.Sort(problems)
+	return fmt.Errorf("config: %s; the Configuration section of the README lists the keys", strings.Join(problems, "; "))
+}
+
+// configKeys collects the dotted keys of t's mapstructure fields: leaves,
+// and the keys of map fields, under which any key is allowed (open).
+func configKeys(t reflect.Type, prefix string, leaves, open map[string]bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if name == "" {
+			continue
+		}
+		key := prefix + name
+		switch {
+		case f.Type.Kind() == reflect.Map:
+			open[key] = true
+		case f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Time{}):
+			configKeys(f.Type, key+".", leaves, open)
+		default:
+			leaves[key] = true
+		}
+	}
+}
+
+// openPrefix reports whether k lies below a map field's key.
+func openPrefix(k string, open map[string]bool) bool {
+	for p := range open {
+		if strings.HasPrefix(k, p+".") {
+			return true
+		}
+	}
+	return false
 }

@@ -233,8 +233,10 @@ func TestLoadRefuses(t *testing.T) {
 		env  map[string]string
 		say  []string
 	}{
-		{"unknown nested key", "temporal:\n  adress: x:1\n", nil, []string{"adress"}},
-		{"unknown top-level key", "telemetery:\n  traces: otlp\n", nil, []string{"telemetery"}},
+		{"unknown nested key", "temporal:\n  adress: x:1\n", nil, []string{"unknown key temporal.adress (did you mean temporal.address?)"}},
+		{"unknown top-level key", "telemetery:\n  traces: otlp\n", nil, []string{"unknown key telemetery.traces (did you mean telemetry.traces?)"}},
+		{"unknown key, no near one", "readiness: {webhook: x}\nslack: {users: {alice: U123ABC}}\n", nil, []string{"unknown key readiness.webhook;"}},
+		{"a secret reference's key", "slack: {bot_token: {envv: X}}\n", nil, []string{"unknown key slack.bot_token.envv (did you mean slack.bot_token.env?)"}},
 		{"bad YAML", "temporal: [\n", nil, []string{"drctl.yaml"}},
 		{"invalid value from file", "telemetry: {traces: jaeger}\n", nil, []string{`telemetry.traces is "jaeger"`}},
 		{"invalid value from env", "", map[string]string{"DRCTL_TELEMETRY_METRICS": "statsd"}, []string{`telemetry.metrics is "statsd"; use none, stdout, otlp or prometheus`}},
