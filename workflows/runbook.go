@@ -78,6 +78,10 @@ const (
 	versionLatest = versionScheduled
 )
 
+// InterpreterVersion is the interpreter version new runs take (what
+// `drctl version` reports; runs keep the version they started with).
+const InterpreterVersion = int(versionLatest)
+
 // Run is the runbook interpreter workflow.
 func Run(ctx workflow.Context, in RunInput) (*Report, error) {
 	version := workflow.GetVersion(ctx, versionChange, versionOriginal, versionLatest)

@@ -11,6 +11,7 @@ import (
 	"github.com/drctl/drctl/internal/operator"
 	"github.com/drctl/drctl/runbooks"
 	drworker "github.com/drctl/drctl/worker"
+	"github.com/drctl/drctl/workflows"
 )
 
 // actionsCmd lists the actions this build runs: what each does, its inputs
@@ -90,10 +91,10 @@ func undoText(u runbooks.Undo) string {
 func (a *app) versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print drctl's version, the commit it was built from and the Go version",
+		Short: "Print drctl's version, the commit it was built from, the Go version and the runbook interpreter's version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := map[string]string{"version": "(devel)"}
+			v := map[string]string{"version": "(devel)", "interpreter": fmt.Sprintf("v%d", workflows.InterpreterVersion)}
 			if bi, ok := debug.ReadBuildInfo(); ok {
 				v["go"] = bi.GoVersion
 				if bi.Main.Version != "" {
@@ -119,7 +120,7 @@ func (a *app) versionCmd() *cobra.Command {
 				}
 				fmt.Fprint(cmd.OutOrStdout(), ")")
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), " %s\n", v["go"])
+			fmt.Fprintf(cmd.OutOrStdout(), " %s, runbook interpreter %s\n", v["go"], v["interpreter"])
 			return nil
 		},
 	}
