@@ -38,6 +38,11 @@ type callInput struct {
 	ExpectStatus int               `json:"expect_status"`
 	Timeout      runbooks.Duration `json:"timeout"`
 	Auth         string            `json:"auth"`
+	// See Input.
+	BreakerFailures int               `json:"breaker_failures"`
+	BreakerOpenFor  runbooks.Duration `json:"breaker_open_for"`
+
+	compensating bool
 }
 
 // Call is the http.call action. A call cannot be observed without making
@@ -68,6 +73,7 @@ func (c *Call) Spec() runbooks.ActionSpec {
 			{Name: "expect_status", Type: runbooks.TypeInt, Doc: "the status that counts as success (default: any 2xx)"},
 			{Name: "timeout", Type: runbooks.TypeDuration, Doc: "request timeout (default 10s)"},
 			{Name: "auth", Type: runbooks.TypeTarget, Kinds: []string{TargetKind}, Doc: "a target of kind http whose credentials hold a bearer token"},
+			breakerFailuresInput, breakerOpenForInput,
 		},
 		Outputs: []string{"status", "body", "body_truncated"},
 		Groups:  []runbooks.InputGroup{{Inputs: []string{"json", "body"}, Rule: runbooks.AtMostOne}},
@@ -81,6 +87,10 @@ func (c *Call) input(req activities.Request) (callInput, error) {
 	}
 	if err := checkURL(in.URL); err != nil {
 		return in, err
+	}
+	in.compensating = req.Compensating
+	if err := (BreakerSettings{Failures: in.BreakerFailures, OpenFor: in.BreakerOpenFor}).check(); err != nil {
+		return in, activities.Permanent(err)
 	}
 	if in.Method == "" {
 		in.Method = http.MethodPost
@@ -186,7 +196,7 @@ func (c *Call) Apply(ctx context.Context, req activities.Request) (activities.Re
 		text      string
 		truncated bool
 	)
-	status, err := breakersOr(c.Breakers).do(u, func() (int, error) {
+	status, err := breakersOr(c.Breakers).do(u, BreakerSettings{Failures: in.BreakerFailures, OpenFor: in.BreakerOpenFor}, in.compensating, func() (int, error) {
 		rctx, cancel := context.WithTimeout(ctx, in.Timeout.D())
 		defer cancel()
 		r, err := http.NewRequestWithContext(rctx, in.Method, in.URL, body)

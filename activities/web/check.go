@@ -31,6 +31,16 @@ type Input struct {
 	Interval     runbooks.Duration `json:"interval"`   // between tries; default 1s
 	Timeout      runbooks.Duration `json:"timeout"`    // per request; default 5s
 	Deadline     runbooks.Duration `json:"deadline"`   // for the whole gate; default 1m
+	// BreakerFailures and BreakerOpenFor tune the endpoint's circuit
+	// breaker for this step (default 5 failures, open 5s).
+	BreakerFailures int               `json:"breaker_failures"`
+	BreakerOpenFor  runbooks.Duration `json:"breaker_open_for"`
+
+	compensating bool // the request is a compensation's: no breaker
+}
+
+func (in *Input) breaker() BreakerSettings {
+	return BreakerSettings{Failures: in.BreakerFailures, OpenFor: in.BreakerOpenFor}
 }
 
 func (in *Input) defaults() error {
@@ -44,6 +54,9 @@ func (in *Input) defaults() error {
 		if err := checkURL(raw); err != nil {
 			return err
 		}
+	}
+	if err := in.breaker().check(); err != nil {
+		return activities.Permanent(err)
 	}
 	if (in.JSONField == "") != (in.JSONValue == "") {
 		return activities.Permanentf("json_field and json_value go together: name the field and the value it must have")
@@ -91,7 +104,7 @@ func (c *Check) Spec() runbooks.ActionSpec {
 		Name: Name,
 		Undo: runbooks.UndoNotNeeded,
 		Doc: "Pass once every URL answers as expected (status, body substring, JSON field) `successes` times in a row, " +
-			"asking every `interval`, failing after `deadline`. An endpoint that keeps failing is not asked for a while (circuit breaker).",
+			"asking every `interval`, failing after `deadline`. An endpoint that keeps failing is not asked for a while (circuit breaker per endpoint; compensations bypass it).",
 		Inputs: []runbooks.InputSpec{
 			{Name: "url", Type: runbooks.TypeString, Doc: "http(s) URL to GET"},
 			{Name: "urls", Type: runbooks.TypeList, Doc: "several URLs; all must pass on the same try"},
@@ -102,7 +115,8 @@ func (c *Check) Spec() runbooks.ActionSpec {
 			{Name: "successes", Type: runbooks.TypeInt, Doc: "consecutive healthy tries needed (default 1)"},
 			{Name: "interval", Type: runbooks.TypeDuration, Doc: "pause between tries (default 1s)"},
 			{Name: "timeout", Type: runbooks.TypeDuration, Doc: "timeout of one request (default 5s)"},
-			{Name: "deadline", Type: runbooks.TypeDuration, Doc: "give up after this long (default 1m)"},
+			{Name: "deadline", Type: runbooks.TypeDuration, Doc: "give up after this long (default 1m, and always before the step's timeout)"},
+			breakerFailuresInput, breakerOpenForInput,
 		},
 		Outputs: []string{"status", "tries"},
 		Groups: []runbooks.InputGroup{
@@ -135,6 +149,7 @@ func (c *Check) input(req activities.Request) (Input, error) {
 	if err := activities.Decode(c.Spec(), req.With, &in); err != nil {
 		return in, err
 	}
+	in.compensating = req.Compensating
 	return in, in.defaults()
 }
 
@@ -163,11 +178,22 @@ func (c *Check) Apply(ctx context.Context, req activities.Request) (activities.R
 	if err != nil {
 		return activities.Result{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, in.Deadline.D())
+	limit := in.Deadline.D()
+	if end, ok := ctx.Deadline(); ok {
+		// The step's timeout ends this attempt first: give up a moment
+		// before it, so the error says what the endpoint last answered
+		// instead of a bare "timed out".
+		left := time.Until(end)
+		if left -= min(time.Second, left/10); left < limit {
+			limit = max(left, 0)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var (
 		streak, tries, status int
 		last                  string
+		held                  bool // the latest tries were refused by the breaker
 	)
 	for {
 		tries++
@@ -185,14 +211,20 @@ func (c *Check) Apply(ctx context.Context, req activities.Request) (activities.R
 		case ctx.Err() != nil && last != "":
 			// The gate's deadline cut this try short; keep the last real answer.
 			streak = 0
+		case openOnly(answers) && last != "":
+			// The breaker sent nothing: the last real answer says more.
+			streak, held = 0, true
 		default:
-			streak, last = 0, joinTexts(answers)
+			streak, last, held = 0, joinTexts(answers), false
 		}
 		activities.Heartbeat(ctx, tries)
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return activities.Result{}, fmt.Errorf("check %s: not healthy within %s (%d tries, last: %s)", strings.Join(in.URLs, ", "), in.Deadline, tries, last)
+				if held {
+					last += "; then its circuit breaker stopped asking"
+				}
+				return activities.Result{}, fmt.Errorf("check %s: not healthy within %s (%d tries, last: %s)", strings.Join(in.URLs, ", "), limit.Round(time.Millisecond), tries, last)
 			}
 			return activities.Result{}, ctx.Err()
 		case <-time.After(in.Interval.D()):
@@ -212,6 +244,22 @@ type answer struct {
 	// that differs between two tries of an unchanged endpoint: no error
 	// text (ports, timings) and no value read from the body.
 	health string
+	// open: the circuit breaker refused to send the request.
+	open bool
+}
+
+// openOnly reports whether every failing answer is a breaker's refusal.
+func openOnly(answers []answer) bool {
+	n := 0
+	for _, a := range answers {
+		if !a.ok && !a.open {
+			return false
+		}
+		if a.open {
+			n++
+		}
+	}
+	return n > 0
 }
 
 func joinTexts(answers []answer) string {
@@ -237,7 +285,7 @@ func (c *Check) try(ctx context.Context, in Input) (bool, []answer) {
 func (c *Check) tryOne(ctx context.Context, in Input, raw string) answer {
 	u, _ := url.Parse(raw)
 	var body []byte
-	status, err := breakersOr(c.Breakers).do(u, func() (int, error) {
+	status, err := breakersOr(c.Breakers).do(u, in.breaker(), in.compensating, func() (int, error) {
 		rctx, cancel := context.WithTimeout(ctx, in.Timeout.D())
 		defer cancel()
 		r, err := http.NewRequestWithContext(rctx, http.MethodGet, raw, nil)
@@ -256,6 +304,10 @@ func (c *Check) tryOne(ctx context.Context, in Input, raw string) answer {
 		return answer{text: fmt.Sprintf(format, args...), health: "unhealthy: " + health}
 	}
 	switch {
+	case errors.Is(err, ErrOpen):
+		a := bad("no answer", "GET %s: %v", raw, err)
+		a.open = true
+		return a
 	case err != nil:
 		return bad("no answer", "GET %s: %v", raw, err)
 	case status != in.ExpectStatus:

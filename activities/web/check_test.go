@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/activities/web"
@@ -125,6 +126,23 @@ func TestApplyDeadlineNamesLastStatus(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
+	}
+}
+
+// TestApplyAnswersBeforeTheStepTimeout: a step timeout shorter than the
+// check's deadline (demo.yaml's preflight: timeout 30s, deadline 1m) ends
+// the attempt; the check gives up a moment before it with the endpoint's
+// last answer, so the operator sees the 503 rather than a bare "timed out".
+func TestApplyAnswersBeforeTheStepTimeout(t *testing.T) {
+	srv := newStatusServer(t, http.StatusServiceUnavailable)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second) // the attempt's timeout
+	defer cancel()
+	_, err := (&web.Check{}).Apply(ctx, request(map[string]any{"url": srv.URL, "interval": "50ms", "deadline": "1m"}))
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("Apply: %v (the attempt's own context: %v); want the check's error before the attempt ended", err, ctx.Err())
+	}
+	if !strings.Contains(err.Error(), ": 503 (want 200)") || !strings.Contains(err.Error(), "not healthy within 1.") {
+		t.Errorf("error %q does not name the 503 and the time it gave", err)
 	}
 }
 

@@ -70,18 +70,35 @@ func TestBreakerStopsHammeringADeadEndpoint(t *testing.T) {
 	breakers := &web.Breakers{Threshold: 3, OpenFor: time.Hour}
 	check := &web.Check{Breakers: breakers}
 	_, err := check.Apply(context.Background(), request(map[string]any{"url": dead.URL, "interval": "1ms", "deadline": "200ms"}))
-	if err == nil || !strings.Contains(err.Error(), "circuit open") {
-		t.Fatalf("gate on a dead endpoint: %v; want a failure saying the circuit is open", err)
+	if err == nil || !strings.Contains(err.Error(), "last: GET "+dead.URL+": 502 (want 200); then its circuit breaker stopped asking") {
+		t.Fatalf("gate on a dead endpoint: %v; want a failure with the last real answer and the open circuit", err)
 	}
 	if n := hits.Load(); n != 3 {
 		t.Fatalf("the dead endpoint was asked %d times, want exactly the threshold (3)", n)
 	}
 	// Another action sharing the breakers does not reach it either.
-	if _, err := (&web.Call{Breakers: breakers}).Apply(context.Background(), request(map[string]any{"url": dead.URL})); err == nil || !strings.Contains(err.Error(), "circuit open") {
+	if _, err := (&web.Call{Breakers: breakers}).Apply(context.Background(), request(map[string]any{"url": dead.URL})); err == nil || !strings.Contains(err.Error(), "circuit open for "+dead.URL+" after 3 consecutive failures") {
 		t.Fatalf("http.call to the same endpoint: %v", err)
 	}
 	if n := hits.Load(); n != 3 {
 		t.Fatalf("asked %d times after the breaker opened", n)
+	}
+	// A compensation is the way back: it goes out whatever the breaker says.
+	undo := request(map[string]any{"url": dead.URL + "/undo"})
+	undo.Compensating = true
+	if _, err := (&web.Call{Breakers: breakers}).Apply(context.Background(), undo); err == nil || strings.Contains(err.Error(), "circuit open") || hits.Load() != 4 {
+		t.Fatalf("compensation while the breaker is open: %v, %d requests", err, hits.Load())
+	}
+	// A step may tune its endpoint's breaker: 1 failure opens this one.
+	var other atomic.Int64
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { other.Add(1); w.WriteHeader(http.StatusBadGateway) }))
+	defer flaky.Close()
+	_, err = check.Apply(context.Background(), request(map[string]any{"url": flaky.URL, "interval": "1ms", "deadline": "100ms", "breaker_failures": 1, "breaker_open_for": "10m"}))
+	if err == nil || other.Load() != 1 || !strings.Contains(err.Error(), "then its circuit breaker stopped asking") {
+		t.Fatalf("breaker_failures 1: %v, %d requests", err, other.Load())
+	}
+	if _, err := check.Apply(context.Background(), request(map[string]any{"url": flaky.URL, "breaker_failures": 1000})); err == nil || !activities.IsPermanent(err) || !strings.Contains(err.Error(), "breaker_failures 1000 is outside 1..100") {
+		t.Fatalf("breaker_failures 1000: %v", err)
 	}
 }
 
