@@ -148,8 +148,11 @@ func printReport(w io.Writer, rep *workflows.Report) {
 	fmt.Fprintln(tw, "  STEP\tKIND\tACTION\tSTATE\tATTEMPTS\tTOOK\tRESULT")
 	row := func(s workflows.StepReport) {
 		took := ""
-		if s.StartedAt != nil && s.EndedAt != nil {
+		switch {
+		case s.StartedAt != nil && s.EndedAt != nil:
 			took = s.EndedAt.Sub(*s.StartedAt).Round(time.Millisecond).String()
+		case s.StartedAt != nil && rep.EndedAt == nil:
+			took = time.Since(*s.StartedAt).Round(time.Second).String() + " so far"
 		}
 		result := s.Summary
 		if s.Error != "" {
@@ -245,7 +248,7 @@ func printReport(w io.Writer, rep *workflows.Report) {
 	if len(rep.Events) > 0 {
 		fmt.Fprintln(w, "audit:")
 		for _, e := range rep.Events {
-			fmt.Fprintf(w, "  %s  %-10s", e.At.UTC().Format("15:04:05.000"), e.Kind)
+			fmt.Fprintf(w, "  %s (%s ago)  %-10s", e.At.UTC().Format("2006-01-02 15:04:05.000Z"), time.Since(e.At).Round(time.Second), e.Kind)
 			if e.Step != "" {
 				fmt.Fprintf(w, " step %s", e.Step)
 			}

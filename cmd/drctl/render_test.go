@@ -69,3 +69,20 @@ func TestRunAsksFirst(t *testing.T) {
 		t.Errorf("no terminal: %v", err)
 	}
 }
+
+// TestReportTimesSayDateAndAge: the audit trail shows the date and how long
+// ago; a step still running shows how long it has run so far.
+func TestReportTimesSayDateAndAge(t *testing.T) {
+	started := time.Now().Add(-90 * time.Second)
+	at := time.Now().Add(-2 * time.Minute)
+	rep := &workflows.Report{Runbook: "rb", Lock: "l", Mode: workflows.ModeFailover, State: workflows.StateRunning, StartedAt: started,
+		Steps:  []workflows.StepReport{{ID: "promote", Kind: workflows.KindStep, Action: "postgres.promote", State: workflows.StepRunning, StartedAt: &started}},
+		Events: []workflows.Event{{At: at, Kind: workflows.EventApproved, Step: "go", By: "bob"}}}
+	var out strings.Builder
+	printReport(&out, rep)
+	for _, want := range []string{"1m30s so far", at.UTC().Format("2006-01-02 15:04:05"), "(2m0s ago)  approved"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
