@@ -339,6 +339,10 @@ type Status struct {
 	State     string    `json:"state"`
 	Running   []string  `json:"running,omitempty"`
 	Waiting   []string  `json:"waiting,omitempty"` // approval gates awaiting a decision
+	// Changed lists the action steps that succeeded having changed
+	// something: what compensations would undo (an abort --terminate
+	// names them, since it runs none).
+	Changed []string `json:"changed,omitempty"`
 	Done      int       `json:"done"`
 	Total     int       `json:"total"`
 }

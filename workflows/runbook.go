@@ -681,6 +681,9 @@ func (r *runner) publish() {
 		case StepSucceeded, StepFailed, StepSkipped, StepCancelled:
 			s.Done++
 		}
+		if st.State == StepSucceeded && st.Changed && st.Kind == KindStep && st.Action != "" {
+			s.Changed = append(s.Changed, st.ID)
+		}
 	}
 	r.rep.Paused = r.paused
 	text := fmt.Sprintf("%s: %d/%d steps done", s.State, s.Done, s.Total)

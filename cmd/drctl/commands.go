@@ -607,10 +607,14 @@ func (a *app) controlCmd(op string) *cobra.Command {
 				return err
 			}
 			if terminate {
-				if err := o.Terminate(cmd.Context(), args[0], reason); err != nil {
+				changed, err := o.Terminate(cmd.Context(), args[0], reason)
+				if err != nil {
 					return fmt.Errorf("%s --terminate: %w", op, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s terminated by %s; no compensation ran; the lock is free\n", args[0], o.Identity)
+				if len(changed) > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "not undone (these steps had changed something): %s\n", strings.Join(changed, ", "))
+				}
 				return nil
 			}
 			d, err := o.Control(cmd.Context(), args[0], op, reason)

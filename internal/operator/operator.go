@@ -578,18 +578,20 @@ func (o *Operator) NoWorker(ctx context.Context) string {
 // Terminate ends a run at once, without compensations, releasing its lock:
 // for a run no worker will ever pick up. The reason and who asked are
 // recorded in the history.
-func (o *Operator) Terminate(ctx context.Context, run, reason string) error {
+// It returns the steps that had changed something, which no compensation
+// will now undo (from the run's memo).
+func (o *Operator) Terminate(ctx context.Context, run, reason string) ([]string, error) {
 	if err := o.checkWho(reason); err != nil {
-		return err
+		return nil, err
 	}
 	st, err := o.Status(ctx, run)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if st.Closed {
-		return fmt.Errorf("run %s has ended (%s)", st.WorkflowID, st.State)
+		return nil, fmt.Errorf("run %s has ended (%s)", st.WorkflowID, st.State)
 	}
-	return o.Client.TerminateWorkflow(ctx, st.WorkflowID, st.RunID, fmt.Sprintf("terminated by %s: %s (no compensation ran)", o.Identity, reason))
+	return st.Changed, o.Client.TerminateWorkflow(ctx, st.WorkflowID, st.RunID, fmt.Sprintf("terminated by %s: %s (no compensation ran)", o.Identity, reason))
 }
 
 // JSON is a helper for --output json.
