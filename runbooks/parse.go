@@ -28,7 +28,7 @@ var (
 	stepKeys       = []string{"id", "description", "action", "with", "needs", "retry", "timeout", "deadline", "heartbeat", "on_failure", "compensate", "approval"}
 	retryKeys      = []string{"max_attempts", "initial_interval", "backoff", "max_interval"}
 	compensateKeys = []string{"action", "with", "timeout", "retry"}
-	approvalKeys   = []string{"message", "approvers", "two_person", "min_approvals", "timeout", "on_timeout"}
+	approvalKeys   = []string{"message", "approvers", "two_person", "min_approvals", "timeout", "on_timeout", "drill_approvers"}
 )
 
 // keySynonyms maps keys that other workflow languages use to drctl's word
@@ -786,6 +786,8 @@ func (d *decoder) approval(n *yaml.Node, path string) *Approval {
 			a.Timeout = d.duration(v, key)
 		case "on_timeout":
 			a.OnTimeout = d.text(v, key)
+		case "drill_approvers":
+			a.DrillApprovers = d.textList(v, p, key)
 		}
 	})
 	return a

@@ -169,6 +169,11 @@ type Approval struct {
 	Timeout      Duration `json:"timeout,omitempty"`
 	// OnTimeout is OnFailureAbort (default) or OnFailureContinue.
 	OnTimeout string `json:"on_timeout,omitempty"`
+	// DrillApprovers are identities a drill schedule may name
+	// (--auto-approve) to approve this gate automatically, in scheduled
+	// drills only; the reviewed runbook, not whoever writes a schedule,
+	// says which gates a machine may open.
+	DrillApprovers []string `json:"drill_approvers,omitempty"`
 }
 
 // Outputs of an approval gate, for ${{ steps.GATE.outputs.KEY }}:

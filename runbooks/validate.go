@@ -492,6 +492,11 @@ func (v *validator) approval(s stepRef) {
 			v.report(where, s.ID, msg, hint)
 		}
 	}
+	for i, e := range a.DrillApprovers {
+		if err := CheckIdentity(e); err != nil {
+			v.report(v.at(indexPath(ap+".drill_approvers", i), at), s.ID, "drill_approvers: "+err.Error(), "name one identity (the automatic approver a drill schedule names), not a group or *")
+		}
+	}
 	if a.MinApprovals < 0 || a.MinApprovals > MaxApprovals {
 		v.report(v.at(ap+".min_approvals", at), s.ID, fmt.Sprintf("min_approvals is %d", a.MinApprovals), fmt.Sprintf("write a number of distinct approvers from 1 to %d", MaxApprovals))
 	} else if open := slices.ContainsFunc(a.Approvers, func(e string) bool { return e == "*" || strings.HasPrefix(e, "group:") }); !open && a.MinApprovals > len(a.Approvers) && approversRead {

@@ -73,6 +73,7 @@ steps:
     needs: [announce]
     approval:
       approvers: [alice, bob]
+      drill_approvers: [drill-bot]
   - id: verify
     needs: [go-ahead]
     action: http.check

@@ -170,7 +170,7 @@ func TestRecordHistories(t *testing.T) {
 	// the drill it started, whose gate its automatic approver decided.
 	schedRB := loadRunbook(t, nil, writeRunbook(t, strings.Replace(fmt.Sprintf(gatedRunbook, "rec-scheduled"), "name: e2e", "name: rec-scheduled", 1)))
 	alice := operatorAs(srv, c, "alice")
-	if _, err := alice.ScheduleDrill(ctx, schedRB, operator.ScheduleOptions{Every: 168 * time.Hour, Params: map[string]string{"url": health.URL}, AutoApprove: "bob"}); err != nil {
+	if _, err := alice.ScheduleDrill(ctx, schedRB, operator.ScheduleOptions{Every: 168 * time.Hour, Params: map[string]string{"url": health.URL}, AutoApprove: "drill-bot"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := alice.ControlSchedule(ctx, "rec-scheduled", "trigger", ""); err != nil {

@@ -38,8 +38,12 @@ func TestScheduledDrill(t *testing.T) {
 		}
 		return out
 	}
-	// Bob, whom the gate allows, approves automatically.
-	out := mustCLI("drill", "schedule", path, "--every", "168h", "--set", "url="+health.URL, "--auto-approve", "bob")
+	// drill-bot, whom the gate names in drill_approvers, approves
+	// automatically; a bot the runbook does not name is refused.
+	if out, code := drctl(t, c, "drill", "schedule", path, "--every", "168h", "--set", "url="+health.URL, "--auto-approve", "bob"); code == 0 || !strings.Contains(out, "no gate of e2e names bob in drill_approvers") {
+		t.Errorf("an automatic approver the runbook does not name was accepted (exit %d):\n%s", code, out)
+	}
+	out := mustCLI("drill", "schedule", path, "--every", "168h", "--set", "url="+health.URL, "--auto-approve", "drill-bot")
 	if !strings.Contains(out, "drill schedule drill-e2e") {
 		t.Errorf("schedule output:\n%s", out)
 	}
@@ -63,7 +67,7 @@ func TestScheduledDrill(t *testing.T) {
 		t.Fatal(err)
 	}
 	gate, _ := rep.Step("go-ahead")
-	if rep.Mode != workflows.ModeDrill || rep.StartedBy != "alice" || gate.Approval == nil || gate.Approval.By != "bob" || gate.Approval.Via != workflows.ViaSchedule {
+	if rep.Mode != workflows.ModeDrill || rep.StartedBy != "alice" || gate.Approval == nil || gate.Approval.By != "drill-bot" || gate.Approval.Via != workflows.ViaSchedule {
 		t.Fatalf("drill %s by %s; gate %+v", rep.Mode, rep.StartedBy, gate.Approval)
 	}
 	t.Logf("scheduled drill: RTO %dms; gate: %s", *d.RTOMs, gate.Summary)
@@ -109,7 +113,7 @@ func TestScheduledDrill(t *testing.T) {
 		ss = nil
 		return json.Unmarshal([]byte(mustCLI("drill", "list", "-o", "json")), &ss) == nil && len(ss) == 1 && ss[0].Paused
 	})
-	if s := ss[0]; s.Spec != "every 168h0m0s" || s.AutoApprove != "bob" || s.CreatedBy != "alice" || len(s.Recent) != 2 {
+	if s := ss[0]; s.Spec != "every 168h0m0s" || s.AutoApprove != "drill-bot" || s.CreatedBy != "alice" || len(s.Recent) != 2 {
 		t.Errorf("drill list: %+v", s)
 	}
 	t.Logf("drill list:\n%s", mustCLI("drill", "list"))

@@ -118,7 +118,7 @@ func (r *runner) checkDecision(d Decision) error {
 	if st.State != StepWaiting {
 		return fmt.Errorf("step %q is not awaiting approval (it is %s)%s", d.Step, st.State, r.waitingHint())
 	}
-	if !approverAllowed(st.Approval.Approvers, d) {
+	if !approverAllowed(st.Approval.Approvers, d) && !(d.auto && r.drillApprover(d.Step, d.By)) {
 		return fmt.Errorf("%s may not decide step %q; allowed approvers: %s", d.By, d.Step, strings.Join(st.Approval.Approvers, ", "))
 	}
 	if d.Approve && st.Approval.TwoPerson && d.By == r.rep.StartedBy {
@@ -146,7 +146,7 @@ func (r *runner) checkDecision(d Decision) error {
 // its decider's keys. Verification is pure, so replay gives the same
 // verdict.
 func (r *runner) checkSignature(d Decision) error {
-	if len(r.in.Signers) == 0 || d.Via == ViaSlack || d.auto {
+	if len(r.in.Signers) == 0 || d.Via == ViaSlack {
 		return nil
 	}
 	if d.Signature == "" {
@@ -377,9 +377,19 @@ func (r *runner) autoApprove(id string) {
 		return
 	}
 	d := Decision{Step: id, Approve: true, By: r.in.AutoApprove, Via: ViaSchedule, Reason: "automatic approval named by the drill's schedule", auto: true}
+	if !r.drillApprover(id, d.By) {
+		r.event(EventRefused, id, d.By, fmt.Sprintf("automatic approval: gate %q does not name %s in drill_approvers; it waits for a person", id, d.By))
+		return
+	}
 	if err := r.checkDecision(d); err != nil {
 		r.event(EventRefused, id, d.By, "automatic approval: "+err.Error())
 		return
 	}
 	r.applyDecision(d)
+}
+
+// drillApprover reports whether gate id names who in its drill_approvers.
+func (r *runner) drillApprover(id, who string) bool {
+	s, ok := r.rb.Step(id)
+	return ok && s.Approval != nil && slices.Contains(s.Approval.DrillApprovers, who)
 }

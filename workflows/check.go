@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -57,6 +58,9 @@ func checkInput(in RunInput, v workflow.Version) error {
 		if err := CheckIdentity(in.AutoApprove); err != nil {
 			return fmt.Errorf("automatic approver: %w", err)
 		}
+		if len(in.Signers) > 0 {
+			return errors.New("this drill takes signed decisions only (approvals.allowed_signers), and an automatic approval cannot sign; approve its gates by hand")
+		}
 	}
 	if fb := in.Failback; fb != nil {
 		if mode != ModeDrill {
@@ -82,6 +86,26 @@ func checkFaults(rb *runbooks.Runbook, faults []activities.Fault) error {
 		if !ok || s.Action == "" || s.Action == activities.ActionWait {
 			return fmt.Errorf("chaos: %q is not an action step of runbook %s (waits and approvals take no faults)", f.Step, rb.Name)
 		}
+	}
+	return nil
+}
+
+// checkLineage holds a run's claims about where it comes from to what
+// Temporal says (from versionScheduled on): a run that says it is a
+// drill's failback must be that drill's child under the failback ID, and
+// automatic approval is taken only by a drill started by a drill
+// schedule's firing, or by the failback of such a drill.
+func checkLineage(ctx workflow.Context, in RunInput) error {
+	info := workflow.GetInfo(ctx)
+	parent := ""
+	if p := info.ParentWorkflowExecution; p != nil {
+		parent = p.ID
+	}
+	if in.FailbackOf != "" && (parent != in.FailbackOf || info.WorkflowExecution.ID != in.FailbackOf+FailbackSuffix) {
+		return fmt.Errorf("failback_of %q: this run is not that drill's failback", in.FailbackOf)
+	}
+	if in.AutoApprove != "" && in.FailbackOf == "" && !strings.HasPrefix(parent, WorkflowIDPrefix+SchedulePrefix) {
+		return errors.New("automatic approval comes only from a drill schedule (drctl drill schedule --auto-approve)")
 	}
 	return nil
 }

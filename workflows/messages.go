@@ -343,8 +343,8 @@ type Status struct {
 	// something: what compensations would undo (an abort --terminate
 	// names them, since it runs none).
 	Changed []string `json:"changed,omitempty"`
-	Done      int       `json:"done"`
-	Total     int       `json:"total"`
+	Done    int      `json:"done"`
+	Total   int      `json:"total"`
 }
 
 // Step returns the report of the step with the given id.

@@ -71,8 +71,11 @@ type ReadinessCheck struct {
 
 // Evaluation is one readiness evaluation of a runbook.
 type Evaluation struct {
-	Runbook    string              `json:"runbook"`
-	WorkflowID string              `json:"workflow_id"`
+	Runbook    string `json:"runbook"`
+	WorkflowID string `json:"workflow_id"`
+	// RunID tells evaluations apart: a schedule's firings within one
+	// second share their workflow ID.
+	RunID      string              `json:"run_id,omitempty"`
 	At         time.Time           `json:"at"`
 	Ready      bool                `json:"ready"`
 	Checks     []ReadinessCheck    `json:"checks"`
@@ -182,7 +185,7 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 		return nil, err
 	}
 	ev := Judge(rb.Objectives, seen)
-	ev.Runbook, ev.WorkflowID, ev.At = rb.Name, info.WorkflowExecution.ID, workflow.Now(ctx)
+	ev.Runbook, ev.WorkflowID, ev.RunID, ev.At = rb.Name, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, workflow.Now(ctx)
 	ev.Objectives, ev.Channel, ev.AlertAfter, ev.Every = rb.Objectives, rb.Notify.SlackChannel, in.AlertAfter, in.Every
 	rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,

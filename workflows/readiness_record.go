@@ -22,6 +22,7 @@ type ReadinessState struct {
 	First       time.Time        `json:"first"` // first evaluation
 	Last        time.Time        `json:"last"`  // latest evaluation
 	LastRun     string           `json:"last_run,omitempty"`
+	LastRunID   string           `json:"last_run_id,omitempty"`
 	Evaluations int              `json:"evaluations"`
 	Checks      int              `json:"checks"`
 	Failing     []ReadinessCheck `json:"failing,omitempty"`
@@ -68,6 +69,11 @@ const maxChanges = 500
 // from the last one announced. The first verdict ever is announced only
 // when it is "not ready" (nobody needs telling that all is well).
 func (st *ReadinessState) Apply(ev Evaluation) (announce string) {
+	if st.Evaluations > 0 && (ev.RunID != "" && ev.RunID == st.LastRunID || !ev.At.After(st.Last)) {
+		// The same evaluation again (its signal retried), or one older
+		// than the last taken: counting it would defeat the damping.
+		return ""
+	}
 	if st.Evaluations == 0 || ev.Ready != st.Ready {
 		st.Since, st.Streak = ev.At, 0
 		st.Changes = append(st.Changes, ReadinessChange{At: ev.At, Ready: ev.Ready})
@@ -75,7 +81,7 @@ func (st *ReadinessState) Apply(ev Evaluation) (announce string) {
 	if st.Evaluations == 0 {
 		st.First = ev.At
 	}
-	st.Runbook, st.Ready, st.Last, st.LastRun = ev.Runbook, ev.Ready, ev.At, ev.WorkflowID
+	st.Runbook, st.Ready, st.Last, st.LastRun, st.LastRunID = ev.Runbook, ev.Ready, ev.At, ev.WorkflowID, ev.RunID
 	st.Evaluations++
 	st.Streak++
 	st.Checks, st.Failing, st.Lag = len(ev.Checks), ev.Failing(), ev.Lag
@@ -123,9 +129,15 @@ func ReadinessRecord(ctx workflow.Context, st ReadinessState) error {
 		if workflow.GetInfo(ctx).GetCurrentHistoryLength() < 2000 {
 			continue
 		}
-		// Take what already arrived, then start over with the state.
-		for ch.ReceiveAsync(&ev) {
-			st.take(ctx, actx, ev)
+		// Take what already arrived, then start over with the state. Each
+		// evaluation decodes into a fresh value (JSON into a used one
+		// would keep old map entries).
+		for {
+			var more Evaluation
+			if !ch.ReceiveAsync(&more) {
+				break
+			}
+			st.take(ctx, actx, more)
 		}
 		return workflow.NewContinueAsNewError(ctx, ReadinessRecordWorkflow, st)
 	}

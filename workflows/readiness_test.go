@@ -104,6 +104,15 @@ func TestReadinessAnnouncesOnceAfterItHolds(t *testing.T) {
 	if !st.Ready || st.Since != at.Add(8*time.Minute) || st.Evaluations != 11 || len(st.Changes) != 5 {
 		t.Fatalf("state %+v", st)
 	}
+	// The same evaluation twice (its signal retried) counts once: a single
+	// failing evaluation is not announced.
+	var dup workflows.ReadinessState
+	dup.Apply(workflows.Evaluation{Runbook: "rb", WorkflowID: "e", RunID: "r1", At: at, Ready: true})
+	bad := workflows.Evaluation{Runbook: "rb", WorkflowID: "e", RunID: "r2", At: at.Add(time.Minute)}
+	dup.Apply(bad)
+	if v := dup.Apply(bad); v != "" || dup.Evaluations != 2 {
+		t.Fatalf("a repeated evaluation: announced %q after %d evaluations", v, dup.Evaluations)
+	}
 	var first workflows.ReadinessState
 	first.Apply(workflows.Evaluation{Runbook: "rb", At: at})
 	if v := first.Apply(workflows.Evaluation{Runbook: "rb", At: at.Add(time.Minute)}); v != workflows.VerdictNotReady || first.Announced != workflows.VerdictNotReady {

@@ -88,6 +88,11 @@ func Run(ctx workflow.Context, in RunInput) (*Report, error) {
 	if err := checkInput(in, version); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
 	}
+	if version >= versionScheduled {
+		if err := checkLineage(ctx, in); err != nil {
+			return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
+		}
+	}
 	r, err := newRunner(ctx, in)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrRunFailed, nil)
@@ -484,10 +489,12 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 		if r.rep.Steady != nil && (err == nil || r.version >= versionScheduled) {
 			steadyBack = r.steadyAfter()
 		}
-	case !succeeded && r.rep.Mode == ModeDrill && r.in.Failback != nil && r.version >= versionScheduled && r.changedForGood():
+	case !succeeded && r.aborting == nil && r.rep.Mode == ModeDrill && r.in.Failback != nil && r.version >= versionScheduled && r.changedForGood():
 		// The forward path failed after a step no compensation undoes (a
 		// promotion): the failback runbook is the way back from there,
-		// not compensations that cannot restore the whole.
+		// not compensations that cannot restore the whole. An abort is a
+		// person saying stop: it compensates, and starts nothing as big
+		// as a failback.
 		failbackErr = r.failback()
 		if r.rep.Steady != nil {
 			steadyBack = r.steadyAfter()

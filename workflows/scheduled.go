@@ -3,11 +3,14 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/drctl/drctl/runbooks"
 )
 
 // Scheduled drills. A Temporal Schedule (no timer of drctl's own) starts
@@ -61,10 +64,24 @@ func CheckScheduledDrill(in ScheduledDrillInput) error {
 	if in.Schedule != ScheduleID(in.Run.Runbook.Name) {
 		return fmt.Errorf("schedule %q is not the drill schedule of runbook %s (%s)", in.Schedule, in.Run.Runbook.Name, ScheduleID(in.Run.Runbook.Name))
 	}
+	if who := in.Run.AutoApprove; who != "" && !namesDrillApprover(&in.Run.Runbook, who) && (in.Run.Failback == nil || !namesDrillApprover(&in.Run.Failback.Runbook, who)) {
+		return fmt.Errorf("no gate of %s names %s in drill_approvers, so it could approve nothing; add drill_approvers: [%s] to the gates a scheduled drill may open by itself", in.Run.Runbook.Name, who, who)
+	}
 	// The version this workflow was written against, not the latest: a
 	// later change to the checks must not change how a recorded firing
 	// replays.
 	return checkInput(in.Run, versionScheduled)
+}
+
+// namesDrillApprover reports whether a gate of rb names who in its
+// drill_approvers.
+func namesDrillApprover(rb *runbooks.Runbook, who string) bool {
+	for _, s := range rb.Steps {
+		if s.Approval != nil && slices.Contains(s.Approval.DrillApprovers, who) {
+			return true
+		}
+	}
+	return false
 }
 
 // ScheduledDrill is the workflow a drill schedule starts.

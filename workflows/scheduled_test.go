@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -15,16 +16,54 @@ import (
 	"github.com/drctl/drctl/workflows"
 )
 
+// firingID is the workflow ID of a drill schedule's firing in these tests;
+// drillID is the drill it starts (the lock "test").
+const (
+	firingID = "drctl-drill-test-2026-11-29T00:00:00Z"
+	drillID  = "drctl-test"
+)
+
+// firing stands in for a drill schedule's firing: it starts the drill as
+// its child, the only way a run takes an automatic approver.
+func firing(ctx workflow.Context, in workflows.RunInput) (*workflows.Report, error) {
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: drillID})
+	var rep workflows.Report
+	err := workflow.ExecuteChildWorkflow(cctx, workflows.RunbookWorkflow, in).Get(ctx, &rep)
+	if err != nil {
+		return nil, err
+	}
+	return &rep, nil
+}
+
+// drill runs rb as a scheduled drill's firing would, with autoApprove as
+// the schedule's automatic approver.
 func (h *harness) drill(rb runbooks.Runbook, autoApprove string) {
-	h.env.ExecuteWorkflow(workflows.RunbookWorkflow, workflows.RunInput{Runbook: rb, Mode: workflows.ModeDrill, StartedBy: "alice", AutoApprove: autoApprove})
+	h.env.RegisterWorkflowWithOptions(firing, workflow.RegisterOptions{Name: "test.firing"})
+	h.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: firingID})
+	h.env.ExecuteWorkflow("test.firing", workflows.RunInput{Runbook: rb, Mode: workflows.ModeDrill, StartedBy: "alice", AutoApprove: autoApprove})
+}
+
+// decideInDrill sends a decision to the drill a firing started.
+func (h *harness) decideInDrill(at time.Duration, d workflows.Decision) {
+	h.env.RegisterDelayedCallback(func() {
+		_ = h.env.SignalWorkflowByID(drillID, workflows.SignalDecide, d)
+	}, at)
+}
+
+// drillGate is a gate the automatic approver bot may open in drills.
+func drillGate(id string, approvers []string, bot string, needs ...string) runbooks.Step {
+	g := gate(id, approvers, needs...)
+	g.Approval.DrillApprovers = []string{bot}
+	return g
 }
 
 // TestAutoApproverDecidesTheGatesItIsAllowed: a scheduled drill's
-// automatic approver opens a gate that allows it at once, recorded as an
-// automatic decision by the schedule.
+// automatic approver opens a gate that names it in drill_approvers at
+// once (it need not be a person's approver), recorded as an automatic
+// decision by the schedule.
 func TestAutoApproverDecidesTheGatesItIsAllowed(t *testing.T) {
 	h := newHarness(t)
-	h.drill(book(act("fence"), gate("go", []string{"drill-bot"}, "fence"), act("promote", "go")), "drill-bot")
+	h.drill(book(act("fence"), drillGate("go", []string{"oncall"}, "drill-bot", "fence"), act("promote", "go")), "drill-bot")
 	rep := h.report(t)
 	g := stepState(t, rep, "go")
 	if rep.State != workflows.StateSucceeded || g.Approval.By != "drill-bot" || g.Approval.Via != workflows.ViaSchedule || !strings.Contains(g.Summary, "automatically") {
@@ -40,13 +79,13 @@ func TestAutoApproverDecidesTheGatesItIsAllowed(t *testing.T) {
 // the refusal is recorded and the gate waits for a person.
 func TestAutoApproverHeldToTheGateRules(t *testing.T) {
 	for _, tc := range []struct{ auto, refusal string }{
-		{"mallory", "mallory may not decide step \"go\""},
+		{"mallory", "gate \"go\" does not name mallory in drill_approvers"},
 		{"alice", "two-person rule: alice started this run"},
 	} {
 		t.Run(tc.auto, func(t *testing.T) {
 			h := newHarness(t)
-			h.decide(time.Hour, workflows.Decision{Step: "go", Approve: true, By: "bob"})
-			h.drill(book(gate("go", []string{"alice", "bob"}), act("promote", "go")), tc.auto)
+			h.decideInDrill(time.Hour, workflows.Decision{Step: "go", Approve: true, By: "bob"})
+			h.drill(book(drillGate("go", []string{"alice", "bob"}, "alice"), act("promote", "go")), tc.auto)
 			rep := h.report(t)
 			g := stepState(t, rep, "go")
 			if rep.State != workflows.StateSucceeded || g.Approval.By != "bob" || g.Approval.Via == workflows.ViaSchedule {
@@ -56,7 +95,7 @@ func TestAutoApproverHeldToTheGateRules(t *testing.T) {
 			for _, e := range rep.Events {
 				refused = refused || e.Kind == workflows.EventRefused && e.By == tc.auto && strings.Contains(e.Reason, "automatic approval: "+tc.refusal)
 			}
-			if !refused || rep.RTO == nil || rep.RTO.D() < time.Hour {
+			if !refused || rep.RTO == nil || rep.RTO.D() < 59*time.Minute {
 				t.Fatalf("refusal recorded %v, RTO %v (the gate must have waited for bob); events %+v", refused, rep.RTO, rep.Events)
 			}
 		})
@@ -69,10 +108,26 @@ func TestNoMessageCanClaimTheSchedule(t *testing.T) {
 	h := newHarness(t)
 	forged := h.decide(time.Minute, workflows.Decision{Step: "go", Approve: true, By: "bob", Via: workflows.ViaSchedule})
 	h.decide(2*time.Minute, workflows.Decision{Step: "go", Approve: false, By: "bob", Reason: "test over"})
-	h.drill(book(gate("go", []string{"bob"}), act("promote", "go")), "")
+	h.run(book(gate("go", []string{"bob"}), act("promote", "go")), workflows.ModeDrill)
 	h.report(t)
 	if done, err := forged(); !done || err == nil || !strings.Contains(err.Error(), "only the run itself decides as its schedule's automatic approver") {
 		t.Fatalf("forged schedule decision: done %v, %v", done, err)
+	}
+}
+
+// TestAutomaticApprovalOnlyFromASchedule: a run started directly (by any
+// Temporal client) cannot name an automatic approver, nor claim to be a
+// drill's failback to get one.
+func TestAutomaticApprovalOnlyFromASchedule(t *testing.T) {
+	for name, in := range map[string]workflows.RunInput{
+		"automatic approver": {Runbook: book(drillGate("go", []string{"bob"}, "bob")), Mode: workflows.ModeDrill, StartedBy: "alice", AutoApprove: "bob"},
+		"forged failback":    {Runbook: book(drillGate("go", []string{"bob"}, "bob")), Mode: workflows.ModeFailover, StartedBy: "alice", AutoApprove: "bob", FailbackOf: "drctl-other"},
+	} {
+		h := newHarness(t)
+		h.env.ExecuteWorkflow(workflows.RunbookWorkflow, in)
+		if err := h.env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "automatic approval comes only from a drill schedule") && !strings.Contains(err.Error(), "is not that drill's failback") {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
 
@@ -111,9 +166,11 @@ func TestFailbackTakesItsFaultsAndTheAutoApprover(t *testing.T) {
 				return runbooks.Step{ID: id, Action: "note", Needs: needs, With: map[string]any{"message": id},
 					Retry: &runbooks.RetryPolicy{MaxAttempts: 3, InitialInterval: runbooks.Duration(time.Second)}}
 			}
-			fb := book(gate("ok", []string{"drill-bot"}), step("back", "ok"))
+			fb := book(drillGate("ok", []string{"oncall"}, "drill-bot"), step("back", "ok"))
 			fb.Name = "back"
-			env.ExecuteWorkflow(workflows.RunbookWorkflow, workflows.RunInput{
+			env.RegisterWorkflowWithOptions(firing, workflow.RegisterOptions{Name: "test.firing"})
+			env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: firingID})
+			env.ExecuteWorkflow("test.firing", workflows.RunInput{
 				Runbook: book(step("forth")), Mode: workflows.ModeDrill, StartedBy: "alice", AutoApprove: "drill-bot",
 				Failback: &workflows.Failback{Runbook: fb, Chaos: []activities.Fault{tc.fault}},
 			})

@@ -8,6 +8,7 @@ import (
 	"github.com/drctl/drctl/activities"
 
 	slackgo "github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackutilsx"
 
 	"github.com/drctl/drctl/runbooks"
 )
@@ -221,7 +222,7 @@ func progressText(n activities.Notification) string {
 		if n.Retries {
 			next = "retrying"
 		}
-		return fmt.Sprintf(":warning: Step *%s* failed (attempt %d, %s): %s", n.Step, n.Attempt, next, n.Error)
+		return fmt.Sprintf(":warning: Step *%s* failed (attempt %d, %s): %s", n.Step, n.Attempt, next, slackutilsx.EscapeMessage(n.Error))
 	case activities.KindRunFinished:
 		icon := ":x:"
 		if n.State == "succeeded" {
@@ -233,14 +234,17 @@ func progressText(n activities.Notification) string {
 		}
 		return s + "\n" + objectiveLine("RTO", n.RTO, n.Objectives.RTO, n.Objectives.HasRTO()) + " · " + objectiveLine("RPO", n.RPO, n.Objectives.RPO, n.Objectives.HasRPO())
 	case activities.KindReadinessChanged:
+		// Reasons carry provider errors and bits of HTTP bodies: escaped,
+		// so none can mention a channel or make a link.
+		rb := slackutilsx.EscapeMessage(n.Runbook)
 		if n.State == "ready" {
-			return fmt.Sprintf(":white_check_mark: *%s* is ready again (since %s): every readiness check passes.", n.Runbook, n.StartedAt.UTC().Format(time.RFC3339))
+			return fmt.Sprintf(":white_check_mark: *%s* is ready again (since %s): every readiness check passes.", rb, n.StartedAt.UTC().Format(time.RFC3339))
 		}
-		s := fmt.Sprintf(":warning: *%s* is NOT ready (since %s): a failover now would likely fail.", n.Runbook, n.StartedAt.UTC().Format(time.RFC3339))
+		s := fmt.Sprintf(":warning: *%s* is NOT ready (since %s): a failover now would likely fail.", rb, n.StartedAt.UTC().Format(time.RFC3339))
 		for _, f := range n.Failing {
-			s += "\n• " + f
+			s += "\n• " + slackutilsx.EscapeMessage(f)
 		}
-		return s + "\nSee `drctl readiness " + n.Runbook + "`."
+		return s + "\nSee `drctl readiness " + rb + "`."
 	}
 	return fmt.Sprintf("%s: %s", n.Kind, n.WorkflowID)
 }

@@ -118,7 +118,13 @@ func (p *Poster) Post(ctx context.Context, ev activities.WebhookEvent) error {
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
+		// url.Error prints the whole URL, which may carry a token in its
+		// path or query: name the host only.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("webhook POST to %s: %v", req.URL.Host, err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

@@ -71,3 +71,15 @@ func TestCheckURL(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorsNameTheHostOnly: a webhook URL may hold a token in its path or
+// query; a failed post names only the host.
+func TestErrorsNameTheHostOnly(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	addr := srv.Listener.Addr().String()
+	srv.Close() // nothing answers there now
+	err := (&webhook.Poster{URL: "http://" + addr + "/hooks/T0KEN-abc?key=S3CRET", Secret: []byte("x")}).Post(context.Background(), activities.WebhookEvent{})
+	if err == nil || strings.Contains(err.Error(), "T0KEN") || strings.Contains(err.Error(), "S3CRET") || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("error %v", err)
+	}
+}

@@ -249,7 +249,7 @@ func (a *app) runCmd() *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "parameter NAME=VALUE (repeatable)")
 	cmd.Flags().StringVar(&paramsFile, "params", "", paramsFlagDoc)
-	cmd.Flags().StringVar(&mode, "mode", workflows.ModeFailover, "failover (act and stay) or drill (act, then fail back with every compensation)")
+	cmd.Flags().StringVar(&mode, "mode", workflows.ModeFailover, "failover (act and stay) or drill (act, then come back: the runbook's drill.failback or --failback, else every compensation; then compare)")
 	cmd.Flags().BoolVar(&detach, "detach", false, "start and return without following")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "start without asking (needed when stdin is not a terminal: scripts, CI)")
 	cmd.Flags().StringVar(&failback, "failback", "", "drills: the runbook that brings everything back after the forward path (default: the runbook's drill.failback)")
@@ -441,7 +441,7 @@ type problem struct {
 func (a *app) statusCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "status RUN",
-		Short: "Show a run's state and steps (RUN is the lock or the workflow ID)",
+		Short: "Show a run's state and steps (RUN is the lock, the workflow ID or a run ID)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			asJSON, err := a.jsonOutput()

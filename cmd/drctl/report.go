@@ -16,7 +16,7 @@ func (a *app) reportCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "report RUN",
 		Short: "Write a run's report for people: Markdown, one self-contained HTML page, or JSON",
-		Long: `Write the report of a run (RUN is the lock or the workflow ID): the verdict,
+		Long: `Write the report of a run (RUN is the lock, the workflow ID or a run ID): the verdict,
 who started it and why, RTO and RPO against the runbook's objectives, every
 step with its attempts and result, approvals and who gave them, compensations,
 faults injected, a drill's before/after comparison and its failback run.

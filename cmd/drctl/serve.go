@@ -55,7 +55,7 @@ authenticates before exposing it.`,
 				return fmt.Errorf("--listen %s bound %s, which is not loopback; pass --public to allow it", listen, ln.Addr())
 			}
 			srv := &http.Server{
-				Handler:           statuspage.New(op, statuspage.Options{}),
+				Handler:           statuspage.New(op, statuspage.Options{AnyHost: public}),
 				ReadHeaderTimeout: 5 * time.Second,
 				ReadTimeout:       10 * time.Second,
 				WriteTimeout:      30 * time.Second,

@@ -453,6 +453,12 @@ type ListFilter struct {
 
 // ListWith returns recent runs matching f, newest first.
 func (o *Operator) ListWith(ctx context.Context, f ListFilter) ([]Summary, error) {
+	switch f.State {
+	case "", "running", "closed", workflows.StateSucceeded, workflows.StateFailed, workflows.StateAborted, workflows.StatePaused,
+		workflows.StateCompensating, workflows.StateAborting, "terminated", "timed_out", "canceled":
+	default:
+		return nil, fmt.Errorf("--state %q: use running, closed, succeeded, failed, aborted, paused, compensating, aborting, terminated, timed_out or canceled", f.State)
+	}
 	query := fmt.Sprintf("WorkflowType = '%s'", workflows.RunbookWorkflow)
 	if f.Runbook != "" {
 		if err := runbooks.CheckName(f.Runbook); err != nil {

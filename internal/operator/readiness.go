@@ -50,7 +50,7 @@ func (o *Operator) AddReadiness(ctx context.Context, rb *runbooks.Runbook, ro Re
 		return "", fmt.Errorf("--every %s: readiness is evaluated between every %s and every %s", every, MinReadinessEvery, MaxReadinessEvery)
 	}
 	if ro.AlertAfter < 0 || ro.AlertAfter > 100 {
-		return "", fmt.Errorf("--alert-after %d is outside 1..100", ro.AlertAfter)
+		return "", fmt.Errorf("--alert-after %d is outside 1..100 (0 means the default, 2)", ro.AlertAfter)
 	}
 	if err := runbooks.CheckBounds(rb); err != nil {
 		return "", err

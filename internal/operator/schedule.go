@@ -26,9 +26,10 @@ const (
 	MaxDrillEvery = 366 * 24 * time.Hour
 )
 
-// cronRE is the shape of a five-field cron expression (or an @name);
-// the server parses it, this only keeps other text out.
-var cronRE = regexp.MustCompile(`^(@[a-z]+|[0-9A-Za-z*/,?-]+( [0-9A-Za-z*/,?-]+){4})$`)
+// cronRE is the shape of a five-field cron expression whose minute field
+// is one number, so it fires at most once an hour (MinDrillEvery), or one
+// of the @names that fire at most daily; the server parses the rest.
+var cronRE = regexp.MustCompile(`^(@(daily|weekly|monthly|yearly|annually|midnight)|[0-5]?[0-9]( [0-9A-Za-z*/,?-]+){4})$`)
 
 // ScheduleOptions describe a drill schedule.
 type ScheduleOptions struct {
@@ -131,7 +132,7 @@ func drillSpec(every time.Duration, cron string) (client.ScheduleSpec, string, e
 		return client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}}, "every " + every.String(), nil
 	case cron != "":
 		if !cronRE.MatchString(cron) {
-			return client.ScheduleSpec{}, "", fmt.Errorf("--cron %q: write five fields (minute hour day-of-month month day-of-week), e.g. \"0 3 * * MON\"", cron)
+			return client.ScheduleSpec{}, "", fmt.Errorf("--cron %q: write five fields (minute hour day-of-month month day-of-week) with one minute, so a drill runs at most hourly, e.g. \"0 3 * * MON\"", cron)
 		}
 		return client.ScheduleSpec{CronExpressions: []string{cron}}, "cron " + cron, nil
 	default:

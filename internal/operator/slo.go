@@ -119,17 +119,22 @@ func ComputeSLO(runbook string, rec *workflows.ReadinessState, runs []Drill, now
 		s.Readiness = r
 	}
 	for _, d := range runs {
-		if d.EndedAt == nil || d.EndedAt.Before(from) || d.Outcome == workflows.StateSkipped {
+		if d.EndedAt == nil || d.Outcome == workflows.StateSkipped {
+			continue
+		}
+		// The last passing drill counts wherever it lies: drill_every may
+		// be longer than the window.
+		if d.Mode == workflows.ModeDrill && d.Outcome == workflows.StateSucceeded && (s.Drill.LastPass == nil || d.EndedAt.After(*s.Drill.LastPass)) {
+			t := *d.EndedAt
+			s.Drill.LastPass = &t
+		}
+		if d.EndedAt.Before(from) {
 			continue
 		}
 		met := d.Met != nil && *d.Met
 		share := &s.Runs
 		if d.Mode == workflows.ModeDrill {
 			share = &s.Drills
-			if d.Outcome == workflows.StateSucceeded && (s.Drill.LastPass == nil || d.EndedAt.After(*s.Drill.LastPass)) {
-				t := *d.EndedAt
-				s.Drill.LastPass = &t
-			}
 		}
 		share.Total++
 		if met {

@@ -63,6 +63,14 @@ func TestComputeSLO(t *testing.T) {
 	if s.Drill.Since == nil || s.Drill.Since.D() != 3*24*time.Hour || s.Drill.Met == nil || !*s.Drill.Met {
 		t.Errorf("drill %+v", s.Drill)
 	}
+	// A quarterly drill_every with the last pass 40 days ago (outside the
+	// 30-day window) is met, not "never".
+	rec.Objectives.DrillEvery = runbooks.Duration(90 * 24 * time.Hour)
+	old := operator.ComputeSLO("rb", rec, []operator.Drill{{Mode: workflows.ModeDrill, Outcome: workflows.StateSucceeded, EndedAt: end(40 * 24 * time.Hour), Met: &yes}}, now)
+	if old.Drill.Since == nil || old.Drill.Since.D() != 40*24*time.Hour || old.Drill.Met == nil || !*old.Drill.Met || old.Drills.Total != 0 {
+		t.Errorf("a pass 40 days ago against drill_every 90d: %+v, drills %+v", old.Drill, old.Drills)
+	}
+	rec.Objectives.DrillEvery = runbooks.Duration(7 * 24 * time.Hour)
 	// Ten days later with no drill: drill_every (7d) is missed.
 	if late := operator.ComputeSLO("rb", rec, runs, now.Add(5*24*time.Hour)); late.Drill.Met == nil || *late.Drill.Met {
 		t.Errorf("drill 8 days ago met a 7d objective: %+v", late.Drill)

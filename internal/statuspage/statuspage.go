@@ -49,6 +49,11 @@ type Options struct {
 	// Now is the clock the page's "ago" columns are measured with.
 	// Default time.Now.
 	Now func() time.Time
+	// AnyHost answers requests whatever their Host header names. Off (the
+	// loopback default): only a loopback name or address is answered, so
+	// a web page that rebinds its own DNS name to 127.0.0.1 cannot read
+	// the page through the operator's browser.
+	AnyHost bool
 }
 
 // Handler serves the status page on "/".
@@ -92,6 +97,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Referrer-Policy", "no-referrer")
 	hdr.Set("Cache-Control", "no-store")
+	if !h.o.AnyHost {
+		host := r.Host
+		if hh, _, err := net.SplitHostPort(r.Host); err == nil {
+			host = hh
+		}
+		if !IsLoopback(strings.Trim(host, "[]")) {
+			http.Error(w, "misdirected request: this status page answers on loopback names only", http.StatusMisdirectedRequest)
+			return
+		}
+	}
 	if r.URL.Path != "/" {
 		http.Error(w, "not found: the status page is at /", http.StatusNotFound)
 		return

@@ -89,11 +89,33 @@ func sample() *fake {
 
 func get(t *testing.T, h http.Handler, method, path string) (*http.Response, string) {
 	t.Helper()
+	return getAt(t, h, method, path, "127.0.0.1:8090")
+}
+
+func getAt(t *testing.T, h http.Handler, method, path, host string) (*http.Response, string) {
+	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+	r := httptest.NewRequest(method, path, nil)
+	r.Host = host
+	h.ServeHTTP(rec, r)
 	res := rec.Result()
 	b, _ := io.ReadAll(res.Body)
 	return res, string(b)
+}
+
+// TestOnlyLoopbackNamesAreAnswered: a page on the internet that points its
+// own name at 127.0.0.1 (DNS rebinding) gets nothing through an operator's
+// browser; loopback names are answered, and any host with AnyHost (--public).
+func TestOnlyLoopbackNamesAreAnswered(t *testing.T) {
+	h := New(sample(), Options{})
+	for host, want := range map[string]int{"attacker.example": 421, "attacker.example:8090": 421, "localhost:8090": 200, "127.0.0.1": 200, "[::1]:8090": 200} {
+		if res, _ := getAt(t, h, http.MethodGet, "/", host); res.StatusCode != want {
+			t.Errorf("Host %s: %d, want %d", host, res.StatusCode, want)
+		}
+	}
+	if res, _ := getAt(t, New(sample(), Options{AnyHost: true}), http.MethodGet, "/", "status.example.com"); res.StatusCode != 200 {
+		t.Errorf("AnyHost: %d", res.StatusCode)
+	}
 }
 
 func parse(t *testing.T, body string) *html.Node {
