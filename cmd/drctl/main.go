@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -30,9 +32,26 @@ func main() {
 	stdout, stderr := &termSafe{w: os.Stdout}, &termSafe{w: os.Stderr}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
-		os.Exit(reportError(root, stdout, stderr, err))
+	if cmd, err := root.ExecuteContextC(ctx); err != nil {
+		os.Exit(reportError(root, stdout, stderr, withUsage(cmd, err)))
 	}
+}
+
+// argCountRE matches cobra's argument-count errors ("accepts 1 arg(s),
+// received 0"), which say nothing of what the arguments are.
+var argCountRE = regexp.MustCompile(`^(accepts|requires at least|requires at most|accepts at most|accepts between) .*arg\(s\)`)
+
+// withUsage adds the command's usage line and an example to an
+// argument-count error.
+func withUsage(cmd *cobra.Command, err error) error {
+	if cmd == nil || !argCountRE.MatchString(err.Error()) {
+		return err
+	}
+	msg := fmt.Sprintf("%v\nusage: %s", err, cmd.UseLine())
+	if ex, _, _ := strings.Cut(strings.TrimSpace(cmd.Example), "\n"); ex != "" {
+		msg += "\nfor example: " + strings.TrimSpace(ex)
+	}
+	return errors.New(msg + "\n(" + cmd.CommandPath() + " --help says more)")
 }
 
 // reportError says what went wrong and returns the exit code: 1 for an
