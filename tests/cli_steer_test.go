@@ -3,6 +3,8 @@ package tests
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -94,5 +96,23 @@ func TestSteeringFromTheShell(t *testing.T) {
 	})
 	if out, code := drctl(t, c, "abort", "steer", "--terminate", "--reason", "test over", "--as", "carol"); code != 0 || !strings.Contains(out, "not undone (these steps had changed something): announce") {
 		t.Errorf("abort --terminate (exit %d):\n%s", code, out)
+	}
+}
+
+// TestWrongNamespaceAndTLSAreNamed: a namespace the server does not have,
+// and TLS spoken to a plain dev server, are each answered with what to
+// change, not a raw error.
+func TestWrongNamespaceAndTLSAreNamed(t *testing.T) {
+	srv := startServer(t, devserver.Options{})
+	c := testConfig(t, srv)
+	if out, code := drctl(t, c, "--namespace", "nope", "list"); code == 0 || !strings.Contains(out, `has no namespace "nope"`) || !strings.Contains(out, "temporal operator namespace list") {
+		t.Errorf("wrong namespace (exit %d):\n%s", code, out)
+	}
+	cfg := filepath.Join(t.TempDir(), "drctl.yaml")
+	if err := os.WriteFile(cfg, []byte("temporal: {tls: {enabled: true}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := drctl(t, c, "--config", cfg, "list"); code == 0 || !strings.Contains(out, "drctl speaks TLS") {
+		t.Errorf("TLS to a plain server (exit %d):\n%s", code, out)
 	}
 }

@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -146,11 +150,34 @@ func Dial(ctx context.Context, cfg config.Config, o DialOptions) (client.Client,
 	}
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach Temporal at %s (namespace %q): %w\n"+
-			"start a local one with `drctl dev`, or point drctl at yours with --address, DRCTL_TEMPORAL_ADDRESS or temporal.address in drctl.yaml",
-			cfg.Temporal.Address, cfg.Temporal.Namespace, err)
+		return nil, fmt.Errorf("cannot reach Temporal at %s (namespace %q): %w\n%s",
+			cfg.Temporal.Address, cfg.Temporal.Namespace, err, dialHint(err, opts.ConnectionOptions.TLS != nil))
+	}
+	// A wrong namespace would otherwise surface later, as each command's
+	// own "not found".
+	if _, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: cfg.Temporal.Namespace}); err != nil {
+		var nf *serviceerror.NamespaceNotFound
+		if errors.As(err, &nf) {
+			c.Close()
+			return nil, fmt.Errorf("Temporal at %s has no namespace %q: set --namespace, DRCTL_TEMPORAL_NAMESPACE or temporal.namespace (`temporal operator namespace list` lists them)", cfg.Temporal.Address, cfg.Temporal.Namespace)
+		}
 	}
 	return c, nil
+}
+
+// dialHint says what to do about a failed dial: TLS on one side only is
+// the usual mistake beside a wrong address.
+func dialHint(err error, tls bool) string {
+	text := err.Error()
+	switch {
+	case tls && (strings.Contains(text, "first record does not look like a TLS handshake") || strings.Contains(text, "tls:")):
+		return "drctl speaks TLS (temporal.tls or temporal.api_key is set) but the server at that address does not: a local dev server takes plain connections, so unset temporal.tls there"
+	case !tls && (strings.Contains(text, "connection reset") || strings.Contains(text, "EOF") || strings.Contains(text, "http2")):
+		return "the server may expect TLS: set temporal.tls.enabled (with temporal.tls.ca_file for a private CA), or temporal.api_key for Temporal Cloud"
+	case strings.Contains(text, "x509") || strings.Contains(text, "certificate"):
+		return "the server's certificate was not trusted: set temporal.tls.ca_file to the CA that signed it, or temporal.tls.server_name to the name in it"
+	}
+	return "start a local one with `drctl dev`, or point drctl at yours with --address, DRCTL_TEMPORAL_ADDRESS or temporal.address in drctl.yaml"
 }
 
 func tlsConfig(t config.TLS) (*tls.Config, error) {
