@@ -214,6 +214,10 @@ func (v *validator) header() {
 		v.report(v.at("lock", top), "", fmt.Sprintf("lock is %d characters long; the limit is %d", len(rb.Lock), maxLockLen), "use a shorter lock name")
 	case !lockRE.MatchString(rb.Lock):
 		v.report(v.at("lock", top), "", fmt.Sprintf("lock %q may only contain a-z, 0-9, '.', '_' and '-', starting with a letter or digit", rb.Lock), fmt.Sprintf("write lock: %s", suggestLock(rb.Lock)))
+	case strings.HasPrefix(rb.Lock, "readiness-") || strings.HasPrefix(rb.Lock, "drill-"):
+		// drctl-readiness-NAME is a runbook's readiness record and
+		// drctl-drill-NAME-<time> a drill schedule's firing.
+		v.report(v.at("lock", top), "", fmt.Sprintf("lock %q starts with a prefix drctl keeps for its own workflows (readiness-, drill-)", rb.Lock), fmt.Sprintf("write lock: %s", strings.TrimPrefix(strings.TrimPrefix(rb.Lock, "readiness-"), "drill-")))
 	}
 	if rb.Objectives.RTO < 0 {
 		v.report(v.at("objectives.rto", top), "", fmt.Sprintf("objectives.rto %s is negative", rb.Objectives.RTO), "write a duration like 5m")

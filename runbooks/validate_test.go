@@ -163,3 +163,15 @@ steps:
 		}
 	}
 }
+
+// TestReservedLockPrefixes: a lock may not take the names drctl gives its
+// own workflows (a runbook's readiness record, a drill schedule's firings).
+func TestReservedLockPrefixes(t *testing.T) {
+	for _, lock := range []string{"readiness-payments", "drill-payments"} {
+		rb := mustParse(t, "apiVersion: drctl/v1\nname: x\nlock: "+lock+"\nsteps:\n  - {id: a, action: note, with: {message: hi}}\n")
+		ps := runbooks.Validate(rb, catalog)
+		if len(ps) != 1 || !strings.Contains(ps[0].String(), "starts with a prefix drctl keeps for its own workflows") {
+			t.Errorf("lock %s: %v", lock, ps)
+		}
+	}
+}

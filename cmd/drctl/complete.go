@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/drctl/drctl/internal/operator"
+	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -74,11 +75,11 @@ func (a *app) completeRuns(running bool) cobra.CompletionFunc {
 		var out []cobra.Completion
 		for _, r := range runs {
 			lock := r.Status.Lock
-			if lock == "" || seen[lock] || !strings.HasPrefix(lock, toComplete) {
-				continue
+			if runbooks.CheckName(lock) != nil || seen[lock] || !strings.HasPrefix(lock, toComplete) {
+				continue // memos come from any client: offer only what a lock can be
 			}
 			seen[lock] = true
-			out = append(out, cobra.CompletionWithDesc(lock, r.Status.Runbook+" "+r.Status.Mode+" "+r.Status.State))
+			out = append(out, cobra.CompletionWithDesc(lock, oneLine(r.Status.Runbook+" "+r.Status.Mode+" "+r.Status.State)))
 		}
 		return out, cobra.ShellCompDirectiveNoFileComp
 	}
@@ -102,8 +103,8 @@ func (a *app) completeGates(cmd *cobra.Command, args []string, toComplete string
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		for _, g := range st.Waiting {
-			if strings.HasPrefix(g, toComplete) {
-				out = append(out, cobra.CompletionWithDesc(g, "awaiting a decision in "+st.Runbook))
+			if runbooks.CheckName(strings.ToLower(g)) == nil && !strings.ContainsAny(g, " \t\n") && strings.HasPrefix(g, toComplete) {
+				out = append(out, cobra.CompletionWithDesc(g, oneLine("awaiting a decision in "+st.Runbook)))
 			}
 		}
 		return out, cobra.ShellCompDirectiveNoFileComp
@@ -113,9 +114,20 @@ func (a *app) completeGates(cmd *cobra.Command, args []string, toComplete string
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	for _, r := range runs {
-		if l := r.Status.Lock; l != "" && strings.HasPrefix(l, toComplete) {
-			out = append(out, cobra.CompletionWithDesc(l, r.Status.Runbook+": waiting at "+strings.Join(r.Status.Waiting, ", ")))
+		if l := r.Status.Lock; runbooks.CheckName(l) == nil && strings.HasPrefix(l, toComplete) {
+			out = append(out, cobra.CompletionWithDesc(l, oneLine(r.Status.Runbook+": waiting at "+strings.Join(r.Status.Waiting, ", "))))
 		}
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// oneLine keeps a completion's description to one line of plain text: a
+// tab or newline would start another completion.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 }
