@@ -579,7 +579,11 @@ func (a *app) decideCmd(approve bool) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the run)")
+	reasonDoc := "why (recorded in the run)"
+	if !approve {
+		reasonDoc = "why (recorded in the run; required to reject)"
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", reasonDoc)
 	cmd.Flags().StringVar(&signKey, "sign-key", "", "sign the decision with this SSH key: a private key file, or a .pub whose key is in ssh-agent (config approvals.sign_key); runs started with approvals.allowed_signers take signed decisions only")
 	return cmd
 }
@@ -635,7 +639,11 @@ func (a *app) controlCmd(op string) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the run)")
+	reasonDoc := "why (recorded in the run)"
+	if op == workflows.OpAbort {
+		reasonDoc = "why (recorded in the run; required to abort)"
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", reasonDoc)
 	if op == workflows.OpAbort {
 		cmd.Flags().BoolVar(&terminate, "terminate", false, "end the run at once without running compensations (for a run no worker will pick up); frees the lock")
 	}
