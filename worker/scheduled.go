@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,6 +23,7 @@ import (
 func registerClientActivities(w sdkworker.ActivityRegistry, c client.Client, taskQueue string) {
 	h := lockHolder{op: &operator.Operator{Client: c}}
 	w.RegisterActivityWithOptions(h.Holder, activity.RegisterOptions{Name: workflows.LockHolderActivity})
+	w.RegisterActivityWithOptions(h.Run, activity.RegisterOptions{Name: workflows.LockRunActivity})
 	r := recorder{c: c, taskQueue: taskQueue}
 	w.RegisterActivityWithOptions(r.Record, activity.RegisterOptions{Name: workflows.RecordReadinessActivity})
 }
@@ -55,6 +57,21 @@ func (h lockHolder) Holder(ctx context.Context, lock string) (string, error) {
 	}
 	return fmt.Sprintf("run %s (runbook %s, %s, %s) started by %s at %s",
 		st.WorkflowID, st.Runbook, st.Mode, st.State, st.StartedBy, st.StartedAt.UTC().Format(time.RFC3339)), nil
+}
+
+// Run says whether a run holds lock now, and which (no run of the lock
+// ever: not held).
+func (h lockHolder) Run(ctx context.Context, lock string) (workflows.LockRun, error) {
+	st, err := h.op.Status(ctx, workflows.WorkflowID(lock))
+	switch {
+	case errors.Is(err, operator.ErrNoRun):
+		return workflows.LockRun{}, nil
+	case err != nil:
+		return workflows.LockRun{}, err
+	case st.Closed:
+		return workflows.LockRun{}, nil
+	}
+	return workflows.LockRun{Held: true, Holder: fmt.Sprintf("run %s (runbook %s, %s) started by %s", st.WorkflowID, st.Runbook, st.Mode, st.StartedBy)}, nil
 }
 
 // CheckSearchAttributes reports an error naming the one command to run when

@@ -159,7 +159,7 @@ func Dial(ctx context.Context, cfg config.Config, o DialOptions) (client.Client,
 		var nf *serviceerror.NamespaceNotFound
 		if errors.As(err, &nf) {
 			c.Close()
-			return nil, fmt.Errorf("Temporal at %s has no namespace %q: set --namespace, DRCTL_TEMPORAL_NAMESPACE or temporal.namespace (`temporal operator namespace list` lists them)", cfg.Temporal.Address, cfg.Temporal.Namespace)
+			return nil, fmt.Errorf("the Temporal server at %s has no namespace %q: set --namespace, DRCTL_TEMPORAL_NAMESPACE or temporal.namespace (`temporal operator namespace list` lists them)", cfg.Temporal.Address, cfg.Temporal.Namespace)
 		}
 	}
 	return c, nil

@@ -30,6 +30,9 @@ const (
 	RecordReadinessActivity = "drctl.RecordReadiness"
 	// SignalEvaluation carries an Evaluation to the record.
 	SignalEvaluation = "evaluation"
+	// LockRunActivity says whether a run holds a lock now (a worker reads
+	// the run's memo): an evaluation during a run is not a verdict.
+	LockRunActivity = "drctl.LockRun"
 	// ReadinessPrefix prefixes a readiness schedule's ID.
 	ReadinessPrefix = "readiness-"
 	// ModeReadiness is an evaluation's mode in its activities' requests.
@@ -85,6 +88,16 @@ type Evaluation struct {
 	Every      runbooks.Duration   `json:"every,omitempty"`
 	// Lag is the replication lag each standby showed, in seconds.
 	Lag map[string]float64 `json:"lag,omitempty"`
+	// InProgress names the run that held the runbook's lock: nothing was
+	// judged (a failover or drill in progress moves what the checks
+	// read), and the record keeps its verdict.
+	InProgress string `json:"in_progress,omitempty"`
+}
+
+// LockRun is whether a run holds a lock, and which.
+type LockRun struct {
+	Held   bool   `json:"held"`
+	Holder string `json:"holder,omitempty"`
 }
 
 // Failing lists the checks that failed.
@@ -126,6 +139,16 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 2, InitialInterval: time.Second},
 	})
+	rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
+	})
+	var lock LockRun
+	if err := workflow.ExecuteActivity(actx, LockRunActivity, rb.Lock).Get(ctx, &lock); err == nil && lock.Held {
+		ev := Evaluation{Runbook: rb.Name, WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, At: workflow.Now(ctx),
+			Objectives: rb.Objectives, Channel: rb.Notify.SlackChannel, AlertAfter: in.AlertAfter, Every: in.Every, InProgress: lock.Holder}
+		return &ev, workflow.ExecuteActivity(rctx, RecordReadinessActivity, ev).Get(ctx, nil)
+	}
 	var seen []*Observed
 	pending := 0
 	observe := func(s runbooks.Step, preflight bool) {
@@ -187,10 +210,6 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 	ev := Judge(rb.Objectives, seen)
 	ev.Runbook, ev.WorkflowID, ev.RunID, ev.At = rb.Name, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, workflow.Now(ctx)
 	ev.Objectives, ev.Channel, ev.AlertAfter, ev.Every = rb.Objectives, rb.Notify.SlackChannel, in.AlertAfter, in.Every
-	rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
-	})
 	if err := workflow.ExecuteActivity(rctx, RecordReadinessActivity, ev).Get(ctx, nil); err != nil {
 		return &ev, err
 	}

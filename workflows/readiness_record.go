@@ -26,6 +26,9 @@ type ReadinessState struct {
 	Evaluations int              `json:"evaluations"`
 	Checks      int              `json:"checks"`
 	Failing     []ReadinessCheck `json:"failing,omitempty"`
+	// InProgress names the run holding the lock at the latest evaluation
+	// (nothing was judged then); empty otherwise.
+	InProgress string `json:"in_progress,omitempty"`
 	// Streak counts evaluations in a row with the current verdict.
 	Streak int `json:"streak"`
 	// Announced is the verdict last told people (ready, not_ready), empty
@@ -74,6 +77,18 @@ func (st *ReadinessState) Apply(ev Evaluation) (announce string) {
 		// than the last taken: counting it would defeat the damping.
 		return ""
 	}
+	if ev.InProgress != "" {
+		// A run holds the lock: what the checks read is moving on
+		// purpose. The verdict, its streak and the SLO's changes stay.
+		st.InProgress, st.Last, st.LastRun, st.LastRunID = ev.InProgress, ev.At, ev.WorkflowID, ev.RunID
+		st.Runbook, st.Objectives, st.Every = ev.Runbook, ev.Objectives, ev.Every
+		if st.Evaluations == 0 {
+			st.First = ev.At
+		}
+		st.Evaluations++
+		return ""
+	}
+	st.InProgress = ""
 	if st.Evaluations == 0 || ev.Ready != st.Ready {
 		st.Since, st.Streak = ev.At, 0
 		st.Changes = append(st.Changes, ReadinessChange{At: ev.At, Ready: ev.Ready})

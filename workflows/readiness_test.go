@@ -1,9 +1,15 @@
 package workflows_test
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/runbooks"
@@ -117,5 +123,52 @@ func TestReadinessAnnouncesOnceAfterItHolds(t *testing.T) {
 	first.Apply(workflows.Evaluation{Runbook: "rb", At: at})
 	if v := first.Apply(workflows.Evaluation{Runbook: "rb", At: at.Add(time.Minute)}); v != workflows.VerdictNotReady || first.Announced != workflows.VerdictNotReady {
 		t.Fatalf("a runbook not ready from the start: announced %q, state %q", v, first.Announced)
+	}
+}
+
+// TestReadinessDuringARun: while a run holds the runbook's lock, an
+// evaluation judges nothing (a failover moves what the checks read on
+// purpose) and the record keeps its verdict, streak and changes.
+func TestReadinessDuringARun(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(nopLogger{})
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(workflows.Readiness, workflow.RegisterOptions{Name: workflows.ReadinessWorkflow})
+	env.RegisterActivityWithOptions(func(context.Context, string) (workflows.LockRun, error) {
+		return workflows.LockRun{Held: true, Holder: "run drctl-app-site (runbook site-failover, drill) started by oncall-sre"}, nil
+	}, activity.RegisterOptions{Name: workflows.LockRunActivity})
+	observed := false
+	env.RegisterActivityWithOptions(func(context.Context, activities.Request) (activities.Observation, error) {
+		observed = true
+		return activities.Observation{}, nil
+	}, activity.RegisterOptions{Name: "test.do" + activities.ObserveSuffix})
+	var recorded workflows.Evaluation
+	env.RegisterActivityWithOptions(func(_ context.Context, ev workflows.Evaluation) error {
+		recorded = ev
+		return nil
+	}, activity.RegisterOptions{Name: workflows.RecordReadinessActivity})
+	env.ExecuteWorkflow(workflows.ReadinessWorkflow, workflows.ReadinessInput{Runbook: book(act("promote")), StartedBy: "alice", Acting: []string{"promote"}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if observed || recorded.InProgress == "" || len(recorded.Checks) != 0 {
+		t.Fatalf("observed %v; recorded %+v", observed, recorded)
+	}
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	var st workflows.ReadinessState
+	st.Apply(workflows.Evaluation{Runbook: "rb", RunID: "r1", At: at, Ready: true})
+	during := workflows.Evaluation{Runbook: "rb", RunID: "r2", At: at.Add(time.Minute), InProgress: recorded.InProgress}
+	for i := range 3 {
+		during.RunID, during.At = fmt.Sprint("d", i), at.Add(time.Duration(i+1)*time.Minute)
+		if v := st.Apply(during); v != "" {
+			t.Fatalf("announced %q during a run", v)
+		}
+	}
+	if !st.Ready || st.Streak != 1 || len(st.Changes) != 1 || st.InProgress == "" || st.Evaluations != 4 {
+		t.Fatalf("state during a run: %+v", st)
+	}
+	st.Apply(workflows.Evaluation{Runbook: "rb", RunID: "r9", At: at.Add(time.Hour), Ready: true})
+	if st.InProgress != "" || st.Streak != 2 {
+		t.Fatalf("after the run: %+v", st)
 	}
 }

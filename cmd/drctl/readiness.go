@@ -153,11 +153,17 @@ func printReadiness(w io.Writer, rs []operator.ReadinessStatus, now time.Time) {
 		if !r.Ready {
 			state = "NOT READY"
 		}
+		if r.InProgress != "" {
+			state += ", run in progress"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s (%s ago)\t%d/%d passing\t%s ago\t%s\n", r.Runbook, state, r.Since.UTC().Format(time.DateTime),
 			now.Sub(r.Since).Round(time.Second), r.Checks-len(r.Failing), r.Checks, now.Sub(r.Last).Round(time.Second), r.Every)
 	}
 	tw.Flush()
 	for _, r := range rs {
+		if r.InProgress != "" {
+			fmt.Fprintf(w, "  %s  not evaluated while %s holds the lock; the state is the last one judged\n", r.Runbook, r.InProgress)
+		}
 		for _, c := range r.Failing {
 			fmt.Fprintf(w, "  %s  %s: %s\n", r.Runbook, c.Name, strings.TrimSpace(c.Reason))
 		}

@@ -256,10 +256,20 @@ func (o *Operator) result(ctx context.Context, id, runID string) (*workflows.Rep
 	return nil, fmt.Errorf("run %s: %w", id, err)
 }
 
+// ErrNoRun is what errors.Is finds in the error for a run that does not
+// exist.
+var ErrNoRun = errors.New("no such run")
+
+// noRun is the error for a run that does not exist.
+type noRun string
+
+func (e noRun) Error() string        { return string(e) }
+func (e noRun) Is(target error) bool { return target == ErrNoRun }
+
 func notFound(run string, err error) error {
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		return fmt.Errorf("no run %q (workflow %s) exists; `drctl list` shows the runs", run, RunID(run))
+		return noRun(fmt.Sprintf("no run %q (workflow %s) exists; `drctl list` shows the runs", run, RunID(run)))
 	}
 	return fmt.Errorf("run %s: %w", RunID(run), err)
 }

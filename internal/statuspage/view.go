@@ -129,6 +129,9 @@ func newReadinessRow(r operator.ReadinessStatus, now time.Time) readinessRow {
 	if every := r.Every.D(); every > 0 && now.Sub(r.Last) > 3*every {
 		row.Stale = fmt.Sprintf("stale: evaluated every %s, last %s ago", every, ago(now.Sub(r.Last)))
 	}
+	if r.InProgress != "" {
+		row.Stale = "not judged while " + visible.String(r.InProgress) + " holds the lock"
+	}
 	for _, c := range r.Failing {
 		row.Failing = append(row.Failing, checkRow{Name: visible.String(c.Name), Reason: visible.String(strings.TrimSpace(c.Reason))})
 	}
