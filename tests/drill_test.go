@@ -596,7 +596,7 @@ func checkDrillHome(t *testing.T, d *drillLab, rep *workflows.Report, writes wri
 
 // checkMetrics scrapes the worker's /metrics after a drill with failback
 // that succeeded: the drill counted once as a succeeded drill of its
-// runbook, its failback as a failover of the failback runbook, a step
+// runbook, its failback as a failback (not a failover) of the failback runbook, a step
 // duration for the promotions both ways, the drill's RTO and its objective,
 // and when the drill last passed.
 func (d *drillLab) checkMetrics(t *testing.T, rep *workflows.Report) {
@@ -615,7 +615,7 @@ func (d *drillLab) checkMetrics(t *testing.T, rep *workflows.Report) {
 	}{
 		{"drctl_runs_started_total", drill, 1},
 		{"drctl_runs_finished_total", map[string]string{"runbook": rep.Runbook, "mode": workflows.ModeDrill, "outcome": workflows.StateSucceeded}, 1},
-		{"drctl_runs_finished_total", map[string]string{"runbook": rep.Failback.Runbook, "mode": workflows.ModeFailover, "outcome": workflows.StateSucceeded}, 1},
+		{"drctl_runs_finished_total", map[string]string{"runbook": rep.Failback.Runbook, "mode": workflows.ModeFailback, "outcome": workflows.StateSucceeded}, 1},
 		{"drctl_run_rto_seconds", drill, rep.RTO.D().Seconds()},
 		{"drctl_objective_rto_seconds", map[string]string{"runbook": rep.Runbook}, rep.Objectives.RTO.D().Seconds()},
 	} {

@@ -32,6 +32,9 @@ const (
 	ModeFailover = "failover" // act, and stay failed over
 	ModeDrill    = "drill"    // act, then run every compensation as the failback
 	ModePlan     = "plan"     // observe only (PlanWorkflow); never a RunInput mode
+	// ModeFailback labels a drill's failback child in metrics and search
+	// attributes (its RunInput mode is failover).
+	ModeFailback = "failback"
 )
 
 // Kinds of audit Event.
@@ -278,6 +281,10 @@ type Report struct {
 	Paused        bool         `json:"paused,omitempty"`
 	// Failback is the report of a drill's failback run.
 	Failback *Report `json:"failback,omitempty"`
+	// FailbackOf is the drill whose way back this run is (a failback
+	// child); its metrics and search attributes say mode "failback", so
+	// it is not counted as a failover.
+	FailbackOf string `json:"failback_of,omitempty"`
 	// Steady is a drill's before/after comparison of every target.
 	Steady *SteadyCheck `json:"steady,omitempty"`
 	// Chaos lists the faults a drill injected.

@@ -67,7 +67,7 @@ func MetricNames() []string {
 }
 
 func metricRunStarted(ctx workflow.Context, rep *Report) {
-	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"runbook": rep.Runbook, "mode": rep.Mode}).
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"runbook": rep.Runbook, "mode": modeLabel(rep)}).
 		Counter(nameRunsStarted).Inc(1)
 }
 
@@ -76,7 +76,7 @@ func metricRunStarted(ctx workflow.Context, rep *Report) {
 func metricRunFinished(ctx workflow.Context, rep *Report) {
 	h := workflow.GetMetricsHandler(ctx)
 	runbook := h.WithTags(map[string]string{"runbook": rep.Runbook})
-	run := runbook.WithTags(map[string]string{"mode": rep.Mode})
+	run := runbook.WithTags(map[string]string{"mode": modeLabel(rep)})
 	run.WithTags(map[string]string{"outcome": rep.State}).Counter(nameRunsFinished).Inc(1)
 	if rep.RTO != nil {
 		run.Gauge(nameRunRTO).Update(rep.RTO.D().Seconds())
@@ -170,4 +170,13 @@ func (f *failingChecks) update(runbook string, failing []string, replaying bool)
 	}
 	f.last[runbook] = slices.Clone(failing)
 	return recovered
+}
+
+// modeLabel is a run's mode as metrics say it: a drill's failback child is
+// "failback", not one more failover.
+func modeLabel(rep *Report) string {
+	if rep.FailbackOf != "" {
+		return ModeFailback
+	}
+	return rep.Mode
 }

@@ -177,6 +177,7 @@ func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
 			StartedAt:  workflow.GetInfo(ctx).WorkflowStartTime,
 			Objectives: rb.Objectives,
 			Chaos:      in.Chaos,
+			FailbackOf: in.FailbackOf,
 		},
 	}
 	// Target attributes may use params and run fields; fix them now, so

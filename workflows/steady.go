@@ -168,7 +168,7 @@ func (r *runner) failback() error {
 	}
 	if r.version >= versionScheduled {
 		in.Chaos, in.AutoApprove, in.FailbackOf = fb.Chaos, r.in.AutoApprove, r.rep.WorkflowID
-		opts.TypedSearchAttributes = StartSearchAttributes(fb.Runbook.Name, fb.Runbook.Lock, ModeFailover)
+		opts.TypedSearchAttributes = StartSearchAttributes(fb.Runbook.Name, fb.Runbook.Lock, ModeFailback)
 	}
 	cctx := workflow.WithChildOptions(ctx, opts)
 	var rep Report
