@@ -274,7 +274,10 @@ type Report struct {
 	RPO *runbooks.Duration `json:"rpo,omitempty"`
 	// RPOUnknown is set when a step could not measure its data loss (a
 	// dead primary with nothing replayed to compare against).
-	RPOUnknown    bool         `json:"rpo_unknown,omitempty"`
+	RPOUnknown bool `json:"rpo_unknown,omitempty"`
+	// RTOMs and RPOMs are RTO and RPO in whole milliseconds, for scripts.
+	RTOMs         *int64       `json:"rto_ms,omitempty"`
+	RPOMs         *int64       `json:"rpo_ms,omitempty"`
 	Steps         []StepReport `json:"steps"`
 	Compensations []StepReport `json:"compensations,omitempty"`
 	Events        []Event      `json:"events,omitempty"`
@@ -303,6 +306,7 @@ type StepReport struct {
 	Error     string         `json:"error,omitempty"`
 	StartedAt *time.Time     `json:"started_at,omitempty"`
 	EndedAt   *time.Time     `json:"ended_at,omitempty"`
+	TookMs    *int64         `json:"took_ms,omitempty"` // EndedAt - StartedAt
 	Outputs   map[string]any `json:"outputs,omitempty"`
 	Approval  *ApprovalState `json:"approval,omitempty"`
 }

@@ -352,6 +352,7 @@ func (r *runner) launch(ctx workflow.Context, s runbooks.Step) {
 			end := r.now()
 			st := r.step(s.ID)
 			st.EndedAt = &end
+			st.TookMs = millis(end.Sub(*st.StartedAt))
 			metricStepFinished(r.ctx, r.rep, st)
 			r.publish()
 		}()
@@ -552,6 +553,12 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 		// succeed (a drill that did not get everything back) has none.
 		r.rep.RTO = nil
 	}
+	if r.rep.RTO != nil {
+		r.rep.RTOMs = millis(r.rep.RTO.D())
+	}
+	if r.rep.RPO != nil && !r.rep.RPOUnknown {
+		r.rep.RPOMs = millis(r.rep.RPO.D())
+	}
 	if !succeeded && compensationsFailed > 0 {
 		r.rep.Error += fmt.Sprintf("; %d compensation(s) failed", compensationsFailed)
 	}
@@ -636,6 +643,7 @@ func (r *runner) compensate(why string) int {
 		}
 		end := r.now()
 		cr.EndedAt = &end
+		cr.TookMs = millis(end.Sub(start))
 		if err != nil {
 			failed++
 			cr.State, cr.Error, cr.Attempts = StepFailed, errorText(err), attemptsOf(err)
@@ -780,4 +788,11 @@ func nonNil(m map[string]any) map[string]any {
 		return map[string]any{}
 	}
 	return m
+}
+
+// millis is a duration as the whole milliseconds JSON readers compute
+// with (beside the duration's text).
+func millis(d time.Duration) *int64 {
+	v := d.Milliseconds()
+	return &v
 }

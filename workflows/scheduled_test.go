@@ -232,3 +232,16 @@ func TestObjectivesMet(t *testing.T) {
 		}
 	}
 }
+
+// TestReportDurationsInMilliseconds: beside their text, RTO and each step's
+// time are whole milliseconds in the report, for scripts.
+func TestReportDurationsInMilliseconds(t *testing.T) {
+	h := newHarness(t)
+	h.decide(90*time.Second, workflows.Decision{Step: "go", Approve: true, By: "bob"})
+	h.run(book(gate("go", []string{"bob"}), act("promote", "go")), workflows.ModeFailover)
+	rep := h.report(t)
+	g := stepState(t, rep, "go")
+	if rep.RTOMs == nil || *rep.RTOMs != rep.RTO.D().Milliseconds() || g.TookMs == nil || *g.TookMs != 90000 {
+		t.Fatalf("rto %v rto_ms %v; gate took_ms %v", rep.RTO, rep.RTOMs, g.TookMs)
+	}
+}
