@@ -69,7 +69,7 @@ func TestBreakerStopsHammeringADeadEndpoint(t *testing.T) {
 	defer dead.Close()
 	breakers := &web.Breakers{Threshold: 3, OpenFor: time.Hour}
 	check := &web.Check{Breakers: breakers}
-	_, err := check.Apply(context.Background(), request(map[string]any{"url": dead.URL, "interval": "1ms", "deadline": "200ms"}))
+	_, err := check.Apply(context.Background(), request(map[string]any{"url": dead.URL, "interval": "1ms", "deadline": "2s"}))
 	if err == nil || !strings.Contains(err.Error(), "last: GET "+dead.URL+": 502 (want 200); then its circuit breaker stopped asking") {
 		t.Fatalf("gate on a dead endpoint: %v; want a failure with the last real answer and the open circuit", err)
 	}
@@ -93,7 +93,7 @@ func TestBreakerStopsHammeringADeadEndpoint(t *testing.T) {
 	var other atomic.Int64
 	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { other.Add(1); w.WriteHeader(http.StatusBadGateway) }))
 	defer flaky.Close()
-	_, err = check.Apply(context.Background(), request(map[string]any{"url": flaky.URL, "interval": "1ms", "deadline": "100ms", "breaker_failures": 1, "breaker_open_for": "10m"}))
+	_, err = check.Apply(context.Background(), request(map[string]any{"url": flaky.URL, "interval": "1ms", "deadline": "2s", "breaker_failures": 1, "breaker_open_for": "10m"}))
 	if err == nil || other.Load() != 1 || !strings.Contains(err.Error(), "then its circuit breaker stopped asking") {
 		t.Fatalf("breaker_failures 1: %v, %d requests", err, other.Load())
 	}
