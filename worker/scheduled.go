@@ -55,8 +55,7 @@ func (h lockHolder) Holder(ctx context.Context, lock string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("run %s (runbook %s, %s, %s) started by %s at %s",
-		st.WorkflowID, st.Runbook, st.Mode, st.State, st.StartedBy, st.StartedAt.UTC().Format(time.RFC3339)), nil
+	return describe(st), nil
 }
 
 // Run says whether a run holds lock now, and which (no run of the lock
@@ -71,7 +70,13 @@ func (h lockHolder) Run(ctx context.Context, lock string) (workflows.LockRun, er
 	case st.Closed:
 		return workflows.LockRun{}, nil
 	}
-	return workflows.LockRun{Held: true, Holder: fmt.Sprintf("run %s (runbook %s, %s) started by %s", st.WorkflowID, st.Runbook, st.Mode, st.StartedBy)}, nil
+	return workflows.LockRun{Held: true, Holder: describe(st)}, nil
+}
+
+// describe names a run the way both activities report a lock's holder.
+func describe(st operator.RunStatus) string {
+	return fmt.Sprintf("run %s (runbook %s, %s, %s) started by %s at %s",
+		st.WorkflowID, st.Runbook, st.Mode, st.State, st.StartedBy, st.StartedAt.UTC().Format(time.RFC3339))
 }
 
 // CheckSearchAttributes reports an error naming the one command to run when

@@ -506,26 +506,12 @@ func (a *app) listCmd() *cobra.Command {
   drctl list --mine -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			asJSON, err := a.jsonOutput()
-			if err != nil {
-				return err
-			}
-			op, err := a.operator(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if mine {
-				f.StartedBy = op.Identity
-			}
-			runs, err := op.ListWith(cmd.Context(), f)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return operator.JSON(cmd.OutOrStdout(), runs)
-			}
-			printList(cmd.OutOrStdout(), runs)
-			return nil
+			return show(a, cmd, func(ctx context.Context, op *operator.Operator) ([]operator.Summary, error) {
+				if mine {
+					f.StartedBy = op.Identity
+				}
+				return op.ListWith(ctx, f)
+			}, printList)
 		},
 	}
 	cmd.Flags().IntVar(&f.Limit, "limit", 20, "how many runs")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"maps"
@@ -108,23 +109,9 @@ func (a *app) drillListCmd() *cobra.Command {
 		Short: "List drill schedules",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			asJSON, err := a.jsonOutput()
-			if err != nil {
-				return err
-			}
-			op, err := a.operator(cmd.Context())
-			if err != nil {
-				return err
-			}
-			ss, err := op.DrillSchedules(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return operator.JSON(cmd.OutOrStdout(), ss)
-			}
-			printSchedules(cmd.OutOrStdout(), ss)
-			return nil
+			return show(a, cmd, func(ctx context.Context, op *operator.Operator) ([]operator.DrillSchedule, error) {
+				return op.DrillSchedules(ctx)
+			}, printSchedules)
 		},
 	}
 }
@@ -191,27 +178,9 @@ func (a *app) drillsCmd() *cobra.Command {
   drctl drills site-failover -o json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := a.jsonOutput()
-			if err != nil {
-				return err
-			}
-			op, err := a.operator(cmd.Context())
-			if err != nil {
-				return err
-			}
-			runbook := ""
-			if len(args) == 1 {
-				runbook = args[0]
-			}
-			ds, err := op.Drills(cmd.Context(), runbook, limit)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return operator.JSON(cmd.OutOrStdout(), ds)
-			}
-			printDrills(cmd.OutOrStdout(), ds)
-			return nil
+			return show(a, cmd, func(ctx context.Context, op *operator.Operator) ([]operator.Drill, error) {
+				return op.Drills(ctx, optionalArg(args), limit)
+			}, printDrills)
 		},
 	}
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many drills")

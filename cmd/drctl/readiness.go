@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -39,10 +40,7 @@ acting step finding something to change, credentials on a worker).`,
 			if err != nil {
 				return err
 			}
-			runbook := ""
-			if len(args) == 1 {
-				runbook = args[0]
-			}
+			runbook := optionalArg(args)
 			rs, err := op.Readiness(cmd.Context(), runbook)
 			if err != nil {
 				return err
@@ -182,27 +180,9 @@ func (a *app) sloCmd() *cobra.Command {
   drctl slo site-failover -o json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			asJSON, err := a.jsonOutput()
-			if err != nil {
-				return err
-			}
-			op, err := a.operator(cmd.Context())
-			if err != nil {
-				return err
-			}
-			runbook := ""
-			if len(args) == 1 {
-				runbook = args[0]
-			}
-			ss, err := op.SLOs(cmd.Context(), runbook)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return operator.JSON(cmd.OutOrStdout(), ss)
-			}
-			printSLOs(cmd.OutOrStdout(), ss)
-			return nil
+			return show(a, cmd, func(ctx context.Context, op *operator.Operator) ([]operator.SLO, error) {
+				return op.SLOs(ctx, optionalArg(args))
+			}, printSLOs)
 		},
 	}
 }
