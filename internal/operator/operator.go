@@ -26,6 +26,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -486,39 +487,60 @@ func (o *Operator) ListWith(ctx context.Context, f ListFilter) ([]Summary, error
 		query += " AND ExecutionStatus = 'Running'"
 	}
 	var out []Summary
+	err := o.page(ctx, query, f.Limit, func(e *workflowpb.WorkflowExecutionInfo) bool {
+		s := Summary{WorkflowID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId(), Status: memoStatus(e)}
+		s.Closed = e.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+		s.CloseState = closeState(e)
+		state := s.Status.State
+		if s.Closed && (state == "" || state == workflows.StateRunning) {
+			state = s.CloseState
+		}
+		switch {
+		case f.State != "" && f.State != "running" && f.State != "closed" && state != f.State:
+		case f.Waiting && len(s.Status.Waiting) == 0:
+		case f.StartedBy != "" && s.Status.StartedBy != f.StartedBy:
+		default:
+			out = append(out, s)
+		}
+		return len(out) < f.Limit
+	})
+	return out, err
+}
+
+// page calls take on each execution matching a visibility query, newest
+// first, page by page, until take returns false or none are left.
+func (o *Operator) page(ctx context.Context, query string, limit int, take func(*workflowpb.WorkflowExecutionInfo) bool) error {
 	var token []byte
-	for len(out) < f.Limit {
-		resp, err := o.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 100, NextPageToken: token})
+	for {
+		resp, err := o.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: int32(min(max(limit, 1), 1000)), NextPageToken: token})
 		if err != nil {
-			return nil, fmt.Errorf("list runs: %w%s", err, o.searchAttributesSuffix(err))
+			return fmt.Errorf("list runs: %w%s", err, o.searchAttributesSuffix(err))
 		}
 		for _, e := range resp.GetExecutions() {
-			s := Summary{WorkflowID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId()}
-			if m := e.GetMemo().GetFields()[workflows.MemoKey]; m != nil {
-				_ = converter.GetDefaultDataConverter().FromPayload(m, &s.Status)
-			}
-			s.Closed = e.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
-			s.CloseState = strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
-			state := s.Status.State
-			if s.Closed && (state == "" || state == workflows.StateRunning) {
-				state = s.CloseState
-			}
-			switch {
-			case f.State != "" && f.State != "running" && f.State != "closed" && state != f.State:
-			case f.Waiting && len(s.Status.Waiting) == 0:
-			case f.StartedBy != "" && s.Status.StartedBy != f.StartedBy:
-			default:
-				out = append(out, s)
-			}
-			if len(out) >= f.Limit {
-				break
+			if !take(e) {
+				return nil
 			}
 		}
 		if token = resp.GetNextPageToken(); len(token) == 0 {
-			break
+			return nil
 		}
 	}
-	return out, nil
+}
+
+// memoStatus is the run summary an execution's memo holds (zero when it
+// holds none, or one this build cannot read).
+func memoStatus(e *workflowpb.WorkflowExecutionInfo) workflows.Status {
+	var st workflows.Status
+	if m := e.GetMemo().GetFields()[workflows.MemoKey]; m != nil {
+		_ = converter.GetDefaultDataConverter().FromPayload(m, &st)
+	}
+	return st
+}
+
+// closeState is an execution's Temporal status in lower case (running,
+// completed, failed, terminated...).
+func closeState(e *workflowpb.WorkflowExecutionInfo) string {
+	return strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
 }
 
 // ExportHistory writes the run's full event history as JSON, in the format

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/workflowservice/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -230,62 +230,48 @@ func (o *Operator) Drills(ctx context.Context, runbook string, limit int) ([]Dri
 // their search attributes and memos say.
 func (o *Operator) visible(ctx context.Context, query string, limit int) ([]Drill, error) {
 	var out []Drill
-	var token []byte
 	dc := converter.GetDefaultDataConverter()
-	for len(out) < limit {
-		resp, err := o.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: int32(min(limit, 1000)), NextPageToken: token})
-		if err != nil {
-			return nil, fmt.Errorf("list runs: %w%s", err, o.searchAttributesSuffix(err))
+	err := o.page(ctx, query, limit, func(e *workflowpb.WorkflowExecutionInfo) bool {
+		d := Drill{WorkflowID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId(), StartedAt: e.GetStartTime().AsTime()}
+		if e.GetCloseTime() != nil && e.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			t := e.GetCloseTime().AsTime()
+			d.EndedAt = &t
 		}
-		for _, e := range resp.GetExecutions() {
-			d := Drill{WorkflowID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId(), StartedAt: e.GetStartTime().AsTime()}
-			if e.GetCloseTime() != nil && e.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-				t := e.GetCloseTime().AsTime()
-				d.EndedAt = &t
+		fields := e.GetSearchAttributes().GetIndexedFields()
+		str := func(name string) string {
+			var v string
+			if p := fields[name]; p != nil {
+				_ = dc.FromPayload(p, &v)
 			}
-			fields := e.GetSearchAttributes().GetIndexedFields()
-			str := func(name string) string {
-				var v string
-				if p := fields[name]; p != nil {
-					_ = dc.FromPayload(p, &v)
-				}
-				return v
+			return v
+		}
+		num := func(name string) *int64 {
+			var v int64
+			if p := fields[name]; p != nil && dc.FromPayload(p, &v) == nil {
+				return &v
 			}
-			num := func(name string) *int64 {
-				var v int64
-				if p := fields[name]; p != nil && dc.FromPayload(p, &v) == nil {
-					return &v
-				}
-				return nil
-			}
-			d.Runbook, d.Mode, d.Schedule, d.Outcome = str(workflows.SearchRunbook.GetName()), str(workflows.SearchMode.GetName()), str(workflows.SearchSchedule.GetName()), str(workflows.SearchOutcome.GetName())
-			d.RTOMs, d.RPOMs = num(workflows.SearchRTOMs.GetName()), num(workflows.SearchRPOMs.GetName())
-			if p := fields[workflows.SearchMet.GetName()]; p != nil {
-				var v bool
-				if dc.FromPayload(p, &v) == nil {
-					d.Met = &v
-				}
-			}
-			var st workflows.Status
-			if f := e.GetMemo().GetFields()[workflows.MemoKey]; f != nil && dc.FromPayload(f, &st) == nil {
-				d.StartedBy = st.StartedBy
-				if st.State == workflows.StateSkipped {
-					d.Note = st.Reason
-				}
-			}
-			if d.Outcome == "" {
-				d.Outcome = strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
-			}
-			out = append(out, d)
-			if len(out) >= limit {
-				break
+			return nil
+		}
+		d.Runbook, d.Mode, d.Schedule, d.Outcome = str(workflows.SearchRunbook.GetName()), str(workflows.SearchMode.GetName()), str(workflows.SearchSchedule.GetName()), str(workflows.SearchOutcome.GetName())
+		d.RTOMs, d.RPOMs = num(workflows.SearchRTOMs.GetName()), num(workflows.SearchRPOMs.GetName())
+		if p := fields[workflows.SearchMet.GetName()]; p != nil {
+			var v bool
+			if dc.FromPayload(p, &v) == nil {
+				d.Met = &v
 			}
 		}
-		if token = resp.GetNextPageToken(); len(token) == 0 {
-			break
+		st := memoStatus(e)
+		d.StartedBy = st.StartedBy
+		if st.State == workflows.StateSkipped {
+			d.Note = st.Reason
 		}
-	}
-	return out, nil
+		if d.Outcome == "" {
+			d.Outcome = closeState(e)
+		}
+		out = append(out, d)
+		return len(out) < limit
+	})
+	return out, err
 }
 
 // searchAttributesSuffix is searchAttributesHint as a suffix of an error.
