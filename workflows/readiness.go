@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -178,7 +177,7 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 				defer func() { pending-- }()
 				var res activities.Result
 				if err := f.Get(ctx, &res); err != nil {
-					o.Err = messageOf(err)
+					o.Err = errorText(err)
 					return
 				}
 				o.Result = &res
@@ -190,7 +189,7 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 			defer func() { pending-- }()
 			var obs activities.Observation
 			if err := f.Get(ctx, &obs); err != nil {
-				o.Err = messageOf(err)
+				o.Err = errorText(err)
 				return
 			}
 			o.Observation = &obs
@@ -354,15 +353,4 @@ func orWord(s, d string) string {
 		return d
 	}
 	return s
-}
-
-// messageOf is an activity error's message without the type and
-// retryability Temporal appends: an evaluation's reasons are read by
-// people, in `drctl readiness`, Slack and the status page.
-func messageOf(err error) string {
-	var ae *temporal.ApplicationError
-	if errors.As(err, &ae) {
-		return ae.Message()
-	}
-	return errorText(err)
 }

@@ -770,11 +770,13 @@ func attemptsOf(err error) int32 {
 }
 
 // errorText is the innermost useful message of an activity error, without
-// Temporal's wrapping ("activity error (type: ..., scheduledEventID: ...)").
+// Temporal's wrapping ("activity error (type: ..., scheduledEventID: ...)")
+// or the type and retryability it appends ("(type: drctl.ActionFailed,
+// retryable: true)"): reports, Slack and readiness are read by people.
 func errorText(err error) string {
 	var ae *temporal.ApplicationError
 	if errors.As(err, &ae) {
-		return ae.Error()
+		return ae.Message()
 	}
 	var te *temporal.TimeoutError
 	if errors.As(err, &te) {
