@@ -78,13 +78,7 @@ func TestDrillOnTheLab(t *testing.T) {
 	op := operatorAs(srv, c, "oncall-sre")
 	drill := func(rb *runbooks.Runbook, chaos ...activities.Fault) *workflows.Report {
 		t.Helper()
-		params := map[string]string{}
-		for k, v := range l.Params() {
-			if _, ok := rb.Param(k); ok {
-				params[k] = v
-			}
-		}
-		if _, err := op.StartWith(ctx, rb, operator.StartOptions{Params: params, Mode: workflows.ModeDrill, Reason: "test drill", Chaos: chaos}); err != nil {
+		if _, err := op.StartWith(ctx, rb, operator.StartOptions{Params: labParams(l, rb), Mode: workflows.ModeDrill, Reason: "test drill", Chaos: chaos}); err != nil {
 			t.Fatal(err)
 		}
 		rep, err := op.Wait(ctx, rb.Lock)
@@ -198,9 +192,12 @@ func startDrillLab(t *testing.T) *drillLab {
 }
 
 // params are the lab's values of the parameters rb declares.
-func (d *drillLab) params(rb *runbooks.Runbook) map[string]string {
+func (d *drillLab) params(rb *runbooks.Runbook) map[string]string { return labParams(d.Lab, rb) }
+
+// labParams are the lab's values of the parameters rb declares.
+func labParams(l *lab.Lab, rb *runbooks.Runbook) map[string]string {
 	params := map[string]string{}
-	for k, v := range d.Params() {
+	for k, v := range l.Params() {
 		if _, ok := rb.Param(k); ok {
 			params[k] = v
 		}

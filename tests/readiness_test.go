@@ -202,23 +202,8 @@ func TestReadinessOnTheLab(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	startWorker(t, srv, c)
-
-	cat := worker.Catalog()
-	rb, err := runbooks.Load("../runbooks/site-failover.yaml", cat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	params := map[string]string{}
-	for k, v := range l.Params() {
-		if _, ok := rb.Param(k); ok {
-			params[k] = v
-		}
-	}
 	op := operatorAs(srv, c, "oncall-sre")
-	// Every hour: within the test only the triggered evaluations run.
-	if _, err := op.AddReadiness(ctx, rb, operator.ReadinessOptions{Every: time.Hour, Params: params, Acting: runbooks.ActingSteps(rb, cat)}); err != nil {
-		t.Fatal(err)
-	}
+	rb := addSiteFailoverReadiness(t, ctx, op, l)
 	p := &readinessProbe{ctx: ctx, op: op, runbook: rb.Name}
 	noNews := func(stage string, wantSlack, wantHooks int) ([]slacklab.Message, []activities.WebhookEvent) {
 		t.Helper()
@@ -302,7 +287,7 @@ func TestReadinessOnTheLab(t *testing.T) {
 		st.Since.Format(time.RFC3339), st.Evaluations, recovery.ThreadTS, recovery.Text, events[1].State)
 
 	// The app's TTL raised over the RTO objective (5m): not ready, dns-ttl.
-	setAppTTL(t, ctx, rb, params, time.Hour)
+	setAppTTL(t, ctx, rb, labParams(l, rb), time.Hour)
 	rrs, err := l.DNS.Query(ctx, lab.AppName, "A")
 	if err != nil || len(rrs) != 1 || rrs[0].Header().Ttl != 3600 {
 		t.Fatalf("%s A after raising its TTL: %v (%v)", lab.AppName, rrs, err)
@@ -515,4 +500,20 @@ func TestSLOFromRecordedRuns(t *testing.T) {
 		t.Errorf("drctl slo: exit %d:\n%s", code, table)
 	}
 	t.Logf("drctl slo:\n%s", table)
+}
+
+// addSiteFailoverReadiness registers site-failover's readiness with the
+// lab's parameters, evaluated every hour: within a test only the
+// evaluations it triggers run (AddReadiness triggers the first).
+func addSiteFailoverReadiness(t *testing.T, ctx context.Context, op *operator.Operator, l *lab.Lab) *runbooks.Runbook {
+	t.Helper()
+	cat := worker.Catalog()
+	rb, err := runbooks.Load("../runbooks/site-failover.yaml", cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := op.AddReadiness(ctx, rb, operator.ReadinessOptions{Every: time.Hour, Params: labParams(l, rb), Acting: runbooks.ActingSteps(rb, cat)}); err != nil {
+		t.Fatal(err)
+	}
+	return rb
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/net/html"
 
@@ -19,8 +18,6 @@ import (
 	"github.com/drctl/drctl/internal/lab"
 	"github.com/drctl/drctl/internal/operator"
 	"github.com/drctl/drctl/internal/testwait"
-	"github.com/drctl/drctl/runbooks"
-	"github.com/drctl/drctl/worker"
 	"github.com/drctl/drctl/workflows"
 )
 
@@ -34,22 +31,8 @@ import (
 func TestStatusPageOnTheLab(t *testing.T) {
 	chromium.Find(t) // before the lab: without Chromium there is nothing to check
 	ctx, srv, c, l := labWithWorker(t)
-	cat := worker.Catalog()
-	rb, err := runbooks.Load("../runbooks/site-failover.yaml", cat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	declared := map[string]string{}
-	for k, v := range l.Params() {
-		if _, ok := rb.Param(k); ok {
-			declared[k] = v
-		}
-	}
 	op := operatorAs(srv, c, "oncall-sre")
-	// Every hour: within the test only the evaluations it triggers run.
-	if _, err := op.AddReadiness(ctx, rb, operator.ReadinessOptions{Every: time.Hour, Params: declared, Acting: runbooks.ActingSteps(rb, cat)}); err != nil {
-		t.Fatal(err)
-	}
+	rb := addSiteFailoverReadiness(t, ctx, op, l)
 	st := statusPageEvaluateUntil(t, ctx, op, rb.Name, "ready", func(r operator.ReadinessStatus) bool { return r.Ready })
 	t.Logf("healthy lab: ready after %d evaluations, %d checks", st.Evaluations, st.Checks)
 
