@@ -89,7 +89,9 @@ func (r *runner) upsertOutcome() {
 	if r.rep.RPO != nil && !r.rep.RPOUnknown {
 		sa = append(sa, SearchRPOMs.ValueSet(r.rep.RPO.D().Milliseconds()))
 	}
-	// Registered with the others before any run starts (the worker checks);
-	// a failure here fails the workflow task, which Temporal retries.
+	// The SDK refuses only malformed updates here (these are not); an
+	// attribute the namespace lacks is refused by the server when the
+	// workflow task completes, which is why the worker checks at start
+	// that all of them are registered (worker.CheckSearchAttributes).
 	_ = workflow.UpsertTypedSearchAttributes(r.ctx, sa...)
 }
