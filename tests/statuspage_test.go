@@ -53,9 +53,9 @@ func TestStatusPageOnTheLab(t *testing.T) {
 	doc, dom := statusPageDOM(t, url)
 	row := func(table string) string {
 		t.Helper()
-		for _, tbl := range statusPageFind(doc, func(n *html.Node) bool { return n.Data == "table" && statusPageAttr(n, "class") == table }) {
-			for _, tr := range statusPageFind(tbl, func(n *html.Node) bool { return n.Data == "tr" && statusPageAttr(n, "data-runbook") == rb.Name }) {
-				return strings.Join(strings.Fields(statusPageText(tr)), " ")
+		for _, tbl := range chromium.FindAll(doc, func(n *html.Node) bool { return n.Data == "table" && chromium.Attr(n, "class") == table }) {
+			for _, tr := range chromium.FindAll(tbl, func(n *html.Node) bool { return n.Data == "tr" && chromium.Attr(n, "data-runbook") == rb.Name }) {
+				return strings.Join(strings.Fields(chromium.Text(tr)), " ")
 			}
 		}
 		t.Fatalf("Chromium's DOM has no %s row for %s (%d bytes):\n%.3000s", table, rb.Name, len(dom), dom)
@@ -68,11 +68,11 @@ func TestStatusPageOnTheLab(t *testing.T) {
 	if !strings.HasPrefix(slo, rb.Name+" 30d ") || !strings.Contains(slo, "% of ") {
 		t.Errorf("SLO row %q; want site-failover's window (30d) and its readiness availability", slo)
 	}
-	if s := statusPageFind(doc, func(n *html.Node) bool { return n.Data == "script" }); len(s) > 0 {
+	if s := chromium.FindAll(doc, func(n *html.Node) bool { return n.Data == "script" }); len(s) > 0 {
 		t.Errorf("the page has %d script elements", len(s))
 	}
-	if e := statusPageFind(doc, func(n *html.Node) bool { return statusPageAttr(n, "class") == "error" }); len(e) > 0 {
-		t.Errorf("the page shows an error banner: %s", statusPageText(e[0]))
+	if e := chromium.FindAll(doc, func(n *html.Node) bool { return chromium.Attr(n, "class") == "error" }); len(e) > 0 {
+		t.Errorf("the page shows an error banner: %s", chromium.Text(e[0]))
 	}
 	t.Logf("Chromium shows: readiness %q; SLO %q", readiness, slo)
 
@@ -88,19 +88,19 @@ func TestStatusPageOnTheLab(t *testing.T) {
 	})
 	doc, dom = statusPageDOM(t, url)
 	approve := `drctl approve app-release go-ahead --reason "..."`
-	gate := statusPageFind(doc, func(n *html.Node) bool {
-		return n.Data == "tr" && statusPageAttr(n, "data-lock") == gated.Lock && statusPageAttr(n, "data-step") == "go-ahead"
+	gate := chromium.FindAll(doc, func(n *html.Node) bool {
+		return n.Data == "tr" && chromium.Attr(n, "data-lock") == gated.Lock && chromium.Attr(n, "data-step") == "go-ahead"
 	})
-	if len(gate) != 1 || !strings.Contains(statusPageText(gate[0]), approve) {
+	if len(gate) != 1 || !strings.Contains(chromium.Text(gate[0]), approve) {
 		t.Errorf("the page shows no gate go-ahead of %s with %q:\n%.3000s", gated.Lock, approve, dom)
 	}
-	run := statusPageFind(doc, func(n *html.Node) bool {
-		return n.Data == "tr" && statusPageAttr(n, "data-lock") == gated.Lock && statusPageAttr(n, "data-step") == ""
+	run := chromium.FindAll(doc, func(n *html.Node) bool {
+		return n.Data == "tr" && chromium.Attr(n, "data-lock") == gated.Lock && chromium.Attr(n, "data-step") == ""
 	})
-	if len(run) != 1 || !strings.Contains(strings.Join(strings.Fields(statusPageText(run[0])), " "), "oncall-sre 1/3 go-ahead") {
+	if len(run) != 1 || !strings.Contains(strings.Join(strings.Fields(chromium.Text(run[0])), " "), "oncall-sre 1/3 go-ahead") {
 		t.Errorf("the page shows no run of %s in progress, started by oncall-sre, 1/3 steps done, waiting at go-ahead:\n%.3000s", gated.Lock, dom)
 	} else {
-		t.Logf("Chromium shows: run %q; gate %q", strings.Join(strings.Fields(statusPageText(run[0])), " "), strings.Join(strings.Fields(statusPageText(gate[0])), " "))
+		t.Logf("Chromium shows: run %q; gate %q", strings.Join(strings.Fields(chromium.Text(run[0])), " "), strings.Join(strings.Fields(chromium.Text(gate[0])), " "))
 	}
 
 	if out := os.Getenv("DRCTL_STATUSPAGE_SCREENSHOT"); out != "" {
@@ -254,35 +254,4 @@ func statusPageServe(t *testing.T, c config.Config) (string, func()) {
 		}
 	}
 	return url, stop
-}
-
-func statusPageFind(n *html.Node, match func(*html.Node) bool) []*html.Node {
-	var out []*html.Node
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		if c.Type == html.ElementNode && match(c) {
-			out = append(out, c)
-		}
-		out = append(out, statusPageFind(c, match)...)
-	}
-	return out
-}
-
-func statusPageAttr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func statusPageText(n *html.Node) string {
-	if n.Type == html.TextNode {
-		return n.Data
-	}
-	var b strings.Builder
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		b.WriteString(statusPageText(c))
-	}
-	return b.String()
 }

@@ -34,13 +34,13 @@ func TestHTMLInChromium(t *testing.T) {
 	}
 	// --dump-dom gives the document the browser built: the SVG must be
 	// there as elements, with its bars and labels.
-	svgs := findAll(doc, func(n *html.Node) bool { return n.Data == "svg" })
-	rects := findAll(doc, func(n *html.Node) bool { return n.Data == "rect" })
+	svgs := chromium.FindAll(doc, func(n *html.Node) bool { return n.Data == "svg" })
+	rects := chromium.FindAll(doc, func(n *html.Node) bool { return n.Data == "rect" })
 	if len(svgs) == 0 || len(rects) == 0 {
 		t.Fatalf("Chromium's DOM has %d svg and %d rect elements; want the timelines (%d bytes of DOM):\n%.2000s", len(svgs), len(rects), len(dom), dom)
 	}
 	checkPage(t, doc, drill(), "FAILED")
-	text := textOf(doc)
+	text := chromium.Text(doc)
 	for _, want := range []string{"drctl run report: site-failover", "Before and after the drill", "DIFFERENT", "Failback run: failback", "bob, carol"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the page Chromium shows does not say %q", want)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/chromium"
+
 	"golang.org/x/net/html"
 
 	"github.com/drctl/drctl/activities"
@@ -327,7 +329,7 @@ func TestHostileHTML(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPage(t, doc, rep, "FAILED")
-	text := textOf(doc)
+	text := chromium.Text(doc)
 	for _, shown := range []string{"<script>alert(1)</script>", "<svg onload=alert(4)>", `\x1b[2J`, "]]></title><script>alert(5)</script>"} {
 		if !strings.Contains(text, shown) {
 			t.Errorf("page text does not show %q as recorded", shown)
@@ -363,11 +365,11 @@ func TestHTMLSelfContained(t *testing.T) {
 // own timeline, and no script or image anywhere.
 func checkPage(t *testing.T, doc *html.Node, rep *workflows.Report, verdict string) {
 	t.Helper()
-	runs := findAll(doc, func(n *html.Node) bool { return n.Data == "section" && hasClass(n, "run") })
+	runs := chromium.FindAll(doc, func(n *html.Node) bool { return n.Data == "section" && hasClass(n, "run") })
 	if len(runs) != 2 {
 		t.Fatalf("page has %d run sections, want the drill and its failback", len(runs))
 	}
-	for _, n := range findAll(doc, func(n *html.Node) bool {
+	for _, n := range chromium.FindAll(doc, func(n *html.Node) bool {
 		return n.Type == html.ElementNode && (n.Data == "script" || n.Data == "img" || n.Data == "iframe")
 	}) {
 		t.Errorf("page has a <%s> element", n.Data)
@@ -375,40 +377,40 @@ func checkPage(t *testing.T, doc *html.Node, rep *workflows.Report, verdict stri
 	for i, r := range []*workflows.Report{rep, rep.Failback} {
 		sec := runs[i]
 		own := func(n *html.Node) bool { return enclosingRun(n) == sec }
-		v := findAll(sec, func(n *html.Node) bool { return hasClass(n, "verdict") && own(n) })
+		v := chromium.FindAll(sec, func(n *html.Node) bool { return hasClass(n, "verdict") && own(n) })
 		want := verdict
 		if i == 1 {
 			want = strings.ToUpper(r.State)
 		}
-		if len(v) != 1 || strings.TrimSpace(textOf(v[0])) != want {
+		if len(v) != 1 || strings.TrimSpace(chromium.Text(v[0])) != want {
 			t.Errorf("run %s: verdict elements %d, text %q; want one saying %q", r.WorkflowID, len(v), textsOf(v), want)
 		}
-		tables := findAll(sec, func(n *html.Node) bool { return n.Data == "table" && hasClass(n, "steps") && own(n) })
+		tables := chromium.FindAll(sec, func(n *html.Node) bool { return n.Data == "table" && hasClass(n, "steps") && own(n) })
 		if len(tables) != 1 {
 			t.Fatalf("run %s: %d steps tables", r.WorkflowID, len(tables))
 		}
-		cellsText := textOf(tables[0])
+		cellsText := chromium.Text(tables[0])
 		for _, s := range r.Steps {
 			if !strings.Contains(cellsText, s.ID) {
 				t.Errorf("run %s: steps table does not show step %s", r.WorkflowID, s.ID)
 			}
 		}
-		svgs := findAll(sec, func(n *html.Node) bool { return n.Data == "svg" && own(n) })
+		svgs := chromium.FindAll(sec, func(n *html.Node) bool { return n.Data == "svg" && own(n) })
 		if len(svgs) != 1 {
 			t.Fatalf("run %s: %d timelines, want 1", r.WorkflowID, len(svgs))
 		}
-		bars := findAll(svgs[0], func(n *html.Node) bool { return n.Data == "rect" && hasClass(n, "bar") })
+		bars := chromium.FindAll(svgs[0], func(n *html.Node) bool { return n.Data == "rect" && hasClass(n, "bar") })
 		if want := len(r.Steps) + len(r.Compensations); len(bars) != want {
 			t.Errorf("run %s: timeline has %d bars, want %d (one per step and compensation)", r.WorkflowID, len(bars), want)
 		}
 		for j, s := range r.Steps {
-			if j < len(bars) && attr(bars[j], "data-step") != s.ID {
-				t.Errorf("run %s: bar %d is for %q, want %q", r.WorkflowID, j, attr(bars[j], "data-step"), s.ID)
+			if j < len(bars) && chromium.Attr(bars[j], "data-step") != s.ID {
+				t.Errorf("run %s: bar %d is for %q, want %q", r.WorkflowID, j, chromium.Attr(bars[j], "data-step"), s.ID)
 			}
 		}
 		// Bars of a stray element outside the SVG would mean the SVG was
 		// closed early.
-		for _, n := range findAll(sec, func(n *html.Node) bool { return n.Data == "rect" && own(n) }) {
+		for _, n := range chromium.FindAll(sec, func(n *html.Node) bool { return n.Data == "rect" && own(n) }) {
 			if n.Parent != svgs[0] {
 				t.Errorf("run %s: a bar outside the timeline", r.WorkflowID)
 			}
@@ -425,30 +427,10 @@ func enclosingRun(n *html.Node) *html.Node {
 	return nil
 }
 
-func findAll(n *html.Node, match func(*html.Node) bool) []*html.Node {
-	var out []*html.Node
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		if c.Type == html.ElementNode && match(c) {
-			out = append(out, c)
-		}
-		out = append(out, findAll(c, match)...)
-	}
-	return out
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
 var spaces = regexp.MustCompile(`\s+`)
 
 func hasClass(n *html.Node, class string) bool {
-	for _, c := range spaces.Split(attr(n, "class"), -1) {
+	for _, c := range spaces.Split(chromium.Attr(n, "class"), -1) {
 		if c == class {
 			return true
 		}
@@ -456,21 +438,10 @@ func hasClass(n *html.Node, class string) bool {
 	return false
 }
 
-func textOf(n *html.Node) string {
-	if n.Type == html.TextNode {
-		return n.Data
-	}
-	var b strings.Builder
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		b.WriteString(textOf(c))
-	}
-	return b.String()
-}
-
 func textsOf(ns []*html.Node) []string {
 	var out []string
 	for _, n := range ns {
-		out = append(out, textOf(n))
+		out = append(out, chromium.Text(n))
 	}
 	return out
 }

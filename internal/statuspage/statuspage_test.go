@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/chromium"
+
 	"golang.org/x/net/html"
 
 	"github.com/drctl/drctl/internal/operator"
@@ -142,7 +144,7 @@ func TestPageShowsWhatTemporalHolds(t *testing.T) {
 		t.Errorf("Content-Type %q", ct)
 	}
 	doc := parse(t, body)
-	if s := findAll(doc, func(n *html.Node) bool { return n.Data == "script" }); len(s) > 0 {
+	if s := chromium.FindAll(doc, func(n *html.Node) bool { return n.Data == "script" }); len(s) > 0 {
 		t.Fatalf("the page has %d script elements; the hostile reason was not escaped:\n%s", len(s), body)
 	}
 	if strings.ContainsRune(body, '\u202e') {
@@ -150,9 +152,11 @@ func TestPageShowsWhatTemporalHolds(t *testing.T) {
 	}
 	rows := func(class string) []string {
 		var out []string
-		for _, tbl := range findAll(doc, func(n *html.Node) bool { return n.Data == "table" && attr(n, "class") == class }) {
-			for _, tr := range findAll(tbl, func(n *html.Node) bool { return n.Data == "tr" && attr(n, "data-runbook")+attr(n, "data-lock") != "" }) {
-				out = append(out, strings.Join(strings.Fields(textOf(tr)), " "))
+		for _, tbl := range chromium.FindAll(doc, func(n *html.Node) bool { return n.Data == "table" && chromium.Attr(n, "class") == class }) {
+			for _, tr := range chromium.FindAll(tbl, func(n *html.Node) bool {
+				return n.Data == "tr" && chromium.Attr(n, "data-runbook")+chromium.Attr(n, "data-lock") != ""
+			}) {
+				out = append(out, strings.Join(strings.Fields(chromium.Text(tr)), " "))
 			}
 		}
 		return out
@@ -179,7 +183,7 @@ func TestPageShowsWhatTemporalHolds(t *testing.T) {
 	if strings.Contains(body, "old-one") {
 		t.Error("an ended run is shown as in progress")
 	}
-	if !strings.Contains(textOf(doc), "Readiness: 2 of 3 ready") {
+	if !strings.Contains(chromium.Text(doc), "Readiness: 2 of 3 ready") {
 		t.Error("the readiness heading does not count the runbooks ready")
 	}
 	if !strings.Contains(body, `<meta http-equiv="refresh" content="30">`) {
@@ -218,17 +222,17 @@ func TestReadFailureShowsABanner(t *testing.T) {
 		t.Fatalf("status %d, want 503", res.StatusCode)
 	}
 	doc := parse(t, body)
-	banners := findAll(doc, func(n *html.Node) bool { return n.Data == "div" && attr(n, "class") == "error" })
+	banners := chromium.FindAll(doc, func(n *html.Node) bool { return n.Data == "div" && chromium.Attr(n, "class") == "error" })
 	if len(banners) != 1 {
 		t.Fatalf("%d error banners:\n%s", len(banners), body)
 	}
-	text := textOf(banners[0])
+	text := chromium.Text(banners[0])
 	for _, w := range []string{"readiness: list readiness records: connection refused <b>", "drills of db-switchover, site-failover, stale-one: list runs: unavailable"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("the banner does not say %q: %s", w, text)
 		}
 	}
-	if !strings.Contains(textOf(doc), "drctl approve app-site approve-promotion") {
+	if !strings.Contains(chromium.Text(doc), "drctl approve app-site approve-promotion") {
 		t.Error("the gate that could be read is not shown beside the banner")
 	}
 }
@@ -291,35 +295,4 @@ func TestShellWord(t *testing.T) {
 			t.Errorf("shellWord(%q) = %s, want %s", in, got, want)
 		}
 	}
-}
-
-func findAll(n *html.Node, match func(*html.Node) bool) []*html.Node {
-	var out []*html.Node
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		if c.Type == html.ElementNode && match(c) {
-			out = append(out, c)
-		}
-		out = append(out, findAll(c, match)...)
-	}
-	return out
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func textOf(n *html.Node) string {
-	if n.Type == html.TextNode {
-		return n.Data
-	}
-	var b strings.Builder
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		b.WriteString(textOf(c))
-	}
-	return b.String()
 }
