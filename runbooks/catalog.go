@@ -73,6 +73,70 @@ type ActionSpec struct {
 	// Undo says whether a drill can put back what the action changes (see
 	// Undo); empty means UndoByCompensation.
 	Undo Undo `json:"undo,omitempty"`
+	// Reach says where a worker must stand to run the action; empty means
+	// ReachNetwork.
+	Reach Reach `json:"reach,omitempty"`
+}
+
+// Reach is where a worker must be to run an action on a target.
+type Reach string
+
+const (
+	// ReachNetwork: any worker that holds the target's credentials and
+	// reaches it over the network (a DNS update with the key, a promote
+	// over a DSN, a fence of a dead site's database tried from another).
+	ReachNetwork Reach = "network"
+	// ReachSite: only a worker started in the site of the target the
+	// action's "target" input names (--site, worker.site): the action
+	// needs the site's local reach, such as a data directory on the
+	// database host or a unix socket. A target with no site: any worker.
+	ReachSite Reach = "site"
+)
+
+// Where says which site's workers may run an action of the given reach
+// whose resolved inputs are with, as placed by runOn (a step's run_on):
+// a site name, or "" for any worker.
+func Where(runOn string, reach Reach, with map[string]any, targets []Target) string {
+	switch {
+	case runOn == RunOnAny:
+		return ""
+	case runOn != "":
+		return runOn
+	case reach != ReachSite:
+		return ""
+	}
+	name, _ := with["target"].(string)
+	for _, t := range targets {
+		if t.Name == name {
+			return t.Site
+		}
+	}
+	return ""
+}
+
+// Place copies each step's and compensation's action reach from cat into
+// the runbook (Step.Reach, Compensation.Reach); Load calls it.
+func Place(rb *Runbook, cat Catalog) {
+	if cat == nil {
+		return
+	}
+	reach := func(action string) Reach {
+		spec, ok := cat.Lookup(action)
+		if !ok || spec.Reach == ReachNetwork {
+			return ""
+		}
+		return spec.Reach
+	}
+	for _, steps := range [][]Step{rb.Preflight, rb.Steps} {
+		for i := range steps {
+			if steps[i].Action != "" {
+				steps[i].Reach = reach(steps[i].Action)
+			}
+			if c := steps[i].Compensate; c != nil && c.Action != "" {
+				c.Reach = reach(c.Action)
+			}
+		}
+	}
 }
 
 // CheckSpec reports what is inconsistent in an action's spec: a group
@@ -90,6 +154,15 @@ func CheckSpec(a ActionSpec) error {
 		case in.Type != TypeTarget && len(in.Kinds) > 0:
 			errs = append(errs, fmt.Errorf("%s: input %q is not a target but declares Kinds", a.Name, in.Name))
 		}
+	}
+	switch a.Reach {
+	case "", ReachNetwork:
+	case ReachSite:
+		if in, ok := a.Input("target"); !ok || in.Type != TypeTarget {
+			errs = append(errs, fmt.Errorf("%s: reach %q needs a target input named \"target\" (the target whose site the action runs in)", a.Name, a.Reach))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("%s: unknown reach %q", a.Name, a.Reach))
 	}
 	for i, g := range a.Groups {
 		switch g.Rule {

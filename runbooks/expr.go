@@ -288,9 +288,12 @@ func TargetScope(ts []Target) map[string]map[string]string {
 		for k, v := range t.Attributes {
 			m[k] = v
 		}
-		// kind is the target's own; an attribute cannot hide it (Validate
-		// refuses an attribute named kind).
+		// kind and site are the target's own; an attribute cannot hide
+		// them (Validate refuses attributes named kind or site).
 		m["kind"] = t.Kind
+		if t.Site != "" {
+			m["site"] = t.Site
+		}
 		out[t.Name] = m
 	}
 	return out

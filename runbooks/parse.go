@@ -23,9 +23,9 @@ var (
 	notifyKeys     = []string{"slack_channel"}
 	drillKeys      = []string{"failback"}
 	paramKeys      = []string{"description", "default", "required", "allowed"}
-	targetKeys     = []string{"kind", "credentials", "attributes"}
+	targetKeys     = []string{"kind", "site", "credentials", "attributes"}
 	credentialKeys = []string{"env", "file"}
-	stepKeys       = []string{"id", "description", "action", "with", "needs", "retry", "timeout", "deadline", "heartbeat", "on_failure", "compensate", "approval"}
+	stepKeys       = []string{"id", "description", "action", "with", "needs", "retry", "timeout", "deadline", "heartbeat", "on_failure", "run_on", "compensate", "approval"}
 	retryKeys      = []string{"max_attempts", "initial_interval", "backoff", "max_interval"}
 	compensateKeys = []string{"action", "with", "timeout", "retry"}
 	approvalKeys   = []string{"message", "approvers", "two_person", "min_approvals", "timeout", "on_timeout", "drill_approvers"}
@@ -115,6 +115,7 @@ func Load(path string, cat Catalog) (*Runbook, error) {
 	if err := probs.err(); err != nil {
 		return nil, err
 	}
+	Place(rb, cat)
 	return rb, nil
 }
 
@@ -629,6 +630,8 @@ func (d *decoder) targets(n *yaml.Node, path string) []Target {
 			switch key {
 			case "kind":
 				t.Kind = d.text(v, key)
+			case "site":
+				t.Site = d.text(v, key)
 			case "credentials":
 				t.Credentials = &CredentialRef{}
 				d.fields(v, p, "credentials", credentialKeys, func(key string, v *yaml.Node, _ string) {
@@ -711,6 +714,8 @@ func (d *decoder) stepAt(n *yaml.Node, path string) Step {
 			s.Heartbeat = d.duration(v, key)
 		case "on_failure":
 			s.OnFailure = d.text(v, key)
+		case "run_on":
+			s.RunOn = d.text(v, key)
 		case "compensate":
 			s.Compensate = d.compensation(v, p)
 		case "approval":

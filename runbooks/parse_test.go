@@ -51,7 +51,7 @@ func TestParseFillsTheModel(t *testing.T) {
 		t.Fatalf("targets = %+v", rb.Targets)
 	}
 	db := rb.Targets[0]
-	if db.Kind != "postgres" || db.Credentials == nil || db.Credentials.Env != "PAYMENTS_DB_DSN" || db.Attributes["site"] != "east" || db.Line != 12 {
+	if db.Kind != "postgres" || db.Credentials == nil || db.Credentials.Env != "PAYMENTS_DB_DSN" || db.Site != "east" || db.Attributes["host"] != "db1.east.example.com" || db.Line != 12 {
 		t.Errorf("payments-db = %+v", db)
 	}
 	if c := rb.Targets[1].Credentials; c == nil || c.File != "/etc/drctl/standby.dsn" {
@@ -66,11 +66,11 @@ func TestParseFillsTheModel(t *testing.T) {
 	if fence.Timeout.D() != 2*time.Minute || fence.Deadline.D() != 10*time.Minute || fence.Heartbeat.D() != 10*time.Second || fence.OnFailure != runbooks.OnFailureAbort {
 		t.Errorf("fence timing = %v %v %v %q", fence.Timeout, fence.Deadline, fence.Heartbeat, fence.OnFailure)
 	}
-	if c := fence.Compensate; c == nil || c.Action != "postgres.unfence" || c.With["target"] != "payments-db" || c.Timeout.D() != time.Minute || c.Line != 40 {
+	if c := fence.Compensate; c == nil || c.Action != "postgres.unfence" || c.With["target"] != "payments-db" || c.Timeout.D() != time.Minute || c.Line != 41 {
 		t.Errorf("fence.Compensate = %+v", c)
 	}
-	if fence.Line != 31 {
-		t.Errorf("fence.Line = %d, want 31", fence.Line)
+	if fence.Line != 32 {
+		t.Errorf("fence.Line = %d, want 32", fence.Line)
 	}
 
 	gate, _ := rb.Step("go-ahead")
@@ -150,7 +150,7 @@ func TestParseProblems(t *testing.T) {
 		{"steps not a list", "steps: {a: 1}\n",
 			[]string{`test.yaml:1:8: steps must be a list of steps, not a mapping (start each step with '- id: NAME')`}},
 		{"step not a mapping", "steps: [fence]\n",
-			[]string{`test.yaml:1:9: a step must be a mapping of keys (id, description, action, with, needs, retry, timeout, deadline, heartbeat, on_failure, compensate, approval), not "fence" (write key: value pairs, one per line)`}},
+			[]string{`test.yaml:1:9: a step must be a mapping of keys (id, description, action, with, needs, retry, timeout, deadline, heartbeat, on_failure, run_on, compensate, approval), not "fence" (write key: value pairs, one per line)`}},
 		{"every problem, in file order", "name: [x]\nlock: {a: b}\nobjectives: {rto: soon}\n",
 			[]string{
 				`test.yaml:1:7: name must be text, not a list (write name: VALUE on one line)`,

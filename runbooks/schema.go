@@ -62,6 +62,7 @@ func Schema(cat Catalog) ([]byte, error) {
 			"deadline":    durationRef("Bounds all attempts together (schedule to close). Default: none."),
 			"heartbeat":   durationRef("Heartbeat timeout for long actions. Default: the action's."),
 			"on_failure":  obj{"enum": []string{OnFailureAbort, OnFailureContinue}, "description": "abort (default): stop the run and compensate completed steps. continue: record the failure; dependents still run."},
+			"run_on":      obj{"type": "string", "pattern": lockRE.String(), "description": "any: any worker may run the action; a site name: only that site's workers. Default: where the action's reach puts it."},
 			"compensate":  obj{"$ref": "#/$defs/compensation"},
 			"approval":    obj{"$ref": "#/$defs/approval"},
 		},
@@ -185,6 +186,7 @@ func Schema(cat Catalog) ([]byte, error) {
 				"required":             []string{"kind"},
 				"properties": obj{
 					"kind": obj{"type": "string", "description": "What the target is, like postgres or dns."},
+					"site": obj{"type": "string", "pattern": lockRE.String(), "description": "Where the target lives. An action that needs the site's local reach runs only on a worker started there (drctl worker --site)."},
 					"credentials": obj{
 						"type":                 "object",
 						"additionalProperties": false,

@@ -94,8 +94,12 @@ type Param struct {
 // Target is a resource the runbook acts on. It names where credentials come
 // from, never the secret itself.
 type Target struct {
-	Name        string            `json:"name"`
-	Kind        string            `json:"kind"`
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Site is where the target lives (site: east). An action that needs
+	// the site's local reach (ReachSite) on the target runs only on a
+	// worker started in that site; empty: any worker.
+	Site        string            `json:"site,omitempty"`
 	Credentials *CredentialRef    `json:"credentials,omitempty"`
 	Attributes  map[string]string `json:"attributes,omitempty"`
 	Line        int               `json:"-"`
@@ -133,8 +137,19 @@ type Step struct {
 	Approval   *Approval     `json:"approval,omitempty"`
 	// OnFailure is OnFailureAbort (default) or OnFailureContinue.
 	OnFailure string `json:"on_failure,omitempty"`
-	Line      int    `json:"-"`
+	// RunOn places the step's action (and its compensation) on the
+	// workers of one site, or on any worker (RunOnAny), whatever the
+	// action's reach says. Empty: where the action's reach puts it.
+	RunOn string `json:"run_on,omitempty"`
+	// Reach is the action's reach, copied from the catalog when the
+	// runbook is loaded (Place), so a run routes by what its catalog said
+	// when it started. Not written in runbooks.
+	Reach Reach `json:"reach,omitempty"`
+	Line  int   `json:"-"`
 }
+
+// RunOnAny, as a step's run_on, lets any worker run the step's action.
+const RunOnAny = "any"
 
 // RetryPolicy maps onto Temporal's retry policy. Unset fields take drctl's
 // defaults (see DefaultRetry).
@@ -152,7 +167,9 @@ type Compensation struct {
 	With    map[string]any `json:"with,omitempty"`
 	Timeout Duration       `json:"timeout,omitempty"`
 	Retry   *RetryPolicy   `json:"retry,omitempty"`
-	Line    int            `json:"-"`
+	// Reach is the compensation action's reach (see Step.Reach).
+	Reach Reach `json:"reach,omitempty"`
+	Line  int   `json:"-"`
 }
 
 // Approval is a gate: the run waits until an allowed approver decides.

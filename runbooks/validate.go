@@ -300,6 +300,9 @@ func (v *validator) targets() {
 		case len(v.kinds) > 0 && !slices.Contains(v.kinds, t.Kind):
 			v.report(v.at(base+".kind", at), "", fmt.Sprintf("target %q has kind %q, which no action takes", t.Name, t.Kind), suggest(t.Kind, v.kinds, "kinds"))
 		}
+		if t.Site != "" && CheckSite(t.Site) != nil {
+			v.report(v.at(base+".site", at), "", fmt.Sprintf("site %q of target %q is not a site name", t.Site, t.Name), "use a-z, 0-9, '.', '_' and '-', starting with a letter or digit, like east or eu-west-1")
+		}
 		if c := t.Credentials; c != nil && !v.broken.damaged(base+".credentials") {
 			cat := v.at(base+".credentials", at)
 			switch {
@@ -323,6 +326,8 @@ func (v *validator) targets() {
 				v.report(v.at(ap, aat), "", fmt.Sprintf("attribute %q of target %q holds %s; a runbook must never contain secrets", name, t.Name, secretInText(t.Attributes[name])), "move the secret to the target's credentials.env or credentials.file")
 			case name == "kind":
 				v.report(aat, "", fmt.Sprintf("attribute \"kind\" of target %q would hide the target's kind in ${{ targets.%s.kind }}", t.Name, t.Name), "rename the attribute")
+			case name == "site":
+				v.report(aat, "", fmt.Sprintf("site of target %q is written as an attribute; drctl places actions by a target's own site", t.Name), fmt.Sprintf("write site: %s beside kind; ${{ targets.%s.site }} still reads it", t.Attributes[name], t.Name))
 			case !idRE.MatchString(name):
 				v.report(aat, "", fmt.Sprintf("attribute name %q cannot be referenced as ${{ targets.NAME.ATTRIBUTE }}", name), "use letters, digits, '_' and '-', starting with a letter or '_'")
 			}
@@ -430,6 +435,7 @@ func (v *validator) step(s stepRef) {
 	default:
 		v.report(v.at(s.path+".on_failure", at), id, fmt.Sprintf("on_failure %q is not a failure policy", s.OnFailure), fmt.Sprintf("write on_failure: %s (stop and compensate) or on_failure: %s", OnFailureAbort, OnFailureContinue))
 	}
+	v.runOn(s, at)
 	v.retry(s.Retry, s.path+".retry", at, id)
 	if s.Timeout > 0 && s.Deadline > 0 && s.Timeout > s.Deadline {
 		v.report(v.at(s.path+".timeout", at), id, fmt.Sprintf("timeout %s (one attempt) is longer than deadline %s (all attempts)", s.Timeout, s.Deadline), "make timeout at most the deadline")
@@ -997,11 +1003,14 @@ func (v *validator) reference(r Ref, s stepRef, compensating bool, where srcPos)
 			return
 		}
 		attrs := "targets." + t.Name + ".attributes"
-		if r.Key == "kind" || v.broken.namesUnread(attrs) || v.broken.unread(attrs+"."+r.Key) {
+		if r.Key == "kind" || (r.Key == "site" && t.Site != "") || v.broken.namesUnread(attrs) || v.broken.unread(attrs+"."+r.Key) {
 			return
 		}
 		if _, has := t.Attributes[r.Key]; !has {
 			known := append([]string{"kind"}, sortedKeys(t.Attributes)...)
+			if t.Site != "" {
+				known = append(known, "site")
+			}
 			hint := suggest(r.Key, known, "attributes")
 			v.report(where, s.ID, fmt.Sprintf("%s uses attribute %q, which target %q does not have", r.Raw, r.Key, r.Name), hint)
 		}
@@ -1163,6 +1172,43 @@ func (v *validator) cycleThrough(group []string) []string {
 // CheckName holds a runbook's name to the lock's rule: it names the
 // runbook's drill schedule and its runs in Temporal's visibility queries,
 // so it is an identifier, not prose.
+// CheckSite reports whether name is a site name (a target's site, a
+// step's run_on, a worker's --site): the lock-name rule, so it can end a
+// task queue name.
+func CheckSite(name string) error {
+	if name == RunOnAny || len(name) > maxLockLen || !lockRE.MatchString(name) {
+		return fmt.Errorf("site %q may only contain a-z, 0-9, '.', '_' and '-', starting with a letter or digit (at most %d), and is not %q", name, maxLockLen, RunOnAny)
+	}
+	return nil
+}
+
+// runOn checks a step's run_on: any, or a site some target lives in, on
+// a step that runs an action on a worker.
+func (v *validator) runOn(s stepRef, at srcPos) {
+	if s.RunOn == "" {
+		return
+	}
+	where := v.at(s.path+".run_on", at)
+	var sites []string
+	for _, t := range v.rb.Targets {
+		if t.Site != "" && !slices.Contains(sites, t.Site) {
+			sites = append(sites, t.Site)
+		}
+	}
+	slices.Sort(sites)
+	switch {
+	case s.Approval != nil || s.Action == "":
+		v.report(where, s.ID, "run_on places an action on a worker; an approval gate runs in the workflow itself", "remove run_on")
+	case s.RunOn == RunOnAny:
+	case !slices.Contains(sites, s.RunOn) && !v.broken.namesUnread("targets"):
+		hint := fmt.Sprintf("write run_on: %s, or the site of a target (declare it with site: under the target)", RunOnAny)
+		if len(sites) > 0 {
+			hint = fmt.Sprintf("write run_on: %s or one of the targets' sites: %s", RunOnAny, strings.Join(sites, ", "))
+		}
+		v.report(where, s.ID, fmt.Sprintf("run_on %q names no site a target lives in", s.RunOn), hint)
+	}
+}
+
 func CheckName(name string) error {
 	if len(name) > maxLockLen || !lockRE.MatchString(name) {
 		return fmt.Errorf("runbook name %q may only contain a-z, 0-9, '.', '_' and '-', starting with a letter or digit (at most %d)", name, maxLockLen)

@@ -85,6 +85,54 @@ type RunInput struct {
 	// FailbackOf is the workflow ID of the drill whose way back this run
 	// is; such a run takes the drill's faults meant for its steps.
 	FailbackOf string `json:"failback_of,omitempty"`
+	// Detection, in a run a site watch proposed, is the loss that
+	// prompted it: who saw what, and when the quorum declared it. The
+	// run's RTO counts from Detection.At, not from its start.
+	Detection *Detection `json:"detection,omitempty"`
+	// AutoApproveAfter, in a run a site watch proposed whose site says
+	// auto_approve_after, approves a gate nobody decided within that time
+	// (recorded with Via ViaAutoApproveAfter). Zero: gates wait for people.
+	AutoApproveAfter runbooks.Duration `json:"auto_approve_after,omitempty"`
+}
+
+// Detection is the evidence of a site loss that a site watch declared.
+type Detection struct {
+	Site string `json:"site"`
+	// At is when the quorum of watchers declared the loss (workflow time
+	// of the site watch).
+	At time.Time `json:"at"`
+	// Incident names the site watch's incident ("east#3").
+	Incident string `json:"incident"`
+	// Quorum is how many watchers in different places had to agree.
+	Quorum int `json:"quorum"`
+	// Evidence is the view of each watcher that counted towards the
+	// quorum (and of those that did not, for the record).
+	Evidence []SiteView `json:"evidence"`
+}
+
+// SiteView is one watcher's view of one site: whether every probe of the
+// site failed (Down), since when, and each probe's last result.
+type SiteView struct {
+	Site string `json:"site"`
+	// Watcher is the watcher process's identity; From is where it stands
+	// (a site name, or a witness's place name). Watchers standing in one
+	// place count once towards a quorum.
+	Watcher string `json:"watcher"`
+	From    string `json:"from"`
+	Down    bool   `json:"down"`
+	// Since is when the watcher last saw the site change (its clock);
+	// At is when it made this view (its clock).
+	Since  time.Time     `json:"since"`
+	At     time.Time     `json:"at"`
+	Probes []ProbeResult `json:"probes,omitempty"`
+}
+
+// ProbeResult is one probe's outcome in a watcher's view.
+type ProbeResult struct {
+	Probe  string `json:"probe"` // "tcp://10.0.0.1:5432", "postgres://...", "http://.../health"
+	OK     bool   `json:"ok"`
+	Error  string `json:"error,omitempty"`
+	TookMs int64  `json:"took_ms"`
 }
 
 // Failback is a drill's way back: a runbook, its parameters, and the
@@ -117,6 +165,9 @@ const (
 	// ViaSchedule marks a decision the run made itself for its automatic
 	// approver (RunInput.AutoApprove); no message can carry it.
 	ViaSchedule = "schedule"
+	// ViaAutoApproveAfter marks a decision the run made itself because
+	// nobody decided within RunInput.AutoApproveAfter.
+	ViaAutoApproveAfter = "auto_approve_after"
 )
 
 // SignatureNamespace is the SSHSIG namespace of decision signatures: a
@@ -292,6 +343,9 @@ type Report struct {
 	Steady *SteadyCheck `json:"steady,omitempty"`
 	// Chaos lists the faults a drill injected.
 	Chaos []activities.Fault `json:"chaos,omitempty"`
+	// Detection is the site loss that prompted the run (a site watch's
+	// proposal); RTO counts from Detection.At.
+	Detection *Detection `json:"detection,omitempty"`
 }
 
 // StepReport is one step's record.

@@ -46,8 +46,9 @@ const ReplicationKind = "postgres-replication"
 // Spec implements activities.Action.
 func (Rejoin) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
-		Name: "postgres.rejoin",
-		Undo: runbooks.UndoImpossible,
+		Name:  "postgres.rejoin",
+		Undo:  runbooks.UndoImpossible,
+		Reach: runbooks.ReachSite, // pg_rewind and pg_ctl on the data directory
 		Doc: "Make an old primary a streaming standby of the new primary: stop it, pg_rewind it from the source, " +
 			"write standby.signal and primary_conninfo, start it, verify it streams. Runs on the old primary's host.",
 		Inputs: []runbooks.InputSpec{

@@ -45,8 +45,9 @@ var _ activities.Action = Drain{}
 // Spec implements activities.Action.
 func (Drain) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
-		Name: DrainName,
-		Undo: runbooks.UndoNotNeeded,
+		Name:  DrainName,
+		Reach: runbooks.ReachSite, // the runtime API is a unix socket on the load balancer\'s host
+		Undo:  runbooks.UndoNotNeeded,
 		Doc: "Wait until the named servers (already in maint or drain, e.g. by traffic.shift) have no current or queued sessions " +
 			"(scur and qcur of `show stat`), heartbeating the count. Refuses a server that is still ready. Fails, without retry, " +
 			"when sessions are left at the deadline.",

@@ -133,8 +133,9 @@ var _ activities.Action = Shift{}
 // Spec implements activities.Action.
 func (Shift) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
-		Name: ShiftName,
-		Undo: runbooks.UndoByCompensation,
+		Name:  ShiftName,
+		Reach: runbooks.ReachSite, // the runtime API is a unix socket on the load balancer\'s host
+		Undo:  runbooks.UndoByCompensation,
 		Doc: "Move traffic between HAProxy servers over the runtime API: in every backend named, make the `to` servers ready " +
 			"(at `weight` when given) and wait until HAProxy reports them up, then put the `from` servers in `mode` (maint, the default, " +
 			"or drain; a server in maint already counts as drained). Sends nothing when the state already holds; verifies by reading it back. " +

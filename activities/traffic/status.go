@@ -28,8 +28,9 @@ var _ activities.Action = Status{}
 // Spec implements activities.Action.
 func (Status) Spec() runbooks.ActionSpec {
 	return runbooks.ActionSpec{
-		Name: StatusName,
-		Undo: runbooks.UndoNotNeeded,
+		Name:  StatusName,
+		Reach: runbooks.ReachSite, // the runtime API is a unix socket on the load balancer\'s host
+		Undo:  runbooks.UndoNotNeeded,
 		Doc: "Report each server's mode (ready, drain, maint), operational state (up, down, ...), weight and sessions per backend. " +
 			"With expect_ready, fail (retryably) unless those servers are ready and up in every backend named.",
 		Inputs: []runbooks.InputSpec{
