@@ -97,9 +97,11 @@ type Result struct {
 	Changed bool           `json:"changed"`
 	Summary string         `json:"summary,omitempty"`
 	Outputs map[string]any `json:"outputs,omitempty"`
-	// Attempt is the Temporal attempt number that produced this result; set
-	// by the registry, not by actions.
-	Attempt int32 `json:"attempt,omitempty"`
+	// Attempt is the Temporal attempt number that produced this result, and
+	// Worker the identity of the worker it ran on; set by the registry, not
+	// by actions.
+	Attempt int32  `json:"attempt,omitempty"`
+	Worker  string `json:"worker,omitempty"`
 }
 
 // Observation is what Observe reports: the current state and what Apply

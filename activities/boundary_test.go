@@ -1,6 +1,7 @@
 package activities_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/runbooks"
@@ -155,5 +157,35 @@ func TestBoundaryObserveSucceeds(t *testing.T) {
 	}
 	if act.observed != 1 || act.applied != 0 {
 		t.Errorf("observe ran %d, apply ran %d; want 1 and 0", act.observed, act.applied)
+	}
+}
+
+// A secret this worker lacks crosses the boundary as NoCredentialType,
+// not retried here, with the worker's identity, so the interpreter can
+// offer the action to another worker; a result names its worker too.
+func TestBoundaryNoCredential(t *testing.T) {
+	act := &fakeAction{name: "fake", applyErr: activities.NoCredentialf("target db: environment variable DB_DSN is not set on worker w1")}
+	env := boundaryEnv(t, act)
+	env.SetWorkerOptions(worker.Options{BackgroundActivityContext: activities.WithWorker(context.Background(), "worker-east")})
+	_, err := env.ExecuteActivity("fake", activities.Request{Action: "fake"})
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.NoCredentialType || !appErr.NonRetryable() {
+		t.Fatalf("error %v; want a non-retryable %s", err, activities.NoCredentialType)
+	}
+	var d activities.FailureDetail
+	if err := appErr.Details(&d); err != nil || d.Worker != "worker-east" || d.Attempt != 1 {
+		t.Errorf("details %+v (%v); want worker-east, attempt 1", d, err)
+	}
+
+	ok := &fakeAction{name: "fake"}
+	env = boundaryEnv(t, ok)
+	env.SetWorkerOptions(worker.Options{BackgroundActivityContext: activities.WithWorker(context.Background(), "worker-west")})
+	v, err := env.ExecuteActivity("fake", activities.Request{Action: "fake"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res activities.Result
+	if err := v.Get(&res); err != nil || res.Worker != "worker-west" {
+		t.Errorf("result %+v (%v); want it to name worker-west", res, err)
 	}
 }

@@ -11,7 +11,9 @@ import (
 // Credential reads the secret a runbook target's credentials name — an
 // environment variable or a file on this worker. what says what the secret
 // is ("its admin DSN") for the messages. Every failure is permanent and
-// names the target and the source, never the value.
+// names the target and the source, never the value; a secret this worker
+// lacks (an unset variable, an unreadable file) is NoCredential, since
+// another worker may hold it.
 func Credential(t runbooks.Target, what string) (string, error) {
 	c := t.Credentials
 	switch {
@@ -20,13 +22,13 @@ func Credential(t runbooks.Target, what string) (string, error) {
 	case c.Env != "":
 		v := strings.TrimSpace(os.Getenv(c.Env))
 		if v == "" {
-			return "", Permanentf("target %s: environment variable %s is not set on worker %s; set it to %s", t.Name, c.Env, WorkerHost(), what)
+			return "", NoCredentialf("target %s: environment variable %s is not set on worker %s; set it to %s", t.Name, c.Env, WorkerHost(), what)
 		}
 		return v, nil
 	default:
 		b, err := os.ReadFile(c.File)
 		if err != nil {
-			return "", Permanentf("target %s: credentials file %s: %v", t.Name, c.File, errors.Unwrap(err))
+			return "", NoCredentialf("target %s: credentials file %s: %v (on worker %s)", t.Name, c.File, errors.Unwrap(err), WorkerHost())
 		}
 		return strings.TrimSpace(string(b)), nil
 	}

@@ -23,17 +23,23 @@ func TestCredential(t *testing.T) {
 	if v, err := activities.Credential(target(&runbooks.CredentialRef{File: file}), "x"); err != nil || v != "host=db password=s3cret" {
 		t.Fatalf("file: %q %v", v, err)
 	}
+	// A secret this worker lacks may be on another worker (NoCredential);
+	// a target that names no credentials is the runbook's fault.
 	for _, tc := range []struct {
-		ref  *runbooks.CredentialRef
-		want string
+		ref          *runbooks.CredentialRef
+		want         string
+		noCredential bool
 	}{
-		{nil, "target db has no credentials"},
-		{&runbooks.CredentialRef{Env: "DRCTL_TEST_ABSENT"}, "environment variable DRCTL_TEST_ABSENT is not set on worker"},
-		{&runbooks.CredentialRef{File: file + ".missing"}, "credentials file " + file + ".missing: no such file or directory"},
+		{nil, "target db has no credentials", false},
+		{&runbooks.CredentialRef{Env: "DRCTL_TEST_ABSENT"}, "environment variable DRCTL_TEST_ABSENT is not set on worker", true},
+		{&runbooks.CredentialRef{File: file + ".missing"}, "credentials file " + file + ".missing: no such file or directory", true},
 	} {
 		_, err := activities.Credential(target(tc.ref), "its admin DSN")
 		if err == nil || !activities.IsPermanent(err) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v; want a permanent error containing %q", tc.ref, err, tc.want)
+		}
+		if got := activities.IsNoCredential(err); got != tc.noCredential {
+			t.Errorf("%+v: IsNoCredential = %t, want %t", tc.ref, got, tc.noCredential)
 		}
 	}
 }

@@ -17,6 +17,10 @@ type Error struct {
 	// server's Retry-After); the boundary makes it Temporal's next retry
 	// delay instead of the policy's backoff.
 	RetryAfter time.Duration
+	// NoCredential: this worker does not hold the target's secret. It is
+	// permanent here, but another worker may hold it: the boundary gives
+	// it NoCredentialType, and the interpreter asks the other workers.
+	NoCredential bool
 }
 
 func (e *Error) Error() string {
@@ -60,6 +64,25 @@ func (e *Error) Is(target error) bool { return e.Permanent && target == errPerma
 
 // IsPermanent reports whether err, or any error it wraps, is permanent.
 func IsPermanent(err error) bool { return errors.Is(err, errPermanent) }
+
+// NoCredentialf is a permanent error saying this worker lacks a target's
+// secret (see Error.NoCredential).
+func NoCredentialf(format string, args ...any) error {
+	return &Error{Err: fmt.Errorf(format, args...), Permanent: true, NoCredential: true}
+}
+
+// IsNoCredential reports whether err, or an error it wraps, says this
+// worker lacks a target's secret.
+func IsNoCredential(err error) bool {
+	var e *Error
+	for errors.As(err, &e) {
+		if e.NoCredential {
+			return true
+		}
+		err = e.Err
+	}
+	return false
+}
 
 // RetryAfter marks err as retryable no sooner than after d.
 func RetryAfter(err error, d time.Duration) error {

@@ -35,6 +35,13 @@ const (
 	// with the failing checks; the first is the root of the runbook's
 	// readiness thread (Thread), later ones reply in it.
 	KindReadinessChanged = "readiness_changed"
+	// KindSiteLost and KindSiteBack: a site watch declared a site lost, or
+	// saw it reachable again (State lost, back). Reason is the sentence to
+	// post (what was proposed, or why nothing; that failback is manual),
+	// Failing the evidence, one line per place; WorkflowID is the site
+	// watch, Runbook and Lock the on_loss runbook's when there is one.
+	KindSiteLost = "site_lost"
+	KindSiteBack = "site_back"
 )
 
 // Decisions an approval_decided notification reports.

@@ -22,10 +22,32 @@ const ObserveSuffix = ".observe"
 // FailureType is the Temporal application error type of every action failure.
 const FailureType = "drctl.ActionFailed"
 
+// NoCredentialType is the Temporal application error type of an action
+// that failed because this worker lacks the target's secret (IsNoCredential);
+// it is not retried here, and the interpreter asks the other workers.
+const NoCredentialType = "drctl.NoCredential"
+
 // FailureDetail travels as the details of an action failure so the workflow
-// can report how many attempts were made.
+// can report how many attempts were made, and which worker failed.
 type FailureDetail struct {
 	Attempt int32 `json:"attempt"`
+	// Worker is the identity of the worker the attempt ran on (WithWorker).
+	Worker string `json:"worker,omitempty"`
+}
+
+type workerKey struct{}
+
+// WithWorker returns ctx naming the worker whose activities run under it;
+// a worker passes it as the activities' background context so failures
+// can say where they happened.
+func WithWorker(ctx context.Context, identity string) context.Context {
+	return context.WithValue(ctx, workerKey{}, identity)
+}
+
+// WorkerOf returns the worker identity WithWorker put in ctx, or "".
+func WorkerOf(ctx context.Context) string {
+	s, _ := ctx.Value(workerKey{}).(string)
+	return s
 }
 
 // Registry holds the actions a worker can run and the specs the validator
@@ -148,7 +170,7 @@ func applyActivity(a Action) func(context.Context, Request) (Result, error) {
 		if err != nil {
 			return Result{}, boundaryError(ctx, err)
 		}
-		res.Attempt = info.Attempt
+		res.Attempt, res.Worker = info.Attempt, WorkerOf(ctx)
 		return res, nil
 	}
 }
@@ -274,12 +296,16 @@ func boundaryError(ctx context.Context, err error) error {
 	}
 	opts := temporal.ApplicationErrorOptions{
 		NonRetryable: IsPermanent(err),
-		Details:      []any{FailureDetail{Attempt: attempt}},
+		Details:      []any{FailureDetail{Attempt: attempt, Worker: WorkerOf(ctx)}},
 	}
 	if d, ok := RetryDelay(err); ok && !opts.NonRetryable {
 		opts.NextRetryDelay = d
 	}
-	return temporal.NewApplicationErrorWithOptions(err.Error(), FailureType, opts)
+	typ := FailureType
+	if IsNoCredential(err) {
+		typ = NoCredentialType
+	}
+	return temporal.NewApplicationErrorWithOptions(err.Error(), typ, opts)
 }
 
 // Bounded wraps an internal activity (one that is not a runbook action,

@@ -89,12 +89,13 @@ func TestSteeringFromTheShell(t *testing.T) {
 	if out, code := drctl(t, c, "status", "00000000-0000-4000-8000-000000000000"); code == 0 || !strings.Contains(out, "no run with run ID") {
 		t.Errorf("status of an unknown run ID (exit %d):\n%s", code, out)
 	}
-	// Ending the second run with no compensation names what stays done.
+	// Ending the second run with no compensation names what stays done
+	// (through --terminate, the old name of --force, which scripts use).
 	testwait.For(t, "the second run at its gate", func() bool {
 		st, err := alice.Status(ctx, "steer")
 		return err == nil && slices.Contains(st.Waiting, "go-ahead")
 	})
-	if out, code := drctl(t, c, "abort", "steer", "--terminate", "--reason", "test over", "--as", "carol"); code != 0 || !strings.Contains(out, "not undone (these steps had changed something): announce") {
+	if out, code := drctl(t, c, "abort", "steer", "--terminate", "--reason", "test over", "--as", "carol"); code != 0 || !strings.Contains(out, "not undone (these steps had changed something): announce") || !strings.Contains(out, "--terminate has been deprecated, use --force") {
 		t.Errorf("abort --terminate (exit %d):\n%s", code, out)
 	}
 }

@@ -15,7 +15,7 @@ import (
 // command says so instead of waiting silently. run warns; plan prints the
 // stages, says the state was not observed and exits 1, leaving no plan
 // workflow behind; status shows the summary and why; abort queues the
-// signal and points at --terminate, which ends the run and frees the lock.
+// signal and points at --force, which ends the run and frees the lock.
 func TestNoWorkerIsSaidNotHidden(t *testing.T) {
 	srv := startServer(t, devserver.Options{})
 	c := testConfig(t, srv)
@@ -33,11 +33,11 @@ func TestNoWorkerIsSaidNotHidden(t *testing.T) {
 	if out, code := drctl(t, c, "status", "no-worker"); code != 0 || !strings.Contains(out, want) {
 		t.Fatalf("status: exit %d\n%s", code, out)
 	}
-	if out, code := drctl(t, c, "abort", "no-worker", "--reason", "test"); code != 0 || !strings.Contains(out, "sent as a signal") || !strings.Contains(out, "--terminate") {
+	if out, code := drctl(t, c, "abort", "no-worker", "--reason", "test"); code != 0 || !strings.Contains(out, "sent as a signal") || !strings.Contains(out, "abort no-worker --force") {
 		t.Fatalf("abort: exit %d\n%s", code, out)
 	}
-	if out, code := drctl(t, c, "abort", "no-worker", "--terminate", "--reason", "no worker will come", "--as", "carol"); code != 0 || !strings.Contains(out, "terminated by carol; no compensation ran; the lock is free") {
-		t.Fatalf("abort --terminate: exit %d\n%s", code, out)
+	if out, code := drctl(t, c, "abort", "no-worker", "--force", "--reason", "no worker will come", "--as", "carol"); code != 0 || !strings.Contains(out, "terminated by carol; no compensation ran; the lock is free") {
+		t.Fatalf("abort --force: exit %d\n%s", code, out)
 	}
 	if out, code := drctl(t, c, "run", "--yes", file, "--set", "url="+health.URL, "--detach", "--as", "alice"); code != 0 {
 		t.Fatalf("a new run of the freed lock: exit %d\n%s", code, out)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -26,6 +27,31 @@ func registerClientActivities(w sdkworker.ActivityRegistry, c client.Client, tas
 	w.RegisterActivityWithOptions(h.Run, activity.RegisterOptions{Name: workflows.LockRunActivity})
 	r := recorder{c: c, taskQueue: taskQueue}
 	w.RegisterActivityWithOptions(r.Record, activity.RegisterOptions{Name: workflows.RecordReadinessActivity})
+	w.RegisterActivityWithOptions(pollers{c: c}.Workers, activity.RegisterOptions{Name: workflows.WorkersActivity})
+}
+
+// pollers lists the workers of a task queue.
+type pollers struct{ c client.Client }
+
+// recentPoll is how recently a worker must have polled to be offered an
+// action; the server keeps pollers it has not heard from for minutes.
+const recentPoll = time.Minute
+
+// Workers returns the identities of the workers that polled queue's
+// activities within recentPoll, sorted.
+func (p pollers) Workers(ctx context.Context, queue string) ([]string, error) {
+	resp, err := p.c.DescribeTaskQueue(ctx, queue, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
+	if err != nil {
+		return nil, fmt.Errorf("describe task queue %s: %w", queue, err)
+	}
+	var out []string
+	for _, pi := range resp.GetPollers() {
+		if at := pi.GetLastAccessTime(); at != nil && time.Since(at.AsTime()) <= recentPoll && !slices.Contains(out, pi.GetIdentity()) {
+			out = append(out, pi.GetIdentity())
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 type recorder struct {

@@ -208,17 +208,64 @@ func QuietLogger() sdklog.Logger {
 	return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 }
 
-// New returns a worker on the configured task queue with the interpreter
-// workflows and every action of reg registered.
-func New(c client.Client, cfg config.Config, reg *activities.Registry) sdkworker.Worker {
-	w := sdkworker.New(c, cfg.Temporal.TaskQueue, sdkworker.Options{
+// Workers is what one drctl worker process polls: the shared task queue
+// (workflows and the actions that may run anywhere), its site's queue when
+// it has a site (worker.site), and its own queue (the credential
+// fallback's offers; see workflows/placement.go). They start and stop
+// together.
+type Workers struct {
+	all []sdkworker.Worker
+}
+
+// New returns the workers of cfg's task queue, cfg.Worker.Site's queue and
+// cfg.Identity's own queue, with the interpreter workflows on the shared
+// queue and every action of reg on each.
+func New(c client.Client, cfg config.Config, reg *activities.Registry) *Workers {
+	opts := sdkworker.Options{
 		Identity:                     cfg.Identity,
 		WorkerStopTimeout:            cfg.Worker.StopTimeout,
 		StickyScheduleToStartTimeout: cfg.Worker.StickyTimeout,
-	})
+		// Failures say which worker they happened on (FailureDetail).
+		BackgroundActivityContext: activities.WithWorker(context.Background(), cfg.Identity),
+	}
+	shared := cfg.Temporal.TaskQueue
+	w := sdkworker.New(c, shared, opts)
 	Register(w, reg)
-	registerClientActivities(w, c, cfg.Temporal.TaskQueue)
-	return w
+	registerClientActivities(w, c, shared)
+	ws := &Workers{all: []sdkworker.Worker{w}}
+	queues := []string{workflows.WorkerQueue(shared, cfg.Identity)}
+	if cfg.Worker.Site != "" {
+		queues = append(queues, workflows.SiteQueue(shared, cfg.Worker.Site))
+	}
+	for _, q := range queues {
+		o := opts
+		o.DisableWorkflowWorker = true
+		aw := sdkworker.New(c, q, o)
+		reg.RegisterActivities(aw)
+		ws.all = append(ws.all, aw)
+	}
+	return ws
+}
+
+// Start starts every worker; when one fails, those started are stopped.
+func (ws *Workers) Start() error {
+	for i, w := range ws.all {
+		if err := w.Start(); err != nil {
+			for _, started := range ws.all[:i] {
+				started.Stop()
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Stop stops every worker, the shared queue's last, so a run's workflow
+// task is not left without the actions it is waiting for.
+func (ws *Workers) Stop() {
+	for i := len(ws.all) - 1; i >= 0; i-- {
+		ws.all[i].Stop()
+	}
 }
 
 // Register registers the workflows and actions on any worker-like registry
@@ -238,4 +285,5 @@ func RegisterWorkflows(w sdkworker.WorkflowRegistry) {
 	w.RegisterWorkflowWithOptions(workflows.ScheduledDrill, workflow.RegisterOptions{Name: workflows.ScheduledDrillWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.Readiness, workflow.RegisterOptions{Name: workflows.ReadinessWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.ReadinessRecord, workflow.RegisterOptions{Name: workflows.ReadinessRecordWorkflow})
+	w.RegisterWorkflowWithOptions(workflows.SiteWatch, workflow.RegisterOptions{Name: workflows.SiteWatchWorkflow})
 }

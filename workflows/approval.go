@@ -257,9 +257,23 @@ func (r *runner) awaitApproval(ctx workflow.Context, s runbooks.Step) {
 	decided := func() bool { _, ok := r.decisions[s.ID]; return ok }
 	var err error
 	ok := true
-	if s.Approval.Timeout > 0 {
-		ok, err = workflow.AwaitWithTimeout(ctx, s.Approval.Timeout.D(), decided)
-	} else {
+	limit := s.Approval.Timeout.D()
+	if after := r.in.AutoApproveAfter.D(); r.version >= versionSites && after > 0 && (limit == 0 || after < limit) {
+		// A site watch's proposal whose site says auto_approve_after: the
+		// gate's own timeout, when shorter, keeps its meaning.
+		if ok, err = workflow.AwaitWithTimeout(ctx, after, decided); err == nil && !ok {
+			r.approveAfterSilence(s.ID)
+			ok = true
+		}
+		if limit > 0 {
+			limit -= after
+		}
+	}
+	switch {
+	case err != nil:
+	case limit > 0:
+		ok, err = workflow.AwaitWithTimeout(ctx, limit, decided)
+	default:
 		err = workflow.Await(ctx, decided)
 	}
 	st = r.step(s.ID)
@@ -288,7 +302,10 @@ func (r *runner) awaitApproval(ctx workflow.Context, s runbooks.Step) {
 			if len(st.Approval.ApprovedBy) > 1 {
 				st.Summary = "approved by " + strings.Join(st.Approval.ApprovedBy, ", ")
 			}
-			if d.auto {
+			switch {
+			case d.auto && d.Via == ViaAutoApproveAfter:
+				st.Summary += " (automatically: " + d.Reason + ")"
+			case d.auto:
 				st.Summary += " (automatically: the drill's schedule names this approver)"
 			}
 			return
@@ -386,6 +403,24 @@ func (r *runner) autoApprove(id string) {
 		return
 	}
 	r.applyDecision(d)
+}
+
+// approveAfterSilence opens gate id because nobody decided within the
+// run's AutoApproveAfter (a site watch's proposal). It is the site's
+// configured policy, not a person: the approvers, two-person rule and
+// min_approvals are not asked, and the record says so.
+func (r *runner) approveAfterSilence(id string) {
+	if _, done := r.decisions[id]; done {
+		return
+	}
+	site := ""
+	if r.in.Detection != nil {
+		site = r.in.Detection.Site
+	}
+	d := Decision{Step: id, Approve: true, By: r.in.StartedBy, Via: ViaAutoApproveAfter, auto: true,
+		Reason: fmt.Sprintf("nobody decided within %s (auto_approve_after of site %s)", r.in.AutoApproveAfter, site)}
+	r.event(EventApproved, id, d.By, d.Reason)
+	r.decisions[id] = d
 }
 
 // drillApprover reports whether gate id names who in its drill_approvers.

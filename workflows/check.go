@@ -107,5 +107,8 @@ func checkLineage(ctx workflow.Context, in RunInput) error {
 	if in.AutoApprove != "" && in.FailbackOf == "" && !strings.HasPrefix(parent, WorkflowIDPrefix+SchedulePrefix) {
 		return errors.New("automatic approval comes only from a drill schedule (drctl drill schedule --auto-approve)")
 	}
+	if (in.Detection != nil || in.AutoApproveAfter > 0) && !strings.HasPrefix(parent, SiteWatchPrefix) {
+		return errors.New("a detection and auto_approve_after come only from a site watch (drctl watch-sites)")
+	}
 	return nil
 }

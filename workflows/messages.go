@@ -350,11 +350,13 @@ type Report struct {
 
 // StepReport is one step's record.
 type StepReport struct {
-	ID        string         `json:"id"`
-	Kind      string         `json:"kind"`
-	Action    string         `json:"action,omitempty"`
-	State     string         `json:"state"`
-	Attempts  int32          `json:"attempts,omitempty"`
+	ID       string `json:"id"`
+	Kind     string `json:"kind"`
+	Action   string `json:"action,omitempty"`
+	State    string `json:"state"`
+	Attempts int32  `json:"attempts,omitempty"`
+	// Worker is the worker the step's action ran on (its last attempt).
+	Worker    string         `json:"worker,omitempty"`
 	Changed   bool           `json:"changed,omitempty"`
 	Summary   string         `json:"summary,omitempty"`
 	Error     string         `json:"error,omitempty"`

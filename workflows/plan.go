@@ -22,10 +22,14 @@ type PlanInput struct {
 // PlannedStep is one step of a plan: its stage and what its action's
 // Observe says about the world now.
 type PlannedStep struct {
-	ID          string                  `json:"id"`
-	Stage       int                     `json:"stage"`
-	Kind        string                  `json:"kind"`
-	Action      string                  `json:"action,omitempty"`
+	ID     string `json:"id"`
+	Stage  int    `json:"stage"`
+	Kind   string `json:"kind"`
+	Action string `json:"action,omitempty"`
+	// Site is where the step's action runs: a site's workers, or "" for
+	// any worker (runbooks.Where; for inputs known only at run time, by
+	// its run_on alone).
+	Site        string                  `json:"site,omitempty"`
 	Observation *activities.Observation `json:"observation,omitempty"`
 	// Note explains a step that was not observed (an approval, a wait, an
 	// input that depends on an earlier step's output, an Observe that failed).
@@ -82,19 +86,20 @@ func Plan(ctx workflow.Context, in PlanInput) (*PlanResult, error) {
 		}
 		with, err := runbooks.ResolveMap(s.With, sc)
 		if err != nil {
+			ps.Site = runbooks.Where(s.RunOn, "", nil, nil)
 			ps.Note = "observed at run time: inputs depend on earlier steps"
 			continue
 		}
+		ps.Site = runbooks.Where(s.RunOn, s.Reach, with, rb.Targets)
 		req := activities.Request{
 			Run:  activities.Run{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Lock: rb.Lock, Mode: ModePlan, StartedBy: in.StartedBy},
 			Step: s.ID, Action: s.Action, With: with, Targets: rb.Targets,
 		}
-		f := workflow.ExecuteActivity(actx, s.Action+activities.ObserveSuffix, req)
 		pending++
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer func() { pending-- }()
 			var obs activities.Observation
-			if err := f.Get(ctx, &obs); err != nil {
+			if err := runAction(workflow.WithActivityOptions(ctx, workflow.GetActivityOptions(actx)), ps.Site, s.Action+activities.ObserveSuffix, req, &obs); err != nil {
 				ps.Note = "observe failed: " + errorText(err)
 				return
 			}

@@ -165,6 +165,7 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 			return
 		}
 		o.With = with
+		site := runbooks.Where(s.RunOn, s.Reach, with, rb.Targets)
 		req := activities.Request{
 			Run:  activities.Run{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Lock: rb.Lock, Mode: ModeReadiness, StartedBy: in.StartedBy},
 			Step: s.ID, Action: s.Action, With: with, Targets: rb.Targets,
@@ -172,11 +173,10 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 		pending++
 		if preflight {
 			// A preflight check only reads (the validator's rule): run it.
-			f := workflow.ExecuteActivity(actx, s.Action, req)
 			workflow.Go(ctx, func(ctx workflow.Context) {
 				defer func() { pending-- }()
 				var res activities.Result
-				if err := f.Get(ctx, &res); err != nil {
+				if err := runAction(workflow.WithActivityOptions(ctx, workflow.GetActivityOptions(actx)), site, s.Action, req, &res); err != nil {
 					o.Err = errorText(err)
 					return
 				}
@@ -184,11 +184,10 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 			})
 			return
 		}
-		f := workflow.ExecuteActivity(actx, s.Action+activities.ObserveSuffix, req)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer func() { pending-- }()
 			var obs activities.Observation
-			if err := f.Get(ctx, &obs); err != nil {
+			if err := runAction(workflow.WithActivityOptions(ctx, workflow.GetActivityOptions(actx)), site, s.Action+activities.ObserveSuffix, req, &obs); err != nil {
 				o.Err = errorText(err)
 				return
 			}

@@ -74,8 +74,15 @@ const (
 	// whose schedule says so) is decided by it at once, under the same
 	// rules as a person's decision.
 	versionScheduled workflow.Version = 6
+	// versionSites: an action runs where its reach, its step's run_on and
+	// its target's site place it (a site's task queue, or the shared one);
+	// an action whose worker lacks the target's secret is offered to the
+	// other workers in turn (placement.go); a run a site watch proposed
+	// counts its RTO from the detection and, when its site says
+	// auto_approve_after, approves a gate nobody decided in that time.
+	versionSites workflow.Version = 7
 	// versionLatest is the version new runs take.
-	versionLatest = versionScheduled
+	versionLatest = versionSites
 )
 
 // InterpreterVersion is the interpreter version new runs take (what
@@ -178,6 +185,7 @@ func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
 			Objectives: rb.Objectives,
 			Chaos:      in.Chaos,
 			FailbackOf: in.FailbackOf,
+			Detection:  in.Detection,
 		},
 	}
 	// Target attributes may use params and run fields; fix them now, so
@@ -418,17 +426,22 @@ func (r *runner) execute(ctx workflow.Context, s runbooks.Step) {
 	}
 	ctx = workflow.WithActivityOptions(ctx, activityOptions(s.ID, s.Timeout, s.Deadline, s.Heartbeat, s.Retry))
 	var res activities.Result
-	err = workflow.ExecuteActivity(ctx, s.Action, r.request(s.ID, s.Action, with, false)).Get(ctx, &res)
+	site := runbooks.Where(s.RunOn, s.Reach, with, r.rb.Targets)
+	err = r.runAction(ctx, site, s.Action, r.request(s.ID, s.Action, with, false), &res)
 	r.attempted = append(r.attempted, s.ID)
 	if err != nil {
 		if temporal.IsCanceledError(err) {
 			st.State = StepCancelled
 			return
 		}
+		if site != "" && neverStarted(err) {
+			err = fmt.Errorf("%s: no worker of site %s took the step (task queue %s); start one there with drctl worker --site %s",
+				errorText(err), site, SiteQueue(workflow.GetInfo(ctx).TaskQueueName, site), site)
+		}
 		r.fail(s, attemptsOf(err), err)
 		return
 	}
-	st.State, st.Attempts, st.Changed, st.Summary = StepSucceeded, res.Attempt, res.Changed, res.Summary
+	st.State, st.Attempts, st.Changed, st.Summary, st.Worker = StepSucceeded, res.Attempt, res.Changed, res.Summary, res.Worker
 	st.Outputs = res.Outputs
 	r.outputs[s.ID] = nonNil(res.Outputs)
 	r.completed = append(r.completed, s.ID)
@@ -474,7 +487,12 @@ func (r *runner) fail(s runbooks.Step, attempts int32, err error) {
 func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 	succeeded := !r.stopping() && ctx.Err() == nil
 	if succeeded {
-		rto := runbooks.Duration(r.now().Sub(r.rep.StartedAt))
+		// A proposed run's clock started when its site was declared lost.
+		from := r.rep.StartedAt
+		if d := r.in.Detection; d != nil && r.version >= versionSites && d.At.Before(from) {
+			from = d.At
+		}
+		rto := runbooks.Duration(r.now().Sub(from))
 		r.rep.RTO = &rto
 	}
 	r.rep.RPO = r.maxRPO()
@@ -635,8 +653,8 @@ func (r *runner) compensate(why string) int {
 		if err == nil {
 			actx := workflow.WithActivityOptions(ctx, activityOptions("compensate:"+id, c.Timeout, 0, 0, c.Retry))
 			var res activities.Result
-			err = workflow.ExecuteActivity(actx, c.Action, r.request(id, c.Action, with, true)).Get(actx, &res)
-			cr.Attempts, cr.Changed, cr.Outputs = res.Attempt, res.Changed, res.Outputs
+			err = r.runAction(actx, runbooks.Where(s.RunOn, c.Reach, with, r.rb.Targets), c.Action, r.request(id, c.Action, with, true), &res)
+			cr.Attempts, cr.Changed, cr.Outputs, cr.Worker = res.Attempt, res.Changed, res.Outputs, res.Worker
 			if res.Summary != "" {
 				cr.Summary = res.Summary
 			}
@@ -716,6 +734,15 @@ func (r *runner) publish() {
 	metricApprovalsWaiting(r.ctx, r.rep, len(s.Waiting))
 	workflow.SetCurrentDetails(r.ctx, text)
 	_ = workflow.UpsertMemo(r.ctx, map[string]any{MemoKey: s})
+}
+
+// runAction runs an action where it belongs (runAction in placement.go);
+// runs from before versionSites send every action to the shared queue.
+func (r *runner) runAction(ctx workflow.Context, site, name string, req activities.Request, out any) error {
+	if r.version < versionSites {
+		return workflow.ExecuteActivity(ctx, name, req).Get(ctx, out)
+	}
+	return runAction(ctx, site, name, req, out)
 }
 
 func activityOptions(id string, timeout, deadline, heartbeat runbooks.Duration, retry *runbooks.RetryPolicy) workflow.ActivityOptions {

@@ -105,14 +105,26 @@ func (r *runner) observeProbes(ctx workflow.Context) (map[string]string, map[str
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
-	futures := make([]workflow.Future, len(r.probes))
+	results := make([]workflow.Future, len(r.probes))
 	for i, p := range r.probes {
 		// compensating: true keeps a drill's chaos faults off these reads
 		// (faults are for the forward path); an Observe acts on nothing.
-		futures[i] = workflow.ExecuteActivity(octx, p.action+activities.ObserveSuffix, r.request(p.step, p.action, p.with, true))
+		req := r.request(p.step, p.action, p.with, true)
+		if r.version < versionSites {
+			results[i] = workflow.ExecuteActivity(octx, p.action+activities.ObserveSuffix, req)
+			continue
+		}
+		s, _ := r.rb.Step(p.step)
+		f, set := workflow.NewFuture(ctx)
+		results[i] = f
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			var obs activities.Observation
+			err := runAction(workflow.WithActivityOptions(ctx, workflow.GetActivityOptions(octx)), runbooks.Where(s.RunOn, s.Reach, p.with, r.rb.Targets), p.action+activities.ObserveSuffix, req, &obs)
+			set.Set(obs, err)
+		})
 	}
 	state, failed := map[string]string{}, map[string]string{}
-	for i, f := range futures {
+	for i, f := range results {
 		var obs activities.Observation
 		if err := f.Get(ctx, &obs); err != nil {
 			failed[r.probes[i].step] = errorText(err)

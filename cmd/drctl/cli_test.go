@@ -307,7 +307,7 @@ func TestReportJudgesAZeroRPOObjective(t *testing.T) {
 		{&lost, runbooks.Objectives{}, "RPO: 2s\n"},
 	} {
 		var b bytes.Buffer
-		printReport(&b, &workflows.Report{State: workflows.StateSucceeded, RPO: tc.rpo, Objectives: tc.obj})
+		printReport(&b, &workflows.Report{State: workflows.StateSucceeded, RPO: tc.rpo, Objectives: tc.obj}, nil)
 		if !strings.Contains(b.String(), tc.want) {
 			t.Errorf("report %q lacks %q", b.String(), tc.want)
 		}

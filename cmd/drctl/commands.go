@@ -364,7 +364,7 @@ func (a *app) follow(ctx context.Context, op *operator.Operator, id string) erro
 			return err
 		}
 		if st.Closed {
-			rep, err := op.Report(context.WithoutCancel(ctx), id)
+			rep, err := op.ReportOf(context.WithoutCancel(ctx), st)
 			if err != nil {
 				return err
 			}
@@ -374,15 +374,18 @@ func (a *app) follow(ctx context.Context, op *operator.Operator, id string) erro
 				}
 			} else {
 				f.update(rep)
-				printReport(out, rep)
+				printReport(out, rep, nil)
 			}
 			if rep.State != workflows.StateSucceeded {
 				return runEnded{rep.State}
 			}
 			return nil
 		}
-		if rep, err := op.Report(ctx, id); err == nil && !asJSON {
-			f.update(rep)
+		if !asJSON {
+			if rep, err := op.ReportOf(ctx, st); err == nil {
+				f.update(rep)
+				f.retries(rep, st.InFlight)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -452,19 +455,19 @@ func (a *app) statusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep, repErr := op.Report(cmd.Context(), args[0])
-			if repErr == nil {
-				if asJSON {
-					return operator.JSON(cmd.OutOrStdout(), rep)
-				}
-				printReport(cmd.OutOrStdout(), rep)
-				return nil
-			}
-			// No worker to answer the query: the memo still has the summary.
 			st, err := op.Status(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
+			rep, repErr := op.ReportOf(cmd.Context(), st)
+			if repErr == nil {
+				if asJSON {
+					return operator.JSON(cmd.OutOrStdout(), reportView{rep, st.InFlight})
+				}
+				printReport(cmd.OutOrStdout(), rep, st.InFlight)
+				return nil
+			}
+			// No worker to answer the query: the memo still has the summary.
 			if asJSON {
 				return operator.JSON(cmd.OutOrStdout(), st)
 			}
@@ -473,6 +476,13 @@ func (a *app) statusCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// reportView is status -o json of a run a worker answered for: its
+// report, and the attempts in flight of its retrying steps.
+type reportView struct {
+	*workflows.Report
+	InFlight []operator.Attempt `json:"in_flight,omitempty"`
 }
 
 func (a *app) watchCmd() *cobra.Command {
@@ -581,8 +591,8 @@ func (a *app) controlCmd(op string) *cobra.Command {
 		workflows.OpAbort:  "Abort a run: running steps are cancelled, completed steps compensated in reverse order",
 	}[op]
 	var (
-		reason    string
-		terminate bool
+		reason string
+		force  bool
 	)
 	cmd := &cobra.Command{
 		Use:   op + " RUN",
@@ -596,10 +606,10 @@ func (a *app) controlCmd(op string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if terminate {
+			if force {
 				changed, err := o.Terminate(cmd.Context(), args[0], reason)
 				if err != nil {
-					return fmt.Errorf("%s --terminate: %w", op, err)
+					return fmt.Errorf("%s --force: %w", op, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s terminated by %s; no compensation ran; the lock is free\n", args[0], o.Identity)
 				if len(changed) > 0 {
@@ -618,7 +628,7 @@ func (a *app) controlCmd(op string) *cobra.Command {
 			if msg := o.NoWorker(cmd.Context()); msg != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s", msg)
 				if op == workflows.OpAbort {
-					fmt.Fprintf(cmd.ErrOrStderr(), "; if none will, `drctl abort %s --terminate --reason ...` ends the run now and frees the lock, without compensations", args[0])
+					fmt.Fprintf(cmd.ErrOrStderr(), "; if none will, `drctl abort %s --force --reason ...` ends the run now and frees the lock, without compensations", args[0])
 				}
 				fmt.Fprintln(cmd.ErrOrStderr())
 			}
@@ -631,7 +641,10 @@ func (a *app) controlCmd(op string) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", reasonDoc)
 	if op == workflows.OpAbort {
-		cmd.Flags().BoolVar(&terminate, "terminate", false, "end the run at once without running compensations (for a run no worker will pick up); frees the lock")
+		cmd.Flags().BoolVar(&force, "force", false, "end the run at once (terminate it) without running compensations, for a run no worker will pick up; says which changed steps stay done, and frees the lock")
+		// The first spelling, kept for scripts.
+		cmd.Flags().BoolVar(&force, "terminate", false, "the old name of --force")
+		_ = cmd.Flags().MarkDeprecated("terminate", "use --force")
 	}
 	return cmd
 }
@@ -719,7 +732,8 @@ func (a *app) replayCmd() *cobra.Command {
 }
 
 func (a *app) workerCmd() *cobra.Command {
-	return &cobra.Command{
+	var site string
+	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a worker: executes runbook workflows and actions (stops gracefully on SIGTERM)",
 		Args:  cobra.NoArgs,
@@ -727,6 +741,12 @@ func (a *app) workerCmd() *cobra.Command {
 			c, err := a.config()
 			if err != nil {
 				return err
+			}
+			if site != "" {
+				c.Worker.Site = site
+				if err := c.Validate(); err != nil {
+					return err
+				}
 			}
 			tel, err := telemetry.Setup(cmd.Context(), c.Telemetry)
 			if err != nil {
@@ -740,11 +760,17 @@ func (a *app) workerCmd() *cobra.Command {
 			return drworker.Serve(cmd.Context(), c, drworker.Options{
 				Dial: drworker.DialOptions{Telemetry: tel},
 				Ready: func(s drworker.Serving) {
-					fmt.Fprintf(cmd.ErrOrStderr(), "worker %s polling task queue %q on %s (namespace %s); actions: %s\n",
-						c.Identity, c.Temporal.TaskQueue, c.Temporal.Address, c.Temporal.Namespace, strings.Join(s.Registry.Names(), ", "))
+					where := "no site: actions that need a site's local reach go to that site's workers"
+					if c.Worker.Site != "" {
+						where = fmt.Sprintf("site %s (also polling %q)", c.Worker.Site, workflows.SiteQueue(c.Temporal.TaskQueue, c.Worker.Site))
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "worker %s polling task queue %q on %s (namespace %s); %s; actions: %s\n",
+						c.Identity, c.Temporal.TaskQueue, c.Temporal.Address, c.Temporal.Namespace, where, strings.Join(s.Registry.Names(), ", "))
 				},
 				Beside: slackBeside(c, cmd.ErrOrStderr()),
 			})
 		},
 	}
+	cmd.Flags().StringVar(&site, "site", "", "the site this worker runs in (worker.site): it also runs the actions that need that site's local reach")
+	return cmd
 }

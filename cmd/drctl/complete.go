@@ -18,6 +18,7 @@ import (
 // cannot reach the server completes nothing rather than hang.
 func (a *app) addCompletions(root *cobra.Command) {
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "md", "html"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = root.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]string{colourAuto, colourAlways, colourNever}, cobra.ShellCompDirectiveNoFileComp))
 	for _, c := range root.Commands() {
 		switch c.Name() {
 		case "approve", "reject":

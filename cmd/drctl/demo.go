@@ -46,7 +46,7 @@ func (a *app) demoCmd() *cobra.Command {
 				Yes: yes, RunFailback: failback, Keep: keep,
 				In: cmd.InOrStdin(), Out: out,
 				Follow: func() func(*workflows.Report) { return (&follower{out: out}).update },
-				Report: func(rep *workflows.Report) { printReport(out, rep) },
+				Report: func(rep *workflows.Report) { printReport(out, rep, nil) },
 			})
 		},
 	}

@@ -195,8 +195,7 @@ func printDrills(w io.Writer, ds []operator.Drill) {
 		fmt.Fprintln(w, "no drills recorded; run one with drctl run FILE --mode drill, or schedule one with drctl drill schedule")
 		return
 	}
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STARTED\tRUNBOOK\tOUTCOME\tRTO\tTREND\tRPO\tOBJECTIVES\tBY\tRUN")
+	rows := [][]cell{{plainCell("STARTED"), plainCell("RUNBOOK"), plainCell("OUTCOME"), plainCell("RTO"), plainCell("TREND"), plainCell("RPO"), plainCell("OBJECTIVES"), plainCell("BY"), plainCell("RUN")}}
 	for i, d := range ds {
 		rto, trend, rpo, met := "-", "", "-", "-"
 		if d.RTOMs != nil {
@@ -219,13 +218,13 @@ func printDrills(w io.Writer, ds []operator.Drill) {
 		if d.Schedule != "" {
 			by = "schedule " + d.Schedule
 		}
-		outcome := d.Outcome
+		outcome := stateCell(d.Outcome)
 		if d.Note != "" {
-			outcome += ": " + d.Note
+			outcome.text += ": " + d.Note
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.StartedAt.UTC().Format(time.DateTime), d.Runbook, outcome, rto, trend, rpo, met, by, d.WorkflowID)
+		rows = append(rows, []cell{plainCell(d.StartedAt.UTC().Format(time.DateTime)), plainCell(d.Runbook), outcome, plainCell(rto), plainCell(trend), plainCell(rpo), plainCell(met), plainCell(by), plainCell(d.WorkflowID)})
 	}
-	tw.Flush()
+	printTable(w, rows)
 	byRunbook := map[string][]int64{}
 	for _, d := range ds {
 		if d.RTOMs != nil {

@@ -24,10 +24,11 @@ var examples = map[string]string{
 	"drctl pause":  `  drctl pause app-site --reason "checking replication"`,
 	"drctl resume": `  drctl resume app-site`,
 	"drctl abort": `  drctl abort app-site --reason "primary is back"
-  drctl abort app-site --terminate --reason "no worker will come"   # no compensation; frees the lock`,
-	"drctl history export":   `  drctl history export app-site -f run.json`,
-	"drctl replay":           `  drctl replay tests/histories/*.json`,
-	"drctl worker":           `  drctl worker --config /etc/drctl/drctl.yaml`,
+  drctl abort app-site --force --reason "no worker will come"   # no compensation; frees the lock`,
+	"drctl history export": `  drctl history export app-site -f run.json`,
+	"drctl replay":         `  drctl replay tests/histories/*.json`,
+	"drctl worker": `  drctl worker --config /etc/drctl/drctl.yaml
+  drctl worker --site east          # also runs what needs east's local reach (pg_rewind, haproxy's socket)`,
 	"drctl dev":              `  drctl dev &                      # dev server on 127.0.0.1:7233 and a worker`,
 	"drctl demo":             `  drctl demo                       # the lab, a site failover and its failback`,
 	"drctl lab up":           `  drctl lab up && drctl lab status`,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
+	"golang.org/x/term"
 
 	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/operator"
@@ -80,6 +81,7 @@ type exitCoder interface{ ExitCode() int }
 type app struct {
 	configPath string
 	output     string
+	colour     string
 	cmd        *cobra.Command
 
 	cfg    *config.Config
@@ -93,8 +95,9 @@ func newRoot() *cobra.Command {
 		Short:         "Run disaster-recovery runbooks as durable workflows",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			a.cmd = cmd
+			return a.setColour(cmd.OutOrStdout())
 		},
 		PersistentPostRun: func(*cobra.Command, []string) {
 			if a.client != nil {
@@ -109,6 +112,7 @@ func newRoot() *cobra.Command {
 	pf.String("task-queue", "", "task queue of drctl workers (env DRCTL_TEMPORAL_TASK_QUEUE; default drctl)")
 	pf.String("as", "", "your identity in approvals and the audit trail (env DRCTL_IDENTITY; default $USER@host)")
 	pf.StringVarP(&a.output, "output", "o", "table", "output of read commands: table or json (report: md, html or json)")
+	pf.StringVar(&a.colour, "color", colourAuto, "colour states in status, list, watch and drills: auto (when stdout is a terminal, NO_COLOR is unset and TERM is not dumb), always or never; never in JSON")
 
 	root.AddCommand(
 		a.validateCmd(), a.schemaCmd(), a.actionsCmd(), a.versionCmd(), a.planCmd(), a.runCmd(),
@@ -118,10 +122,27 @@ func newRoot() *cobra.Command {
 		a.decideCmd(true), a.decideCmd(false),
 		a.controlCmd("pause"), a.controlCmd("resume"), a.controlCmd("abort"),
 		a.drillCmd(), a.drillsCmd(), a.readinessCmd(), a.sloCmd(), a.historyCmd(), a.replayCmd(), a.workerCmd(), a.devCmd(), a.demoCmd(), a.labCmd(), a.slackCmd(),
+		a.watchSitesCmd(), a.sitesCmd(),
 	)
 	a.addCompletions(root)
 	addExamples(root)
 	return root
+}
+
+// setColour turns colour on for stdout when --color, the terminal and the
+// environment ask for it (colourOn).
+func (a *app) setColour(stdout io.Writer) error {
+	ts, ok := stdout.(*termSafe)
+	terminal := false
+	if ok {
+		f, isFile := ts.w.(*os.File)
+		terminal = isFile && term.IsTerminal(int(f.Fd()))
+	}
+	on, err := colourOn(a.colour, a.output == "json", terminal, os.Getenv)
+	if ok {
+		ts.colour = on
+	}
+	return err
 }
 
 func (a *app) config() (config.Config, error) {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/drctl/drctl/internal/operator"
@@ -76,7 +75,7 @@ func (f *follower) update(rep *workflows.Report) {
 			continue
 		}
 		f.seen[s.ID] = s.State
-		fmt.Fprintf(f.out, "  %s  %-22s %s\n", clock(rep, s), s.ID, describe(rep, s))
+		f.line(clock(rep, s), s.ID, s.State, describe(rep, s))
 	}
 	for i, c := range rep.Compensations {
 		key := fmt.Sprintf("compensate#%d", i)
@@ -84,8 +83,63 @@ func (f *follower) update(rep *workflows.Report) {
 			continue
 		}
 		f.seen[key] = c.State
-		fmt.Fprintf(f.out, "  %s  %-22s %s\n", clock(rep, c), "undo "+c.ID, describe(rep, c))
+		f.line(clock(rep, c), "undo "+c.ID, c.State, describe(rep, c))
 	}
+}
+
+// retries prints each attempt in flight that follows a failed one, once
+// per attempt: a retrying step is not silent until it ends.
+func (f *follower) retries(rep *workflows.Report, inFlight []operator.Attempt) {
+	if f.seen == nil {
+		f.seen = map[string]string{}
+	}
+	for _, a := range inFlight {
+		key, n := "attempt#"+a.Step, fmt.Sprint(a.Attempt)
+		if a.Compensation {
+			key = "undo-attempt#" + a.Step
+		}
+		if !a.Retrying() || f.seen[key] == n {
+			continue
+		}
+		f.seen[key] = n
+		id := a.Step
+		if a.Compensation {
+			id = "undo " + id
+		}
+		f.line(fmt.Sprintf("+%7s", time.Since(rep.StartedAt).Round(time.Millisecond)), id, "retrying", "retrying "+attemptText(a))
+	}
+}
+
+// line is one line of the follow: when, what, and its description, whose
+// first word (the state) is painted.
+func (f *follower) line(at, id, state, description string) {
+	fmt.Fprintf(f.out, "  %s  %-22s ", at, id)
+	paint(f.out, state)
+	fmt.Fprintln(f.out, strings.TrimPrefix(description, state))
+}
+
+// attemptText says which attempt a step is at, when the next is due and
+// why the last failed.
+func attemptText(a operator.Attempt) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "attempt %d", a.Attempt)
+	if a.MaxAttempts > 0 {
+		fmt.Fprintf(&b, " of %d", a.MaxAttempts)
+	}
+	switch {
+	case a.NextAttemptAt != nil:
+		in := time.Duration(*a.NextAttemptInMs) * time.Millisecond
+		fmt.Fprintf(&b, " due in %s (%s)", in.Round(time.Second), a.NextAttemptAt.Format("15:04:05Z"))
+	case a.State == "started":
+		b.WriteString(" running")
+	}
+	if a.LastError != "" {
+		fmt.Fprintf(&b, "; last error: %s", a.LastError)
+	}
+	if a.LastWorker != "" {
+		fmt.Fprintf(&b, " (on %s)", a.LastWorker)
+	}
+	return b.String()
 }
 
 func clock(rep *workflows.Report, s workflows.StepReport) string {
@@ -133,20 +187,22 @@ func describe(rep *workflows.Report, s workflows.StepReport) string {
 	return b.String()
 }
 
-func printReport(w io.Writer, rep *workflows.Report) {
+// printReport prints a run's report; inFlight (from the same look at the
+// run) adds, for each retrying step, its attempt, next try and last error.
+func printReport(w io.Writer, rep *workflows.Report, inFlight []operator.Attempt) {
 	fmt.Fprintf(w, "\nrun %s  runbook %s  mode %s  started by %s at %s\n", rep.WorkflowID, rep.Runbook, rep.Mode, rep.StartedBy, rep.StartedAt.UTC().Format(time.RFC3339))
 	state := rep.State
 	if rep.Paused && state == workflows.StateRunning {
 		state = workflows.StatePaused
 	}
-	fmt.Fprintf(w, "state: %s", state)
+	fmt.Fprint(w, "state: ")
+	paint(w, state)
 	if rep.Error != "" {
 		fmt.Fprintf(w, " (%s)", rep.Error)
 	}
 	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  STEP\tKIND\tACTION\tSTATE\tATTEMPTS\tTOOK\tRESULT")
-	row := func(s workflows.StepReport) {
+	rows := [][]cell{{plainCell("  STEP"), plainCell("KIND"), plainCell("ACTION"), plainCell("STATE"), plainCell("ATTEMPTS"), plainCell("TOOK"), plainCell("RESULT")}}
+	row := func(s workflows.StepReport, compensation bool) {
 		took := ""
 		switch {
 		case s.StartedAt != nil && s.EndedAt != nil:
@@ -167,19 +223,23 @@ func printReport(w io.Writer, rep *workflows.Report) {
 				result += ": " + s.Approval.Reason
 			}
 		}
+		if a, ok := attemptOf(inFlight, s.ID, compensation); ok && a.Retrying() && s.State == workflows.StepRunning && result == "" {
+			result = "retrying: " + a.LastError
+		}
 		attempts := ""
 		if s.Attempts > 0 {
 			attempts = fmt.Sprint(s.Attempts)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Kind, s.Action, s.State, attempts, took, truncate(result, 70))
+		rows = append(rows, []cell{plainCell("  " + s.ID), plainCell(s.Kind), plainCell(s.Action), stateCell(s.State), plainCell(attempts), plainCell(took), plainCell(truncate(result, 70))})
 	}
 	for _, s := range rep.Steps {
-		row(s)
+		row(s, false)
 	}
 	for _, s := range rep.Compensations {
-		row(s)
+		row(s, true)
 	}
-	tw.Flush()
+	printTable(w, rows)
+	printInFlight(w, inFlight)
 	if rep.RTO != nil {
 		fmt.Fprintf(w, "RTO: %s", rep.RTO.D().Round(time.Millisecond))
 		if rep.Objectives.HasRTO() {
@@ -263,14 +323,46 @@ func printReport(w io.Writer, rep *workflows.Report) {
 	}
 }
 
+// attemptOf finds the attempt in flight of a step (or of its
+// compensation).
+func attemptOf(inFlight []operator.Attempt, step string, compensation bool) (operator.Attempt, bool) {
+	for _, a := range inFlight {
+		if a.Step == step && a.Compensation == compensation {
+			return a, true
+		}
+	}
+	return operator.Attempt{}, false
+}
+
+// printInFlight says, for each step retrying, which attempt it is at, when
+// the next is due and the whole last error.
+func printInFlight(w io.Writer, inFlight []operator.Attempt) {
+	for _, a := range inFlight {
+		if !a.Retrying() {
+			continue
+		}
+		paint(w, "retrying")
+		what := "step " + a.Step
+		if a.Compensation {
+			what = "compensation of " + a.Step
+		}
+		fmt.Fprintf(w, ": %s, %s\n", what, attemptText(a))
+	}
+}
+
 func printStatus(w io.Writer, st operator.RunStatus) {
 	fmt.Fprintf(w, "run %s  runbook %s  mode %s  started by %s at %s\n", st.WorkflowID, st.Runbook, st.Mode, st.StartedBy, st.StartedAt.UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "state: %s; %d/%d steps done\n", st.State, st.Done, st.Total)
+	fmt.Fprint(w, "state: ")
+	paint(w, st.State)
+	fmt.Fprintf(w, "; %d/%d steps done\n", st.Done, st.Total)
 	if len(st.Running) > 0 {
-		fmt.Fprintf(w, "running: %s\n", strings.Join(st.Running, ", "))
+		paint(w, workflows.StepRunning)
+		fmt.Fprintf(w, ": %s\n", strings.Join(st.Running, ", "))
 	}
+	printInFlight(w, st.InFlight)
 	if len(st.Waiting) > 0 {
-		fmt.Fprintf(w, "awaiting approval: %s\n", strings.Join(st.Waiting, ", "))
+		paint(w, "awaiting approval")
+		fmt.Fprintf(w, ": %s\n", strings.Join(st.Waiting, ", "))
 	}
 }
 
@@ -280,17 +372,16 @@ func printList(w io.Writer, runs []operator.Summary) {
 		return
 	}
 	sort.SliceStable(runs, func(i, j int) bool { return runs[i].Status.StartedAt.After(runs[j].Status.StartedAt) })
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "LOCK\tRUNBOOK\tMODE\tSTATE\tSTARTED\tBY\tRUN ID")
+	rows := [][]cell{{plainCell("LOCK"), plainCell("RUNBOOK"), plainCell("MODE"), plainCell("STATE"), plainCell("STARTED"), plainCell("BY"), plainCell("RUN ID")}}
 	for _, r := range runs {
 		state := r.Status.State
 		if r.Closed && (state == "" || state == workflows.StateRunning) {
 			state = r.CloseState
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Status.Lock, r.Status.Runbook, r.Status.Mode, state,
-			r.Status.StartedAt.UTC().Format(time.RFC3339), r.Status.StartedBy, r.RunID)
+		rows = append(rows, []cell{plainCell(r.Status.Lock), plainCell(r.Status.Runbook), plainCell(r.Status.Mode), stateCell(state),
+			plainCell(r.Status.StartedAt.UTC().Format(time.RFC3339)), plainCell(r.Status.StartedBy), plainCell(r.RunID)})
 	}
-	tw.Flush()
+	printTable(w, rows)
 }
 
 func truncate(s string, n int) string {
@@ -310,7 +401,8 @@ func printWaiting(w io.Writer, rep *workflows.Report) {
 		if a == nil || s.State != workflows.StepWaiting {
 			continue
 		}
-		fmt.Fprintf(w, "waiting for approval: %s", s.ID)
+		paint(w, "waiting for approval")
+		fmt.Fprintf(w, ": %s", s.ID)
 		if s.StartedAt != nil {
 			fmt.Fprintf(w, " (for %s)", time.Since(*s.StartedAt).Round(time.Second))
 		}

@@ -31,7 +31,7 @@ func TestReportShowsWaitingGatesAndTheDrillVerdict(t *testing.T) {
 		},
 	}
 	var b strings.Builder
-	printReport(&b, rep)
+	printReport(&b, rep, nil)
 	out := b.String()
 	for _, want := range []string{
 		"waiting for approval: go-ahead (for 1m", // 1m30s, or a little more on a slow machine
@@ -80,7 +80,7 @@ func TestReportTimesSayDateAndAge(t *testing.T) {
 		Steps:  []workflows.StepReport{{ID: "promote", Kind: workflows.KindStep, Action: "postgres.promote", State: workflows.StepRunning, StartedAt: &started}},
 		Events: []workflows.Event{{At: at, Kind: workflows.EventApproved, Step: "go", By: "bob"}}}
 	var out strings.Builder
-	printReport(&out, rep)
+	printReport(&out, rep, nil)
 	// Ages are measured at print time: a busy machine may add a second.
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`1m3\ds so far`), regexp.MustCompile(regexp.QuoteMeta(at.UTC().Format("2006-01-02 15:04:05"))),

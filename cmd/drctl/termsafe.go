@@ -21,6 +21,33 @@ import (
 type termSafe struct {
 	w       io.Writer
 	pending []byte // an incomplete UTF-8 sequence at the end of the last write
+	// colour: Paint colours (stdout is a terminal that wants colour, or
+	// --color always; see colourOn).
+	colour bool
+}
+
+// Paint writes text, filtered as every write is, in colour c when colour
+// is on. The colour's escape sequence is written here and nowhere else,
+// so no text drctl prints can carry one.
+func (t *termSafe) Paint(text string, c colour) {
+	if !t.colour || c == none {
+		_, _ = io.WriteString(t, text)
+		return
+	}
+	t.flush()
+	_, _ = io.WriteString(t.w, string(c))
+	_, _ = io.WriteString(t, text)
+	t.flush()
+	_, _ = io.WriteString(t.w, reset)
+}
+
+// flush writes an incomplete UTF-8 sequence held from the last write as
+// the invalid bytes it is, before a colour's sequence goes out.
+func (t *termSafe) flush() {
+	for _, b := range t.pending {
+		fmt.Fprintf(t.w, `\x%02x`, b)
+	}
+	t.pending = nil
 }
 
 func (t *termSafe) Write(p []byte) (int, error) {

@@ -42,6 +42,12 @@ type Config struct {
 	Slack     Slack     `mapstructure:"slack"`
 	Approvals Approvals `mapstructure:"approvals"`
 	Readiness Readiness `mapstructure:"readiness"`
+	// Watch and Sites configure site-loss detection (drctl watch-sites;
+	// see sites.go).
+	Watch Watch `mapstructure:"watch"`
+	// Sites are the places a watcher probes, by name (the lock-name rule).
+	// Viper lower-cases keys, so names are lower-case anyway.
+	Sites map[string]Site `mapstructure:"sites"`
 }
 
 // Readiness configures where a worker announces readiness changes besides
@@ -167,6 +173,11 @@ type Worker struct {
 	// ran the workflow last before any worker may take it. Low values make a
 	// dead worker's runs move on sooner. Default 1s.
 	StickyTimeout time.Duration `mapstructure:"sticky_timeout"`
+	// Site is where the worker runs (drctl worker --site). Besides the
+	// shared task queue it polls its site's (TASK_QUEUE@SITE), where the
+	// actions that need the site's local reach on its targets are sent.
+	// Empty: no site; it runs only what may run anywhere.
+	Site string `mapstructure:"site"`
 }
 
 // Telemetry configures OpenTelemetry; everything is off by default.
@@ -199,6 +210,7 @@ func Defaults() Config {
 			MetricsListen: "127.0.0.1:9464",
 		},
 		Slack: Slack{Mode: "http", Listen: "127.0.0.1:8089", GroupTTL: time.Minute},
+		Watch: Watch{Interval: time.Second, Timeout: 800 * time.Millisecond, ReportEvery: 5 * time.Second, Quorum: 2, LostAfter: 3 * time.Second},
 	}
 }
 
@@ -249,6 +261,7 @@ func Load(path string, flags *pflag.FlagSet) (Config, error) {
 	v.SetDefault("identity", d.Identity)
 	v.SetDefault("worker.stop_timeout", d.Worker.StopTimeout)
 	v.SetDefault("worker.sticky_timeout", d.Worker.StickyTimeout)
+	v.SetDefault("worker.site", d.Worker.Site)
 	v.SetDefault("telemetry.traces", d.Telemetry.Traces)
 	v.SetDefault("telemetry.metrics", d.Telemetry.Metrics)
 	v.SetDefault("telemetry.metrics_listen", d.Telemetry.MetricsListen)
@@ -270,6 +283,12 @@ func Load(path string, flags *pflag.FlagSet) (Config, error) {
 	v.SetDefault("readiness.webhook_url", "")
 	v.SetDefault("readiness.webhook_secret.env", "")
 	v.SetDefault("readiness.webhook_secret.file", "")
+	v.SetDefault("watch.from", "")
+	v.SetDefault("watch.interval", d.Watch.Interval)
+	v.SetDefault("watch.timeout", d.Watch.Timeout)
+	v.SetDefault("watch.report_every", d.Watch.ReportEvery)
+	v.SetDefault("watch.quorum", d.Watch.Quorum)
+	v.SetDefault("watch.lost_after", d.Watch.LostAfter)
 
 	v.SetEnvPrefix("DRCTL")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
@@ -345,6 +364,11 @@ func (c Config) Validate() error {
 	if c.Temporal.TaskQueue == "" {
 		problems = append(problems, "temporal.task_queue is empty")
 	}
+	if c.Worker.Site != "" {
+		if err := runbooks.CheckSite(c.Worker.Site); err != nil {
+			problems = append(problems, "worker.site: "+err.Error())
+		}
+	}
 	if c.Temporal.APIKey.Env != "" && c.Temporal.APIKey.File != "" {
 		problems = append(problems, "temporal.api_key names both env and file; keep one")
 	}
@@ -380,6 +404,7 @@ func (c Config) Validate() error {
 			problems = append(problems, "readiness.webhook_url is set but readiness.webhook_secret is not; set webhook_secret: {env: NAME} so receivers can check each request")
 		}
 	}
+	problems = append(problems, c.watchProblems()...)
 	if len(problems) > 0 {
 		return fmt.Errorf("config: %s", strings.Join(problems, "; "))
 	}
@@ -389,20 +414,22 @@ func (c Config) Validate() error {
 // unknownKeys reports every configuration key Config does not have, each
 // with the closest known key when one is a plausible typo.
 func unknownKeys(keys []string) error {
-	leaves, open := map[string]bool{}, map[string]bool{}
-	configKeys(reflect.TypeOf(Config{}), "", leaves, open)
+	leaves, open, sections := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	configKeys(reflect.TypeOf(Config{}), "", leaves, open, sections)
 	known := slices.Sorted(maps.Keys(leaves))
 	var problems []string
 	for _, k := range keys {
-		if leaves[k] {
+		// sites.east.probes is checked as sites.*.probes.
+		pattern, name := wildcard(k, sections)
+		if leaves[pattern] {
 			continue
 		}
-		if openPrefix(k, open) {
+		if openPrefix(pattern, open) {
 			continue // a key inside a map (slack.users.NAME)
 		}
 		p := "unknown key " + k
-		if c, ok := runbooks.Closest(k, known); ok {
-			p += fmt.Sprintf(" (did you mean %s?)", c)
+		if c, ok := runbooks.Closest(pattern, known); ok {
+			p += fmt.Sprintf(" (did you mean %s?)", strings.Replace(c, "*", name, 1))
 		}
 		problems = append(problems, p)
 	}
@@ -414,8 +441,10 @@ func unknownKeys(keys []string) error {
 }
 
 // configKeys collects the dotted keys of t's mapstructure fields: leaves,
-// and the keys of map fields, under which any key is allowed (open).
-func configKeys(t reflect.Type, prefix string, leaves, open map[string]bool) {
+// the keys of map fields, under which any key is allowed (open), and the
+// keys of maps of sections (sites), whose entries' keys are collected as
+// KEY.*.FIELD.
+func configKeys(t reflect.Type, prefix string, leaves, open, sections map[string]bool) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
@@ -424,14 +453,40 @@ func configKeys(t reflect.Type, prefix string, leaves, open map[string]bool) {
 		}
 		key := prefix + name
 		switch {
+		case f.Type.Kind() == reflect.Map && f.Type.Elem().Kind() == reflect.Struct:
+			// A map of sections (sites.NAME): each entry has the
+			// struct's keys, checked under the pattern key.*.
+			sections[key] = true
+			leaves[key+".*"] = true // an empty entry; Validate says what it lacks
+			configKeys(f.Type.Elem(), key+".*.", leaves, open, sections)
 		case f.Type.Kind() == reflect.Map:
 			open[key] = true
+		case f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct:
+			configKeys(f.Type.Elem(), key+".", leaves, open, sections)
 		case f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Time{}):
-			configKeys(f.Type, key+".", leaves, open)
+			configKeys(f.Type, key+".", leaves, open, sections)
 		default:
 			leaves[key] = true
 		}
 	}
+}
+
+// wildcard returns k with the entry name of a map of sections replaced by
+// "*" (sites.east.probes -> sites.*.probes), and the name replaced; k and
+// "" when k lies in no such map.
+func wildcard(k string, sections map[string]bool) (string, string) {
+	for section := range sections {
+		rest, ok := strings.CutPrefix(k, section+".")
+		if !ok {
+			continue
+		}
+		name, tail, ok := strings.Cut(rest, ".")
+		if !ok {
+			return section + ".*", name
+		}
+		return section + ".*." + tail, name
+	}
+	return k, ""
 }
 
 // openPrefix reports whether k lies below a map field's key.

@@ -184,9 +184,14 @@ type RunStatus struct {
 	RunID      string `json:"run_id"`
 	// Closed is true once the workflow has ended.
 	Closed bool `json:"closed"`
+	// InFlight is the attempt in flight of each running step and
+	// compensation (Temporal's pending activities): a retrying step's
+	// attempt, last error and next try.
+	InFlight []Attempt `json:"in_flight,omitempty"`
 }
 
-// Status reads a run's memo. It needs no worker.
+// Status reads a run's memo and its attempts in flight, from one
+// description of its workflow. It needs no worker.
 func (o *Operator) Status(ctx context.Context, run string) (RunStatus, error) {
 	id, runID, err := o.locate(ctx, run)
 	if err != nil {
@@ -206,7 +211,10 @@ func (o *Operator) Status(ctx context.Context, run string) (RunStatus, error) {
 	st.Closed = info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 	if st.Closed && st.State == workflows.StateRunning {
 		// The run ended without writing its final state (terminated, timed out).
-		st.State = strings.ToLower(strings.TrimPrefix(info.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
+		st.State = closeState(info)
+	}
+	if !st.Closed {
+		st.InFlight = inFlight(d.RawResponse.GetPendingActivities(), st.Running, time.Now())
 	}
 	return st, nil
 }
@@ -218,6 +226,13 @@ func (o *Operator) Report(ctx context.Context, run string) (*workflows.Report, e
 	if err != nil {
 		return nil, err
 	}
+	return o.ReportOf(ctx, st)
+}
+
+// ReportOf is Report of the run st describes, as Status read it: a view
+// that shows both describes the workflow once. A running step's attempts
+// are the ones in flight in st.
+func (o *Operator) ReportOf(ctx context.Context, st RunStatus) (*workflows.Report, error) {
 	if st.Closed {
 		return o.result(ctx, st.WorkflowID, st.RunID)
 	}
@@ -236,6 +251,7 @@ func (o *Operator) Report(ctx context.Context, run string) (*workflows.Report, e
 	if err := v.Get(&rep); err != nil {
 		return nil, err
 	}
+	withAttempts(&rep, st.InFlight)
 	return &rep, nil
 }
 
@@ -538,9 +554,10 @@ func memoStatus(e *workflowpb.WorkflowExecutionInfo) workflows.Status {
 }
 
 // closeState is an execution's Temporal status in lower case (running,
-// completed, failed, terminated...).
+// completed, failed, terminated, timed_out...), from the enum's proto name:
+// its String() is CamelCase.
 func closeState(e *workflowpb.WorkflowExecutionInfo) string {
-	return strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
+	return strings.ToLower(strings.TrimPrefix(enumspb.WorkflowExecutionStatus_name[int32(e.GetStatus())], "WORKFLOW_EXECUTION_STATUS_"))
 }
 
 // ExportHistory writes the run's full event history as JSON, in the format
