@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 WORKFLOWCHECK_VERSION := v0.6.0
 export DRCTL_TEMPORAL_BIN := $(BIN)/temporal
 
-.PHONY: demo test check lint bench bench-pg chaos histories fuzz build temporal tools deps clean
+.PHONY: demo test check lint bench bench-sites bench-pg chaos histories fuzz build temporal tools deps clean
 
 ## demo: fail the two-site lab over for real under write load (site-failover.yaml), report, then fail back
 demo: deps temporal
@@ -29,6 +29,10 @@ check: tools
 ## bench: per-step overhead table (tuned vs default dev server)
 bench: temporal
 	$(GO) run ./tests/bench
+
+## bench-sites: site-loss figures (root: network namespaces): power cut -> proposed failover run (p50/max of 10 cuts), false proposals under 100 single-watcher partitions
+bench-sites: deps temporal
+	$(GO) run ./tests/bench -sites-cuts 10 -sites-partitions 100
 
 ## bench-pg: planned PostgreSQL switchover, drctl vs a bare psql script
 bench-pg: deps temporal

@@ -54,17 +54,16 @@ func TestStatusShowsAStepStillRetrying(t *testing.T) {
 		} `json:"steps"`
 		InFlight []operator.Attempt `json:"in_flight"`
 	}
-	var out string
-	testwait.For(t, "status -o json shows flaky's second attempt due", func() bool {
-		var code int
-		prev := out
-		out, code = drctl(t, c, "-o", "json", "--color", "always", "status", "retrying")
-		if out != prev {
-			t.Logf("DEBUG %s", out)
-		}
-		st.InFlight = nil
-		return code == 0 && json.Unmarshal([]byte(out), &st) == nil && len(st.InFlight) == 1 && st.InFlight[0].Attempt >= 2 && st.InFlight[0].NextAttemptAt != nil
+	// Waiting in-process: a drctl process every 20 ms would starve the
+	// worker on two cores.
+	testwait.For(t, "flaky's second attempt due", func() bool {
+		st, err := op.Status(ctx, "retrying")
+		return err == nil && len(st.InFlight) == 1 && st.InFlight[0].Attempt >= 2 && st.InFlight[0].NextAttemptAt != nil
 	})
+	out, code := drctl(t, c, "-o", "json", "--color", "always", "status", "retrying")
+	if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil || len(st.InFlight) != 1 {
+		t.Fatalf("status -o json (exit %d, %v):\n%s", code, err, out)
+	}
 	a := st.InFlight[0]
 	if a.Step != "flaky" || a.MaxAttempts != 5 || !strings.HasPrefix(a.LastError, "chaos: injected failure (attempt ") || strings.Contains(a.LastError, "retryable") ||
 		a.NextAttemptInMs == nil || *a.NextAttemptInMs <= 0 || a.NextAttemptIn == "" || a.LastWorker == "" {
@@ -77,7 +76,7 @@ func TestStatusShowsAStepStillRetrying(t *testing.T) {
 		t.Errorf("-o json --color always is coloured:\n%q", out)
 	}
 
-	out, code := drctl(t, c, "status", "retrying")
+	out, code = drctl(t, c, "status", "retrying")
 	row := regexp.MustCompile(`(?m)^  flaky +step +note +running +(\d+) .*retrying: chaos: injected failure`)
 	if m := row.FindStringSubmatch(out); code != 0 || m == nil || m[1] == "1" {
 		t.Errorf("status: no row of flaky running with its attempt and last error (exit %d):\n%s", code, out)

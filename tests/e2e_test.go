@@ -363,10 +363,10 @@ func TestPlanObservesWithoutActing(t *testing.T) {
 	out, code := drctl(t, c, "plan", file, "--set", "url="+health.URL)
 	for _, want := range []string{
 		"preflight (in parallel):",
-		"up                   http.check         now: GET " + health.URL + ": 200; nothing to change",
-		"announce             note               now: would record: started by ",
-		"go-ahead             approval           approval by one of: alice, bob",
-		"done                 note               observed at run time: inputs depend on earlier steps",
+		"up                   http.check         any      now: GET " + health.URL + ": 200; nothing to change",
+		"announce             note               any      now: would record: started by ",
+		"go-ahead             approval                    approval by one of: alice, bob",
+		"done                 note               any      observed at run time: inputs depend on earlier steps",
 	} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Fatalf("plan: exit %d, output lacks %q:\n%s", code, want, out)

@@ -96,8 +96,14 @@ type workerProcess struct {
 
 func startWorkerProcess(t *testing.T, c config.Config, identity string, env ...string) *workerProcess {
 	t.Helper()
+	return startSiteWorkerProcess(t, c, identity, "", env...)
+}
+
+// startSiteWorkerProcess starts a testworker of site ("" for none).
+func startSiteWorkerProcess(t *testing.T, c config.Config, identity, site string, env ...string) *workerProcess {
+	t.Helper()
 	out := &syncBuffer{}
-	cmd := exec.Command(filepath.Join(binDir, "testworker"), "-address", c.Temporal.Address, "-task-queue", c.Temporal.TaskQueue, "-identity", identity)
+	cmd := exec.Command(filepath.Join(binDir, "testworker"), "-address", c.Temporal.Address, "-task-queue", c.Temporal.TaskQueue, "-identity", identity, "-site", site)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {

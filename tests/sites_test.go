@@ -121,6 +121,21 @@ func TestActionsRunWhereTheirSiteIsAndWhereTheSecretIs(t *testing.T) {
 	}
 
 	stopEast()
+	// plan says where each step runs, and refuses what no live worker can
+	// serve: east's local steps with east's worker gone.
+	plan := writeRunbook(t, fmt.Sprintf(sitesRunbook, "sites-plan",
+		"  - {id: rejoin-east, action: postgres.rejoin, with: {target: db-east, source: db-west, data_dir: /var/lib/postgresql/15/main}}\n"+
+			"  - {id: status-any, action: postgres.status, with: {target: db-east}}\n"))
+	out, code := drctl(t, c, "plan", plan)
+	for _, want := range []string{
+		"rejoin-east          postgres.rejoin    @east",
+		"status-any           postgres.status    any      now: ",
+		"no worker of site east is polling task queue " + workflows.SiteQueue(c.Temporal.TaskQueue, "east") + ", and rejoin-east must run there",
+	} {
+		if code == 0 || !strings.Contains(out, want) {
+			t.Errorf("plan with east's worker gone: exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
 	rb := loadSitesRunbook(t, fmt.Sprintf(sitesRunbook, "sites-east-down",
 		"  - {id: east-local, action: test.site-local, with: {target: db-east}, deadline: 3s}\n"+
 			"  - {id: status-from-west, action: postgres.status, with: {target: db-east}}\n"))

@@ -96,14 +96,18 @@ func startWatchers(t *testing.T, srv *devserver.Server, c config.Config, dials m
 	}
 }
 
-// eastWatch reads east's site watch (by query).
-func eastWatch(t *testing.T, srv *devserver.Server) (sitewatch.Status, bool) {
-	ctx := testwait.Context(t)
-	sites, err := sitewatch.List(ctx, srv.Client(), "east")
+// siteWatchOf reads a site's watch by query.
+func siteWatchOf(t *testing.T, srv *devserver.Server, site string) (sitewatch.Status, bool) {
+	sites, err := sitewatch.List(testwait.Context(t), srv.Client(), site)
 	if err != nil || len(sites) != 1 || sites[0].FromMemo {
 		return sitewatch.Status{}, false
 	}
 	return sites[0], true
+}
+
+// eastWatch reads east's site watch (by query).
+func eastWatch(t *testing.T, srv *devserver.Server) (sitewatch.Status, bool) {
+	return siteWatchOf(t, srv, "east")
 }
 
 // runsOf counts the executions of lock's workflow ID.

@@ -70,7 +70,9 @@ func Plan(ctx workflow.Context, in PlanInput) (*PlanResult, error) {
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 2},
+		// A site with no worker up: say so rather than wait for one.
+		ScheduleToStartTimeout: 10 * time.Second,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 2},
 	})
 	pending := 0
 	for i, s := range all {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -807,7 +808,7 @@ func errorText(err error) string {
 	}
 	var te *temporal.TimeoutError
 	if errors.As(err, &te) {
-		return fmt.Sprintf("timed out (%s)", strings.ToLower(strings.TrimPrefix(te.TimeoutType().String(), "TIMEOUT_TYPE_")))
+		return fmt.Sprintf("timed out (%s)", strings.ToLower(strings.TrimPrefix(enumspb.TimeoutType_name[int32(te.TimeoutType())], "TIMEOUT_TYPE_")))
 	}
 	return err.Error()
 }

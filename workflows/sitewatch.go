@@ -496,5 +496,11 @@ func (w *siteWatch) writeMemo(ctx workflow.Context) {
 		return
 	}
 	w.memo = b.String()
+	// The evidence stays out of the memo (the query and the proposed
+	// run's Detection carry it), so the memo stays small.
+	st.Recent = slices.Clone(st.Recent)
+	for i := range st.Recent {
+		st.Recent[i].Evidence = nil
+	}
 	_ = workflow.UpsertMemo(ctx, map[string]any{MemoKey: st})
 }

@@ -245,6 +245,17 @@ func progressText(n activities.Notification) string {
 			s += "\n• " + slackutilsx.EscapeMessage(f)
 		}
 		return s + "\nSee `drctl readiness " + rb + "`."
+	case activities.KindSiteLost, activities.KindSiteBack:
+		// The reason and the evidence carry probe errors: escaped.
+		icon := ":rotating_light:"
+		if n.Kind == activities.KindSiteBack {
+			icon = ":large_green_circle:"
+		}
+		s := fmt.Sprintf("%s %s (site watch `%s`, %s)", icon, slackutilsx.EscapeMessage(n.Reason), n.WorkflowID, n.StartedAt.UTC().Format(time.RFC3339))
+		for _, f := range n.Failing {
+			s += "\n• " + slackutilsx.EscapeMessage(f)
+		}
+		return s + "\nSee `drctl sites`."
 	}
 	return fmt.Sprintf("%s: %s", n.Kind, n.WorkflowID)
 }

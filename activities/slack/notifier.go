@@ -142,6 +142,8 @@ func (n *Notifier) Notify(ctx context.Context, note activities.Notification) (ac
 		return n.post(ctx, note, channel, thread, progressText(note), nil, thread != "")
 	case activities.KindReadinessChanged:
 		return n.post(ctx, note, channel, thread, progressText(note), nil, thread != "")
+	case activities.KindSiteLost, activities.KindSiteBack:
+		return n.post(ctx, note, channel, "", progressText(note), nil, false)
 	}
 	return activities.MessageRef{}, activities.Permanentf("notify: unknown kind %q", note.Kind)
 }

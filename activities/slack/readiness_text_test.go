@@ -22,3 +22,22 @@ func TestReadinessTextIsEscaped(t *testing.T) {
 		t.Errorf("text:\n%s", text)
 	}
 }
+
+// TestSiteTextIsEscaped: a site watch's evidence carries probe errors
+// (bits of HTTP answers); none may mention a channel or make a link.
+func TestSiteTextIsEscaped(t *testing.T) {
+	for _, kind := range []string{activities.KindSiteLost, activities.KindSiteBack} {
+		n := activities.Notification{Kind: kind, WorkflowID: "drctl-site-east", State: "lost",
+			Reason:  "site east lost: proposed site-failover <!here>",
+			Failing: []string{"west: http://10.1.0.2/health: 503 <https://evil.example|approve here>"}}
+		text := progressText(n)
+		for _, bad := range []string{"<!here>", "<https://evil"} {
+			if strings.Contains(text, bad) {
+				t.Errorf("%s text holds %q:\n%s", kind, bad, text)
+			}
+		}
+		if !strings.Contains(text, "site east lost: proposed site-failover &lt;!here&gt;") || !strings.Contains(text, "`drctl-site-east`") {
+			t.Errorf("%s text:\n%s", kind, text)
+		}
+	}
+}

@@ -169,6 +169,9 @@ func (a *app) planCmd() *cobra.Command {
 				// the exit code says the plan is incomplete.
 				return verdict("current state not observed: " + observeErr.Error())
 			}
+			if unserved := op.Unserved(cmd.Context(), res); len(unserved) > 0 {
+				return verdict("no live worker can run all of this plan:\n  " + strings.Join(unserved, "\n  "))
+			}
 			return nil
 		},
 	}

@@ -27,8 +27,15 @@ func printPlan(w io.Writer, rb *runbooks.Runbook, res *workflows.PlanResult) {
 		if s.Approval != nil {
 			what = "approval"
 		}
-		fmt.Fprintf(w, "    %-20s %-18s", s.ID, what)
 		p := planned[s.ID]
+		where := ""
+		if s.Action != "" && s.Approval == nil {
+			where = "any"
+			if p.Site != "" {
+				where = "@" + p.Site
+			}
+		}
+		fmt.Fprintf(w, "    %-20s %-18s %-8s", s.ID, what, where)
 		switch {
 		case p.Observation != nil:
 			fmt.Fprintf(w, " now: %s", p.Observation.Current)

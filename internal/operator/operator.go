@@ -620,6 +620,59 @@ func (o *Operator) Pollers(ctx context.Context) (int, error) {
 	return len(resp.GetPollers()), nil
 }
 
+// SiteWorkers counts the workers of site polling its task queue for
+// actions now (as the server saw them in the last minute).
+func (o *Operator) SiteWorkers(ctx context.Context, site string) (int, error) {
+	q := workflows.SiteQueue(o.TaskQueue, site)
+	resp, err := o.Client.DescribeTaskQueue(ctx, q, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
+	if err != nil {
+		return 0, fmt.Errorf("describe task queue %s: %w", q, err)
+	}
+	n := 0
+	for _, p := range resp.GetPollers() {
+		if at := p.GetLastAccessTime(); at != nil && time.Since(at.AsTime()) <= time.Minute {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Unserved says what of a plan no live worker can do: each site a step is
+// placed in that has no worker, and each step whose target's credentials
+// no worker holds. Empty: every step has a worker that can run it.
+func (o *Operator) Unserved(ctx context.Context, res *workflows.PlanResult) []string {
+	var out []string
+	bySite := map[string][]string{}
+	var sites []string
+	for _, p := range res.Steps {
+		if p.Site == "" {
+			continue
+		}
+		if _, seen := bySite[p.Site]; !seen {
+			sites = append(sites, p.Site)
+		}
+		bySite[p.Site] = append(bySite[p.Site], p.ID)
+	}
+	for _, site := range sites {
+		// The server remembers a stopped worker's last poll for a minute;
+		// an Observe no worker of the site took in time says it first.
+		waited := false
+		for _, p := range res.Steps {
+			waited = waited || p.Site == site && strings.Contains(p.Note, "timed out (schedule_to_start)")
+		}
+		if n, err := o.SiteWorkers(ctx, site); waited || err == nil && n == 0 {
+			out = append(out, fmt.Sprintf("no worker of site %s is polling task queue %s, and %s must run there (the site's local reach, or run_on): start one with drctl worker --site %s",
+				site, workflows.SiteQueue(o.TaskQueue, site), strings.Join(bySite[site], ", "), site))
+		}
+	}
+	for _, p := range res.Steps {
+		if strings.Contains(p.Note, "no live worker holds these credentials") {
+			out = append(out, fmt.Sprintf("step %s: no live worker holds the credentials of its target: give a worker that can reach it the variable or file its credentials name", p.ID))
+		}
+	}
+	return out
+}
+
 // NoWorker says, when no worker polls the task queue, what that means for
 // a run; it is empty when one does or when the server cannot tell.
 func (o *Operator) NoWorker(ctx context.Context) string {

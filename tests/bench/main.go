@@ -31,8 +31,17 @@
 //	go run ./tests/bench -configs tuned -sizes 300 -parallel 0 -repeat 3
 //	go run ./tests/bench -sizes '' -parallel 0 -readiness 50
 //
-// Only the table (and a one-line header naming the machine and the temporal
-// binary) goes to stdout; errors go to stderr.
+// Then (-sites-cuts N, -sites-partitions M; both 0 by default) the sites
+// tables (see sites.go): N power cuts of a site in a network namespace,
+// each timed from the cut to the proposed failover run, and M partitions
+// of one watcher at a time, counting the proposals they cause (goal 0).
+// They need root. Given on their own, they run alone; name -sizes,
+// -parallel or -readiness as well to run those too:
+//
+//	sudo go run ./tests/bench -sites-cuts 10 -sites-partitions 100
+//
+// Only the tables (and one-line headers naming the machine, the temporal
+// binary and the settings) go to stdout; progress and errors go to stderr.
 package main
 
 import (
@@ -71,6 +80,9 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == siteHelperArg {
+		os.Exit(siteHelper(os.Args[2:]))
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -84,6 +96,7 @@ type options struct {
 	repeat    int
 	timeout   time.Duration
 	readiness int
+	sites     sitesOptions
 }
 
 func parseFlags() (options, error) {
@@ -96,9 +109,33 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.repeat, "repeat", 1, "runs of every workload")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "limit for one run")
 	flag.IntVar(&o.readiness, "readiness", 20, "readiness evaluations of site-failover on the lab (0 skips them)")
+	flag.IntVar(&o.sites.cuts, "sites-cuts", 0, "power cuts of a site in a network namespace, timed to the proposed run (root; 0 skips them)")
+	flag.IntVar(&o.sites.partitions, "sites-partitions", 0, "partitions of one site watcher at a time, counting false proposals (root; 0 skips them)")
+	flag.DurationVar(&o.sites.interval, "sites-interval", 200*time.Millisecond, "the site watchers' watch.interval")
+	flag.DurationVar(&o.sites.lostAfter, "sites-lost-after", time.Second, "the site watch's lost_after")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q; every setting is a flag (see -h)", flag.Args())
+	}
+	if o.sites.cuts < 0 || o.sites.partitions < 0 {
+		return o, errors.New("-sites-cuts and -sites-partitions count; use 0 to skip them")
+	}
+	if o.sites.cuts > 0 || o.sites.partitions > 0 {
+		// The sites tables on their own, unless the others are named too.
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["sizes"] {
+			*sizes = ""
+		}
+		if !set["parallel"] {
+			o.parallel = 0
+		}
+		if !set["readiness"] {
+			o.readiness = 0
+		}
+		if err := o.sites.check(); err != nil {
+			return o, err
+		}
 	}
 	for _, c := range strings.Split(*configs, ",") {
 		c = strings.TrimSpace(c)
@@ -133,8 +170,8 @@ func parseFlags() (options, error) {
 	if o.readiness < 0 {
 		return o, fmt.Errorf("-readiness: %d is negative; use 0 to skip the readiness table", o.readiness)
 	}
-	if len(o.sizes) == 0 && o.parallel == 0 && o.readiness == 0 {
-		return o, errors.New("nothing to run: -sizes is empty, -parallel and -readiness are 0")
+	if len(o.sizes) == 0 && o.parallel == 0 && o.readiness == 0 && o.sites.cuts == 0 && o.sites.partitions == 0 {
+		return o, errors.New("nothing to run: -sizes is empty, -parallel, -readiness, -sites-cuts and -sites-partitions are 0")
 	}
 	return o, nil
 }
@@ -151,8 +188,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("# drctl step overhead: %d CPUs, %s/%s, %s (%s)\n",
-		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, bin, benchkit.FirstLine(ctx, bin, "--version"))
+	what := "step overhead"
+	if len(o.sizes) == 0 && o.parallel == 0 && o.readiness == 0 {
+		what = "site-loss detection"
+	}
+	fmt.Printf("# drctl %s: %d CPUs, %s/%s, %s (%s)\n",
+		what, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, bin, benchkit.FirstLine(ctx, bin, "--version"))
 
 	if len(o.sizes) > 0 || o.parallel > 0 {
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -166,7 +207,12 @@ func run() error {
 		tw.Flush()
 	}
 	if o.readiness > 0 {
-		return benchReadiness(ctx, os.Stdout, os.Stderr, bin, o.readiness)
+		if err := benchReadiness(ctx, os.Stdout, os.Stderr, bin, o.readiness); err != nil {
+			return err
+		}
+	}
+	if o.sites.cuts > 0 || o.sites.partitions > 0 {
+		return benchSites(ctx, os.Stdout, os.Stderr, bin, o.sites)
 	}
 	return nil
 }
