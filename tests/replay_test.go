@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,7 +39,9 @@ import (
 // notifications in order, v5 drills compare the state before and after);
 // the unsuffixed ones by the current version (v6: outcomes in search
 // attributes, automatic approval in scheduled drills; scheduled-firing.json
-// is the workflow a drill schedule starts). Keep
+// is the workflow a drill schedule starts) — v7: actions placed by site,
+// the credential fallback, a site watch's proposal (proposed.json, its
+// gate opened by auto_approve_after; site-watch.json is the watch). Keep
 // the old ones: they are the runs an upgrade must not strand. Before a new
 // version, rename the current files to *-vN.json, then re-record.
 //
@@ -86,10 +89,17 @@ func TestReplayCatchesANonDeterministicChange(t *testing.T) {
 		}
 		return workflows.ScheduledDrill(ctx, in)
 	}
+	changedWatch := func(ctx workflow.Context, in workflows.SiteWatchInput) (*workflows.SiteWatchState, error) {
+		if err := workflow.Sleep(ctx, time.Second); err != nil {
+			return nil, err
+		}
+		return workflows.SiteWatch(ctx, in)
+	}
 	for _, f := range historyFiles(t) {
 		r := worker.NewWorkflowReplayer()
 		r.RegisterWorkflowWithOptions(changed, workflow.RegisterOptions{Name: workflows.RunbookWorkflow})
 		r.RegisterWorkflowWithOptions(changedFiring, workflow.RegisterOptions{Name: workflows.ScheduledDrillWorkflow})
+		r.RegisterWorkflowWithOptions(changedWatch, workflow.RegisterOptions{Name: workflows.SiteWatchWorkflow})
 		// The replayer logs the expected panic with a long stack; keep it out of the test output.
 		err := r.ReplayWorkflowHistoryFromJSONFile(sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), f)
 		if err == nil || !strings.Contains(err.Error(), "TMPRL1100") {
@@ -204,4 +214,56 @@ func TestRecordHistories(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+
+	// A site loss: three watchers see east's listener go, the site watch
+	// declares it and proposes its on_loss runbook, whose gate opens by
+	// itself after auto_approve_after; east comes back (a listener on the
+	// same port), and the watch says so.
+	east := startEast(t)
+	wc := siteWatchConfig(t, srv, east, "rec-proposed")
+	site := wc.Sites["east"]
+	site.OnLoss.AutoApproveAfter = time.Second
+	wc.Sites["east"] = site
+	startWatchers(t, srv, wc, nil, "east", "west", "witness")
+	testwait.For(t, "east up in three places", func() bool {
+		st, ok := siteWatchOf(t, srv, "east")
+		return ok && len(st.Votes) == 3
+	})
+	addr := east.l.Addr().String()
+	east.cut()
+	testwait.For(t, "east lost and a run proposed", func() bool {
+		st, ok := siteWatchOf(t, srv, "east")
+		return ok && len(st.Recent) == 1 && st.Recent[0].RunID != ""
+	})
+	if _, err := alice.Wait(ctx, "rec-proposed"); err != nil {
+		t.Fatal(err)
+	}
+	back, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	go func() {
+		for {
+			c, err := back.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	testwait.For(t, "east back", func() bool {
+		st, ok := siteWatchOf(t, srv, "east")
+		return ok && st.State != workflows.SiteLost && len(st.Recent) == 1 && st.Recent[0].BackAt != nil
+	})
+	for name, id := range map[string]string{"proposed": workflows.WorkflowID("rec-proposed"), "site-watch": workflows.SiteWatchID("east")} {
+		f, err := os.Create(filepath.Join(historiesDir, name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := alice.ExportHistory(ctx, id, f); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
 }
