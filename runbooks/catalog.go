@@ -87,7 +87,7 @@ const (
 	// over a DSN, a fence of a dead site's database tried from another).
 	ReachNetwork Reach = "network"
 	// ReachSite: only a worker started in the site of the target the
-	// action's "target" input names (--site, worker.site): the action
+	// action's "target" input names (--site, worker.sites): the action
 	// needs the site's local reach, such as a data directory on the
 	// database host or a unix socket. A target with no site: any worker.
 	ReachSite Reach = "site"

@@ -24,7 +24,7 @@ steps:
   - id: flaky
     action: note
     with: {message: "flaky"}
-    retry: {initial_interval: 1m, max_attempts: 5}
+    retry: {initial_interval: 1m, max_interval: 1m, max_attempts: 5}
     compensate: {action: note, with: {message: "undo flaky"}}
 `
 
@@ -77,6 +77,7 @@ func TestStatusShowsAStepStillRetrying(t *testing.T) {
 	}
 
 	out, code = drctl(t, c, "status", "retrying")
+	t.Logf("status while flaky retries:\n%s", out)
 	row := regexp.MustCompile(`(?m)^  flaky +step +note +running +(\d+) .*retrying: chaos: injected failure`)
 	if m := row.FindStringSubmatch(out); code != 0 || m == nil || m[1] == "1" {
 		t.Errorf("status: no row of flaky running with its attempt and last error (exit %d):\n%s", code, out)

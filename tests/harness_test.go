@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/lab"
 	"github.com/drctl/drctl/internal/testwait"
 
 	"github.com/drctl/drctl/internal/config"
@@ -67,6 +68,7 @@ func testConfig(t *testing.T, srv *devserver.Server) config.Config {
 	c.Temporal.Address = srv.Address
 	c.Temporal.TaskQueue = "q-" + strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()))
 	c.Identity = "worker@test"
+	c.Worker.Sites = lab.Sites // one machine standing for every site of the lab
 	return c
 }
 

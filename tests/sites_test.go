@@ -41,7 +41,7 @@ func (siteProbe) Apply(ctx context.Context, _ activities.Request) (activities.Re
 // until stop or the end of the test.
 func startSiteWorker(t *testing.T, srv *devserver.Server, c config.Config, identity, site string, secrets worker.Secrets) (stop func()) {
 	t.Helper()
-	c.Identity, c.Worker.Site = identity, site
+	c.Identity, c.Worker.Sites = identity, []string{site}
 	r, err := worker.Start(testwait.Context(t), c, worker.Options{Client: srv.Client(), Secrets: secrets, Actions: []activities.Action{siteProbe{}}})
 	if err != nil {
 		t.Fatal(err)

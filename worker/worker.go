@@ -210,14 +210,14 @@ func QuietLogger() sdklog.Logger {
 
 // Workers is what one drctl worker process polls: the shared task queue
 // (workflows and the actions that may run anywhere), its site's queue when
-// it has a site (worker.site), and its own queue (the credential
+// it runs in sites (worker.sites), and its own queue (the credential
 // fallback's offers; see workflows/placement.go). They start and stop
 // together.
 type Workers struct {
 	all []sdkworker.Worker
 }
 
-// New returns the workers of cfg's task queue, cfg.Worker.Site's queue and
+// New returns the workers of cfg's task queue, cfg.Worker.Sites' queues and
 // cfg.Identity's own queue, with the interpreter workflows on the shared
 // queue and every action of reg on each.
 func New(c client.Client, cfg config.Config, reg *activities.Registry) *Workers {
@@ -234,8 +234,8 @@ func New(c client.Client, cfg config.Config, reg *activities.Registry) *Workers 
 	registerClientActivities(w, c, shared)
 	ws := &Workers{all: []sdkworker.Worker{w}}
 	queues := []string{workflows.WorkerQueue(shared, cfg.Identity)}
-	if cfg.Worker.Site != "" {
-		queues = append(queues, workflows.SiteQueue(shared, cfg.Worker.Site))
+	for _, site := range cfg.Worker.Sites {
+		queues = append(queues, workflows.SiteQueue(shared, site))
 	}
 	for _, q := range queues {
 		o := opts

@@ -248,7 +248,7 @@ func (r *runner) guardedChanges(ctx workflow.Context, gate string) []string {
 		}
 		var obs activities.Observation
 		if err := workflow.ExecuteActivity(octx, s.Action+activities.ObserveSuffix, r.request(s.ID, s.Action, with, false)).Get(ctx, &obs); err != nil {
-			out = append(out, fmt.Sprintf("%s (%s): could not observe: %s", s.ID, s.Action, errorText(err)))
+			out = append(out, fmt.Sprintf("%s (%s): could not observe: %s", s.ID, s.Action, ErrorText(err)))
 			continue
 		}
 		line := fmt.Sprintf("%s (%s): now %s", s.ID, s.Action, obs.Current)

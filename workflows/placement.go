@@ -74,7 +74,7 @@ func offerElsewhere(ctx workflow.Context, site, name string, req activities.Requ
 	})
 	var workers []string
 	if err := workflow.ExecuteActivity(lctx, WorkersActivity, queue).Get(ctx, &workers); err != nil {
-		return noCredentialError(first, asked, fmt.Sprintf("the other workers of %s could not be listed: %s", queue, errorText(err)))
+		return noCredentialError(first, asked, fmt.Sprintf("the other workers of %s could not be listed: %s", queue, ErrorText(err)))
 	}
 	opts := workflow.GetActivityOptions(ctx)
 	for _, w := range workers {
@@ -145,7 +145,7 @@ func noCredentialError(last error, asked []string, why string) error {
 			names = append(names, w)
 		}
 	}
-	msg := fmt.Sprintf("%s; no live worker holds these credentials (asked: %s)", errorText(last), strings.Join(names, ", "))
+	msg := fmt.Sprintf("%s; no live worker holds these credentials (asked: %s)", ErrorText(last), strings.Join(names, ", "))
 	if why != "" {
 		msg += "; " + why
 	}

@@ -102,7 +102,7 @@ func Plan(ctx workflow.Context, in PlanInput) (*PlanResult, error) {
 			defer func() { pending-- }()
 			var obs activities.Observation
 			if err := runAction(workflow.WithActivityOptions(ctx, workflow.GetActivityOptions(actx)), ps.Site, s.Action+activities.ObserveSuffix, req, &obs); err != nil {
-				ps.Note = "observe failed: " + errorText(err)
+				ps.Note = "observe failed: " + ErrorText(err)
 				return
 			}
 			ps.Observation = &obs

@@ -177,7 +177,7 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 				defer func() { pending-- }()
 				var res activities.Result
 				if err := runAction(workflow.WithActivityOptions(ctx, workflow.GetActivityOptions(actx)), site, s.Action, req, &res); err != nil {
-					o.Err = errorText(err)
+					o.Err = ErrorText(err)
 					return
 				}
 				o.Result = &res
@@ -188,7 +188,7 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 			defer func() { pending-- }()
 			var obs activities.Observation
 			if err := runAction(workflow.WithActivityOptions(ctx, workflow.GetActivityOptions(actx)), site, s.Action+activities.ObserveSuffix, req, &obs); err != nil {
-				o.Err = errorText(err)
+				o.Err = ErrorText(err)
 				return
 			}
 			o.Observation = &obs

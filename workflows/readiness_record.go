@@ -201,9 +201,9 @@ func (st *ReadinessState) announce(actx workflow.Context, ev Evaluation, v strin
 	st.AlertErr = ""
 	switch {
 	case err != nil:
-		st.AlertErr = "slack: " + errorText(err)
+		st.AlertErr = "slack: " + ErrorText(err)
 	case werr != nil:
-		st.AlertErr = "webhook: " + errorText(werr)
+		st.AlertErr = "webhook: " + ErrorText(werr)
 	default:
 		st.Alerts++
 	}

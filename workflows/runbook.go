@@ -437,7 +437,7 @@ func (r *runner) execute(ctx workflow.Context, s runbooks.Step) {
 		}
 		if site != "" && neverStarted(err) {
 			err = fmt.Errorf("%s: no worker of site %s took the step (task queue %s); start one there with drctl worker --site %s",
-				errorText(err), site, SiteQueue(workflow.GetInfo(ctx).TaskQueueName, site), site)
+				ErrorText(err), site, SiteQueue(workflow.GetInfo(ctx).TaskQueueName, site), site)
 		}
 		r.fail(s, attemptsOf(err), err)
 		return
@@ -473,7 +473,7 @@ func (r *runner) wait(ctx workflow.Context, s runbooks.Step) {
 // the run stops: nothing new starts and completed steps are compensated.
 func (r *runner) fail(s runbooks.Step, attempts int32, err error) {
 	st := r.step(s.ID)
-	st.State, st.Attempts, st.Error = StepFailed, attempts, errorText(err)
+	st.State, st.Attempts, st.Error = StepFailed, attempts, ErrorText(err)
 	r.event(EventStepFailed, s.ID, "", st.Error)
 	r.notifyStepFailed(s.ID)
 	if r.onFailure(s.ID) == runbooks.OnFailureContinue && s.Approval == nil {
@@ -665,7 +665,7 @@ func (r *runner) compensate(why string) int {
 		cr.TookMs = millis(end.Sub(start))
 		if err != nil {
 			failed++
-			cr.State, cr.Error, cr.Attempts = StepFailed, errorText(err), attemptsOf(err)
+			cr.State, cr.Error, cr.Attempts = StepFailed, ErrorText(err), attemptsOf(err)
 			r.event(EventCompensationFailed, id, "", cr.Error)
 		} else {
 			cr.State = StepSucceeded
@@ -762,6 +762,12 @@ func activityOptions(id string, timeout, deadline, heartbeat runbooks.Duration, 
 			p.MaxInterval = retry.MaxInterval
 		}
 	}
+	// A first interval above the cap (max_interval unset, its default
+	// shorter) would make the server refuse the policy and the run hang:
+	// the cap is at least the first interval.
+	if p.MaxInterval < p.InitialInterval {
+		p.MaxInterval = p.InitialInterval
+	}
 	o := workflow.ActivityOptions{
 		ActivityID:             id,
 		Summary:                id,
@@ -797,11 +803,11 @@ func attemptsOf(err error) int32 {
 	return 0
 }
 
-// errorText is the innermost useful message of an activity error, without
+// ErrorText is the innermost useful message of an activity error, without
 // Temporal's wrapping ("activity error (type: ..., scheduledEventID: ...)")
 // or the type and retryability it appends ("(type: drctl.ActionFailed,
 // retryable: true)"): reports, Slack and readiness are read by people.
-func errorText(err error) string {
+func ErrorText(err error) string {
 	var ae *temporal.ApplicationError
 	if errors.As(err, &ae) {
 		return ae.Message()

@@ -1013,3 +1013,25 @@ func TestGateOfAStoppedRunIsMarkedNoLongerNeeded(t *testing.T) {
 		t.Fatalf("no cancelled edit of the gate's message: %+v", h.notes.sent)
 	}
 }
+
+// A first retry interval above the default cap (max_interval unset) is a
+// policy Temporal refuses; the interpreter raises the cap instead of
+// leaving the run hanging.
+func TestRetryIntervalAboveTheDefaultCap(t *testing.T) {
+	h := newHarness(t)
+	s := act("slow-retry")
+	s.Retry = &runbooks.RetryPolicy{MaxAttempts: 3, InitialInterval: runbooks.Duration(time.Minute)}
+	failed := false
+	h.rec.hooks["slow-retry"] = func(context.Context) error {
+		if failed {
+			return nil
+		}
+		failed = true
+		return errors.New("first attempt fails")
+	}
+	h.run(book(s), workflows.ModeFailover)
+	rep := h.report(t)
+	if st, _ := rep.Step("slow-retry"); rep.State != workflows.StateSucceeded || st.Attempts != 2 {
+		t.Fatalf("run %s, step attempts %d (%s); want succeeded on attempt 2", rep.State, st.Attempts, st.Error)
+	}
+}

@@ -126,7 +126,7 @@ func ScheduledDrill(ctx workflow.Context, in ScheduledDrillInput) (*ScheduledDri
 	case errors.As(err, &ae) && ae.HasDetails() && ae.Details(&rep) == nil:
 		res.Report = &rep
 	default: // ended with no report (terminated, timed out)
-		res.State, res.Error = StateFailed, errorText(err)
+		res.State, res.Error = StateFailed, ErrorText(err)
 		return res, nil
 	}
 	res.State = res.Report.State
@@ -142,7 +142,7 @@ func skipped(ctx workflow.Context, in ScheduledDrillInput, res *ScheduledDrillRe
 	})
 	var holder string
 	if err := workflow.ExecuteActivity(actx, LockHolderActivity, rb.Lock).Get(ctx, &holder); err != nil {
-		holder = fmt.Sprintf("a run that could not be described (%s)", errorText(err))
+		holder = fmt.Sprintf("a run that could not be described (%s)", ErrorText(err))
 	}
 	res.State = StateSkipped
 	res.Skipped = fmt.Sprintf("lock %q is held by %s", rb.Lock, holder)

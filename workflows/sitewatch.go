@@ -383,11 +383,11 @@ func (w *siteWatch) propose(ctx workflow.Context, inc *Incident) {
 		})
 		var holder string
 		if err := workflow.ExecuteActivity(actx, LockHolderActivity, rb.Lock).Get(ctx, &holder); err != nil {
-			holder = fmt.Sprintf("a run that could not be described (%s)", errorText(err))
+			holder = fmt.Sprintf("a run that could not be described (%s)", ErrorText(err))
 		}
 		inc.NotProposed = fmt.Sprintf("lock %q is held by %s", rb.Lock, holder)
 	default:
-		inc.NotProposed = "the run could not start: " + errorText(err)
+		inc.NotProposed = "the run could not start: " + ErrorText(err)
 	}
 }
 
@@ -462,7 +462,7 @@ func (w *siteWatch) notify(ctx workflow.Context, state string, at time.Time, tex
 		}
 		for i := range w.st.Recent {
 			if w.st.Recent[i].ID == incident {
-				w.st.Recent[i].NotifyError = state + ": " + errorText(err)
+				w.st.Recent[i].NotifyError = state + ": " + ErrorText(err)
 			}
 		}
 	})

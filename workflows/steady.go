@@ -127,7 +127,7 @@ func (r *runner) observeProbes(ctx workflow.Context) (map[string]string, map[str
 	for i, f := range results {
 		var obs activities.Observation
 		if err := f.Get(ctx, &obs); err != nil {
-			failed[r.probes[i].step] = errorText(err)
+			failed[r.probes[i].step] = ErrorText(err)
 			continue
 		}
 		for _, k := range workflow.DeterministicKeys(obs.State) {
@@ -191,7 +191,7 @@ func (r *runner) failback() error {
 			r.rep.Failback = &rep
 			return fmt.Errorf("failback %s %s: %s", fb.Runbook.Name, rep.State, rep.Error)
 		}
-		return fmt.Errorf("failback %s: %s", fb.Runbook.Name, errorText(err))
+		return fmt.Errorf("failback %s: %s", fb.Runbook.Name, ErrorText(err))
 	}
 	r.rep.Failback = &rep
 	return nil

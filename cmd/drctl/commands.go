@@ -735,7 +735,7 @@ func (a *app) replayCmd() *cobra.Command {
 }
 
 func (a *app) workerCmd() *cobra.Command {
-	var site string
+	var sites []string
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a worker: executes runbook workflows and actions (stops gracefully on SIGTERM)",
@@ -745,8 +745,8 @@ func (a *app) workerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if site != "" {
-				c.Worker.Site = site
+			if len(sites) > 0 {
+				c.Worker.Sites = sites
 				if err := c.Validate(); err != nil {
 					return err
 				}
@@ -764,8 +764,12 @@ func (a *app) workerCmd() *cobra.Command {
 				Dial: drworker.DialOptions{Telemetry: tel},
 				Ready: func(s drworker.Serving) {
 					where := "no site: actions that need a site's local reach go to that site's workers"
-					if c.Worker.Site != "" {
-						where = fmt.Sprintf("site %s (also polling %q)", c.Worker.Site, workflows.SiteQueue(c.Temporal.TaskQueue, c.Worker.Site))
+					if len(c.Worker.Sites) > 0 {
+						var qs []string
+						for _, s := range c.Worker.Sites {
+							qs = append(qs, strconv.Quote(workflows.SiteQueue(c.Temporal.TaskQueue, s)))
+						}
+						where = fmt.Sprintf("site %s (also polling %s)", strings.Join(c.Worker.Sites, ", "), strings.Join(qs, ", "))
 					}
 					fmt.Fprintf(cmd.ErrOrStderr(), "worker %s polling task queue %q on %s (namespace %s); %s; actions: %s\n",
 						c.Identity, c.Temporal.TaskQueue, c.Temporal.Address, c.Temporal.Namespace, where, strings.Join(s.Registry.Names(), ", "))
@@ -774,6 +778,6 @@ func (a *app) workerCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&site, "site", "", "the site this worker runs in (worker.site): it also runs the actions that need that site's local reach")
+	cmd.Flags().StringSliceVar(&sites, "site", nil, "a site this worker runs in (worker.sites; repeat or comma-separate for a host in several): it also runs the actions that need that site's local reach")
 	return cmd
 }

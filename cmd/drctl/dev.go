@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/drctl/drctl/internal/devserver"
+	"github.com/drctl/drctl/internal/lab"
 	drworker "github.com/drctl/drctl/worker"
 )
 
@@ -16,6 +18,7 @@ func (a *app) devCmd() *cobra.Command {
 		stateDir string
 		port     int
 		uiPort   int
+		sites    []string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -53,10 +56,19 @@ func (a *app) devCmd() *cobra.Command {
 			}
 			defer srv.Stop()
 			c.Temporal.Address = srv.Address
+			switch {
+			case len(sites) > 0:
+				c.Worker.Sites = sites
+			case len(c.Worker.Sites) == 0:
+				c.Worker.Sites = lab.Sites // one machine standing for every site of the lab
+			}
+			if err := c.Validate(); err != nil {
+				return err
+			}
 			return drworker.Serve(cmd.Context(), c, drworker.Options{Ready: func(drworker.Serving) {
 				out := cmd.OutOrStdout()
 				fmt.Fprintf(out, "Temporal dev server on %s (state in %s), web UI %s\n", srv.Address, stateDir, srv.UIURL)
-				fmt.Fprintf(out, "a worker is polling task queue %q. In another terminal:\n", c.Temporal.TaskQueue)
+				fmt.Fprintf(out, "a worker of sites %s is polling task queue %q. In another terminal:\n", strings.Join(c.Worker.Sites, ", "), c.Temporal.TaskQueue)
 				fmt.Fprintf(out, "  export DRCTL_TEMPORAL_ADDRESS=%s\n  drctl run runbooks/demo.yaml --set service_url=http://HOST/healthz\n", srv.Address)
 				fmt.Fprintln(out, "Ctrl-C stops the worker and the server; runs resume when you start it again.")
 			}})
@@ -65,5 +77,6 @@ func (a *app) devCmd() *cobra.Command {
 	cmd.Flags().StringVar(&stateDir, "state-dir", ".drctl/dev", "where the dev server keeps its database and log")
 	cmd.Flags().IntVar(&port, "port", 7233, "frontend port on 127.0.0.1 (0: any free port)")
 	cmd.Flags().IntVar(&uiPort, "ui-port", 8233, "web UI port (0: any free port)")
+	cmd.Flags().StringSliceVar(&sites, "site", nil, "sites the worker runs in (default: worker.sites, else the lab's: east, west)")
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/operator"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
 )
@@ -89,5 +90,40 @@ func TestReportTimesSayDateAndAge(t *testing.T) {
 		if !want.MatchString(out.String()) {
 			t.Errorf("report lacks %s:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestRetryingStepIsShown: a step between attempts is printed by the
+// follow once per attempt, and by the summary kept without a worker, with
+// its attempt, next try and last error.
+func TestRetryingStepIsShown(t *testing.T) {
+	started := time.Now().Add(-5 * time.Second)
+	next := time.Now().Add(41 * time.Second).UTC()
+	ms := int64(41000)
+	rep := &workflows.Report{State: workflows.StateRunning, StartedAt: started,
+		Steps: []workflows.StepReport{{ID: "promote", Kind: workflows.KindStep, Action: "postgres.promote", State: workflows.StepRunning, StartedAt: &started, Attempts: 2}}}
+	attempt := operator.Attempt{Step: "promote", Attempt: 2, MaxAttempts: 5, State: "scheduled", LastError: "connection refused", LastWorker: "w1@east",
+		NextAttemptAt: &next, NextAttemptIn: "41s", NextAttemptInMs: &ms}
+	want := "retrying: step promote, attempt 2 of 5 due in 41s (" + next.Format("15:04:05Z") + "); last error: connection refused (on w1@east)"
+
+	var out strings.Builder
+	f := &follower{out: &out}
+	f.update(rep)
+	f.retries(rep, []operator.Attempt{attempt})
+	f.retries(rep, []operator.Attempt{attempt})
+	if strings.Count(out.String(), "retrying attempt 2 of 5") != 1 || !strings.Contains(out.String(), "promote                retrying attempt 2 of 5 due in 41s") {
+		t.Errorf("follow:\n%s", out.String())
+	}
+	attempt.Attempt = 3
+	f.retries(rep, []operator.Attempt{attempt})
+	if !strings.Contains(out.String(), "retrying attempt 3 of 5") {
+		t.Errorf("follow does not print the next attempt:\n%s", out.String())
+	}
+
+	out.Reset()
+	attempt.Attempt = 2
+	printStatus(&out, operator.RunStatus{Status: workflows.Status{State: workflows.StateRunning, Running: []string{"promote"}, Total: 1}, InFlight: []operator.Attempt{attempt}})
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("summary:\n%s\nwant %q", out.String(), want)
 	}
 }

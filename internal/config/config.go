@@ -173,11 +173,12 @@ type Worker struct {
 	// ran the workflow last before any worker may take it. Low values make a
 	// dead worker's runs move on sooner. Default 1s.
 	StickyTimeout time.Duration `mapstructure:"sticky_timeout"`
-	// Site is where the worker runs (drctl worker --site). Besides the
-	// shared task queue it polls its site's (TASK_QUEUE@SITE), where the
-	// actions that need the site's local reach on its targets are sent.
-	// Empty: no site; it runs only what may run anywhere.
-	Site string `mapstructure:"site"`
+	// Sites are where the worker runs (drctl worker --site; usually one,
+	// more for a host that reaches several, like the one-machine lab).
+	// Besides the shared task queue it polls each site's (TASK_QUEUE@SITE),
+	// where the actions that need the site's local reach on its targets
+	// are sent. Empty: it runs only what may run anywhere.
+	Sites []string `mapstructure:"sites"`
 }
 
 // Telemetry configures OpenTelemetry; everything is off by default.
@@ -261,7 +262,7 @@ func Load(path string, flags *pflag.FlagSet) (Config, error) {
 	v.SetDefault("identity", d.Identity)
 	v.SetDefault("worker.stop_timeout", d.Worker.StopTimeout)
 	v.SetDefault("worker.sticky_timeout", d.Worker.StickyTimeout)
-	v.SetDefault("worker.site", d.Worker.Site)
+	v.SetDefault("worker.sites", d.Worker.Sites)
 	v.SetDefault("telemetry.traces", d.Telemetry.Traces)
 	v.SetDefault("telemetry.metrics", d.Telemetry.Metrics)
 	v.SetDefault("telemetry.metrics_listen", d.Telemetry.MetricsListen)
@@ -364,9 +365,11 @@ func (c Config) Validate() error {
 	if c.Temporal.TaskQueue == "" {
 		problems = append(problems, "temporal.task_queue is empty")
 	}
-	if c.Worker.Site != "" {
-		if err := runbooks.CheckSite(c.Worker.Site); err != nil {
-			problems = append(problems, "worker.site: "+err.Error())
+	for i, site := range c.Worker.Sites {
+		if err := runbooks.CheckSite(site); err != nil {
+			problems = append(problems, "worker.sites: "+err.Error())
+		} else if slices.Contains(c.Worker.Sites[:i], site) {
+			problems = append(problems, fmt.Sprintf("worker.sites names %s twice", site))
 		}
 	}
 	if c.Temporal.APIKey.Env != "" && c.Temporal.APIKey.File != "" {

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -500,5 +501,25 @@ func TestLoadRefusesBadSlackIDs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoadWorkerSites: a worker's sites come from the file as a list, from
+// DRCTL_WORKER_SITES comma-separated, and must be site names, once each.
+func TestLoadWorkerSites(t *testing.T) {
+	dir := isolate(t)
+	writeFile(t, filepath.Join(dir, "drctl.yaml"), "worker:\n  sites: [east]\n")
+	if c, err := config.Load("", nil); err != nil || fmt.Sprint(c.Worker.Sites) != "[east]" {
+		t.Fatalf("Load = %v, %v; want the file's [east]", c.Worker.Sites, err)
+	}
+	t.Setenv("DRCTL_WORKER_SITES", "east,west")
+	if c, err := config.Load("", nil); err != nil || fmt.Sprint(c.Worker.Sites) != "[east west]" {
+		t.Fatalf("Load = %v, %v; want the environment's [east west]", c.Worker.Sites, err)
+	}
+	for env, want := range map[string]string{"East Coast": `worker.sites: site "East Coast" may only contain`, "east,east": "worker.sites names east twice", "any": `and is not "any"`} {
+		t.Setenv("DRCTL_WORKER_SITES", env)
+		if _, err := config.Load("", nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("DRCTL_WORKER_SITES=%q: %v; want an error containing %q", env, err, want)
+		}
 	}
 }

@@ -135,6 +135,7 @@ func (d *demo) run(ctx context.Context) error {
 	c := d.o.Config
 	c.Temporal.Address = srv.Address
 	c.Temporal.TaskQueue = DemoTaskQueue
+	c.Worker.Sites = Sites
 	w, err := worker.Start(ctx, c, worker.Options{Client: srv.Client(), Secrets: l.Secrets()})
 	if err != nil {
 		return err

@@ -29,6 +29,10 @@ const (
 	West = "west"
 )
 
+// Sites are the lab's sites. The lab is one machine, so a worker serving
+// it runs in all of them (worker.sites).
+var Sites = []string{East, West}
+
 // Each site's addresses. Both databases listen on one port, both apps on
 // another, so the DNS names below move clients between sites.
 const (

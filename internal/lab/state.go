@@ -106,7 +106,8 @@ func (l *Lab) WriteFiles(dir string, st State) error {
 		fmt.Fprintf(&env, "export %s=%s\n", k, shellQuote(l.Secrets()[k]))
 	}
 	cfg := "# drctl lab: a worker started with these settings (drctl dev) serves the lab's runs.\n" +
-		"temporal:\n  address: 127.0.0.1:7233\n  task_queue: drctl\n"
+		"temporal:\n  address: 127.0.0.1:7233\n  task_queue: drctl\n" +
+		"worker:\n  sites: [" + strings.Join(Sites, ", ") + "]   # the lab is one machine standing for every site\n"
 	state, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err

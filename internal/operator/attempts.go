@@ -1,8 +1,6 @@
 package operator
 
 import (
-	"errors"
-	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -86,17 +84,7 @@ var temporalSuffixRE = regexp.MustCompile(` \(type: [^(),]*, retryable: (?:true|
 // an application error's message, a timeout as "timed out (KIND)", and
 // never the type and retryability Temporal appends.
 func failureText(f *failurepb.Failure) string {
-	err := temporal.GetDefaultFailureConverter().FailureToError(f)
-	text := err.Error()
-	var ae *temporal.ApplicationError
-	var te *temporal.TimeoutError
-	switch {
-	case errors.As(err, &ae):
-		text = ae.Message()
-	case errors.As(err, &te):
-		// The enum's proto name: its String() is CamelCase.
-		text = fmt.Sprintf("timed out (%s)", strings.ToLower(strings.TrimPrefix(enumspb.TimeoutType_name[int32(te.TimeoutType())], "TIMEOUT_TYPE_")))
-	}
+	text := workflows.ErrorText(temporal.GetDefaultFailureConverter().FailureToError(f))
 	return temporalSuffixRE.ReplaceAllString(text, "")
 }
 

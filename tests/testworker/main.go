@@ -137,13 +137,15 @@ func run() error {
 	address := flag.String("address", "", "Temporal address")
 	queue := flag.String("task-queue", "drctl", "task queue")
 	identity := flag.String("identity", "testworker", "worker identity")
-	site := flag.String("site", "", "the worker's site")
+	sites := flag.String("site", "", "the worker's sites, comma-separated")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg := config.Defaults()
 	cfg.Temporal.Address, cfg.Temporal.TaskQueue, cfg.Identity = *address, *queue, *identity
-	cfg.Worker.Site = *site
+	if *sites != "" {
+		cfg.Worker.Sites = strings.Split(*sites, ",")
+	}
 	o := worker.Options{
 		Actions: []activities.Action{Marker{}},
 		// The tests wait for this line: the worker polls from here on.
