@@ -50,6 +50,17 @@ func CheckBounds(rb *Runbook) error {
 				dur(what+" compensate.timeout", c.Timeout)
 				retry(what+" compensate", c.Retry)
 			}
+			if s.MaxParallel < 0 || s.MaxParallel > MaxParallel {
+				errs = append(errs, fmt.Errorf("%s max_parallel %d is outside 1..%d", what, s.MaxParallel, MaxParallel))
+			}
+			if s.Runbook != "" && s.Child == nil {
+				errs = append(errs, fmt.Errorf("%s runs %s, which the input does not carry (load the runbook with runbooks.Load)", what, s.Runbook))
+			}
+			if s.Child != nil {
+				if err := CheckBounds(s.Child); err != nil {
+					errs = append(errs, fmt.Errorf("%s %s: %w", what, s.Runbook, err))
+				}
+			}
 			if a := s.Approval; a != nil {
 				dur(what+" approval.timeout", a.Timeout)
 				if a.MinApprovals < 0 || a.MinApprovals > MaxApprovals {

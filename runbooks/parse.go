@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -25,10 +26,10 @@ var (
 	paramKeys      = []string{"description", "default", "required", "allowed"}
 	targetKeys     = []string{"kind", "site", "credentials", "attributes"}
 	credentialKeys = []string{"env", "file"}
-	stepKeys       = []string{"id", "description", "action", "with", "needs", "retry", "timeout", "deadline", "heartbeat", "on_failure", "run_on", "compensate", "approval"}
+	stepKeys       = []string{"id", "description", "action", "with", "needs", "retry", "timeout", "deadline", "heartbeat", "on_failure", "run_on", "compensate", "approval", "runbook", "for_each", "as", "max_parallel"}
 	retryKeys      = []string{"max_attempts", "initial_interval", "backoff", "max_interval"}
 	compensateKeys = []string{"action", "with", "timeout", "retry"}
-	approvalKeys   = []string{"message", "approvers", "two_person", "min_approvals", "timeout", "on_timeout", "drill_approvers"}
+	approvalKeys   = []string{"message", "approvers", "two_person", "min_approvals", "timeout", "on_timeout", "drill_approvers", "auto_approve"}
 )
 
 // keySynonyms maps keys that other workflow languages use to drctl's word
@@ -125,7 +126,51 @@ func check(file string, data []byte, cat Catalog) (*Runbook, Problems) {
 	if rb == nil {
 		return nil, probs
 	}
+	probs = append(probs, loadChildren(rb, cat)...)
 	return rb, append(probs, Validate(rb, cat)...)
+}
+
+// loadChildren loads the runbook each fan-out step runs (a path relative
+// to rb's file) into the step. A child's own problems are reported in its
+// file; a child that runs runbooks itself is refused (one level).
+func loadChildren(rb *Runbook, cat Catalog) Problems {
+	var probs Problems
+	for i := range rb.Steps {
+		s := &rb.Steps[i]
+		if s.Runbook == "" {
+			continue
+		}
+		at := linePos(s.Line)
+		if np, ok := rb.pos["steps["+strconv.Itoa(i)+"].runbook"]; ok {
+			at = np.Value
+		}
+		path := s.Runbook
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(filepath.Dir(rb.File), path)
+		}
+		data, err := ReadFile(path)
+		if err != nil {
+			probs = append(probs, Problem{File: rb.File, Line: at.Line, Col: at.Col, Step: s.ID,
+				Message: fmt.Sprintf("runbook %s cannot be read: %v", s.Runbook, errors.Unwrap(err)), Hint: "write the child runbook's path relative to this file"})
+			continue
+		}
+		child, cprobs := parse(path, data)
+		if child != nil {
+			for _, cs := range child.Steps {
+				if cs.Runbook != "" {
+					cprobs = append(cprobs, Problem{File: path, Line: cs.Line, Step: cs.ID, Message: "a runbook run by another cannot run runbooks itself", Hint: "run every runbook from the top one"})
+				}
+			}
+			cprobs = append(cprobs, Validate(child, cat)...)
+		}
+		if len(cprobs) > 0 {
+			probs = append(probs, cprobs...)
+			continue
+		}
+		Place(child, cat)
+		s.Child = child
+	}
+	return probs
 }
 
 // decoder turns a yaml.Node tree into a Runbook, collecting every problem
@@ -716,6 +761,14 @@ func (d *decoder) stepAt(n *yaml.Node, path string) Step {
 			s.OnFailure = d.text(v, key)
 		case "run_on":
 			s.RunOn = d.text(v, key)
+		case "runbook":
+			s.Runbook = d.text(v, key)
+		case "for_each":
+			s.ForEach = d.value(v, p)
+		case "as":
+			s.As = d.text(v, key)
+		case "max_parallel":
+			s.MaxParallel = d.integer(v, key)
 		case "compensate":
 			s.Compensate = d.compensation(v, p)
 		case "approval":
@@ -793,6 +846,10 @@ func (d *decoder) approval(n *yaml.Node, path string) *Approval {
 			a.OnTimeout = d.text(v, key)
 		case "drill_approvers":
 			a.DrillApprovers = d.textList(v, p, key)
+		case "auto_approve":
+			if b, ok := d.boolean(v, key); ok {
+				a.AutoApprove = b
+			}
 		}
 	})
 	return a

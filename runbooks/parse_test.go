@@ -150,7 +150,7 @@ func TestParseProblems(t *testing.T) {
 		{"steps not a list", "steps: {a: 1}\n",
 			[]string{`test.yaml:1:8: steps must be a list of steps, not a mapping (start each step with '- id: NAME')`}},
 		{"step not a mapping", "steps: [fence]\n",
-			[]string{`test.yaml:1:9: a step must be a mapping of keys (id, description, action, with, needs, retry, timeout, deadline, heartbeat, on_failure, run_on, compensate, approval), not "fence" (write key: value pairs, one per line)`}},
+			[]string{`test.yaml:1:9: a step must be a mapping of keys (id, description, action, with, needs, retry, timeout, deadline, heartbeat, on_failure, run_on, compensate, approval, runbook, for_each, as, max_parallel), not "fence" (write key: value pairs, one per line)`}},
 		{"every problem, in file order", "name: [x]\nlock: {a: b}\nobjectives: {rto: soon}\n",
 			[]string{
 				`test.yaml:1:7: name must be text, not a list (write name: VALUE on one line)`,

@@ -115,3 +115,99 @@ steps:
 		t.Errorf("CheckSpec of a site-reach action with no target input: %v", err)
 	}
 }
+
+// writeFiles writes name → text into a new directory and returns it.
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, text := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+const serviceChild = `apiVersion: drctl/v1
+name: service
+lock: service
+params:
+  svc: {required: true}
+  to: {default: west}
+steps:
+  - {id: move, action: note, with: {message: "move ${{ params.svc }} to ${{ params.to }}"}}
+`
+
+// Load loads the runbook a fan-out step runs, relative to the file, into
+// the step; the validator checks its keys and the child's parameters.
+func TestFanOutLoadsAndChecksTheChild(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"services/service.yaml": serviceChild,
+		"fleet.yaml": header + `
+params: {services: {default: "a,b"}}
+steps:
+  - {id: db, action: note, with: {message: db}}
+  - id: services
+    needs: [db]
+    runbook: services/service.yaml
+    for_each: "${{ params.services }}"
+    as: svc
+    with: {to: west}
+    max_parallel: 100
+`,
+	})
+	rb, err := runbooks.Load(filepath.Join(dir, "fleet.yaml"), catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := rb.Step("services")
+	if s.Child == nil || s.Child.Name != "service" || s.As != "svc" || s.MaxParallel != 100 {
+		t.Fatalf("fan-out step %+v", s)
+	}
+	if err := runbooks.CheckBounds(rb); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name, step string
+		want       []string
+	}{
+		{"unknown parameter and missing as", `
+  - {id: s, runbook: services/service.yaml, for_each: [a, b], with: {too: x}}
+`, []string{
+			`fleet.yaml:6:5: step "s": for_each needs as: the child parameter each item is given as (add as: one of services/service.yaml's parameters (svc, to))`,
+			`fleet.yaml:6:70: step "s": services/service.yaml has no parameter "too" (its parameters: svc, to)`,
+			`fleet.yaml:6:22: step "s": services/service.yaml requires parameter "svc" (add svc: VALUE under with:)`,
+		}},
+		{"items a lock cannot end with, compensate", `
+  - {id: s, runbook: services/service.yaml, for_each: [a, "B C"], as: svc, compensate: {action: note, with: {message: x}}}
+`, []string{
+			`fleet.yaml:6:88: step "s": a step that runs a runbook cannot have compensate: the child run's steps have their own (remove compensate)`,
+			`fleet.yaml:6:59: step "s": for_each item B C is not a name a lock can end with (use a-z, 0-9, '.', '_' and '-', starting with a letter or digit)`,
+		}},
+		{"for_each not one expression", `
+  - {id: s, runbook: services/service.yaml, for_each: "x ${{ params.p }}", as: svc}
+`, []string{`fleet.yaml:6:55: step "s": for_each is a list, or one expression whose value is a list or comma-separated text (write for_each: [a, b] or for_each: "${{ params.services }}")`}},
+		{"a child that cannot be read", `
+  - {id: s, runbook: services/nope.yaml}
+`, []string{`fleet.yaml:6:22: step "s": runbook services/nope.yaml cannot be read: no such file or directory (write the child runbook's path relative to this file)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := writeFiles(t, map[string]string{"services/service.yaml": serviceChild, "fleet.yaml": header + "params: {p: {default: x}}\nsteps:" + tt.step})
+			_, err := runbooks.Load(filepath.Join(dir, "fleet.yaml"), catalog)
+			if err == nil {
+				t.Fatal("loaded")
+			}
+			got := strings.ReplaceAll(err.Error(), dir+"/", "")
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("problems:\n%s\nlack:\n%s", got, w)
+				}
+			}
+		})
+	}
+}

@@ -145,8 +145,31 @@ type Step struct {
 	// runbook is loaded (Place), so a run routes by what its catalog said
 	// when it started. Not written in runbooks.
 	Reach Reach `json:"reach,omitempty"`
-	Line  int   `json:"-"`
+	// Runbook, in a step that runs another runbook (a fan-out step), is
+	// that runbook's path relative to this file, and Child the runbook
+	// itself, loaded with this one (Load), so a run carries the exact text
+	// of its children too. With holds the child's parameters; one it does
+	// not give takes this runbook's parameter of the same name, if any.
+	Runbook string   `json:"runbook,omitempty"`
+	Child   *Runbook `json:"child,omitempty"`
+	// ForEach runs the child once per item: a list, or one expression
+	// whose value is a list or comma-separated text. As names the child
+	// parameter each item is given as. Each child holds its own lock: the
+	// child runbook's lock, then "-" and the item.
+	ForEach any    `json:"for_each,omitempty"`
+	As      string `json:"as,omitempty"`
+	// MaxParallel bounds the children running at once (default
+	// DefaultMaxParallel).
+	MaxParallel int `json:"max_parallel,omitempty"`
+	Line        int `json:"-"`
 }
+
+// Fan-out bounds: children running at once, and items in one fan-out.
+const (
+	DefaultMaxParallel = 10
+	MaxParallel        = 1000
+	MaxForEach         = 5000
+)
 
 // RunOnAny, as a step's run_on, lets any worker run the step's action.
 const RunOnAny = "any"
@@ -191,6 +214,11 @@ type Approval struct {
 	// drills only; the reviewed runbook, not whoever writes a schedule,
 	// says which gates a machine may open.
 	DrillApprovers []string `json:"drill_approvers,omitempty"`
+	// AutoApprove lets a site watch's auto_approve_after open this gate
+	// when nobody decided in that time, in a run the watch proposed; the
+	// reviewed runbook, not whoever configures a watcher, says which
+	// gates may open with nobody there.
+	AutoApprove bool `json:"auto_approve,omitempty"`
 }
 
 // Outputs of an approval gate, for ${{ steps.GATE.outputs.KEY }}:

@@ -417,8 +417,15 @@ func (v *validator) step(s stepRef) {
 	switch {
 	case s.Action != "" && s.Approval != nil:
 		v.report(v.at(s.path+".approval", at), id, fmt.Sprintf("a %s has either action or approval, not both", kind), "split it in two: the approval, then the action with needs: [the approval's id]")
-	case s.Action == "" && s.Approval == nil && !unread("action") && !unread("approval"):
-		v.report(at, id, fmt.Sprintf("a %s needs an action or an approval", kind), "add action: NAME, or approval: {approvers: [...]}")
+	case s.Runbook != "" && (s.Action != "" || s.Approval != nil):
+		v.report(v.at(s.path+".runbook", at), id, fmt.Sprintf("a %s runs a runbook, an action or an approval, one of them", kind), "split it in two, joined by needs:")
+	case s.Action == "" && s.Approval == nil && s.Runbook == "" && !unread("action") && !unread("approval") && !unread("runbook"):
+		v.report(at, id, fmt.Sprintf("a %s needs an action, an approval or a runbook", kind), "add action: NAME, approval: {approvers: [...]} or runbook: FILE")
+	}
+	if s.preflight && s.Runbook != "" {
+		v.report(v.at(s.path+".runbook", at), id, "a preflight check cannot run a runbook: it must not change anything", "move the step to steps:")
+	} else if s.Runbook != "" || s.ForEach != nil || s.As != "" || s.MaxParallel != 0 {
+		v.fanOut(s, at)
 	}
 	v.secretText(v.at(s.path+".description", at), id, "the description", s.Description)
 	if s.preflight {
@@ -1169,15 +1176,98 @@ func (v *validator) cycleThrough(group []string) []string {
 	return path
 }
 
-// CheckName holds a runbook's name to the lock's rule: it names the
-// runbook's drill schedule and its runs in Temporal's visibility queries,
-// so it is an identifier, not prose.
 // CheckSite reports whether name is a site name (a target's site, a
 // step's run_on, a worker's --site): the lock-name rule, so it can end a
 // task queue name.
 func CheckSite(name string) error {
-	if name == RunOnAny || len(name) > maxLockLen || !lockRE.MatchString(name) {
-		return fmt.Errorf("site %q may only contain a-z, 0-9, '.', '_' and '-', starting with a letter or digit (at most %d), and is not %q", name, maxLockLen, RunOnAny)
+	if name == RunOnAny || len(name) > MaxSiteLen || !lockRE.MatchString(name) {
+		return fmt.Errorf("site %q may only contain a-z, 0-9, '.', '_' and '-', starting with a letter or digit (at most %d), and is not %q", name, MaxSiteLen, RunOnAny)
+	}
+	return nil
+}
+
+// MaxSiteLen bounds a site name, so that the identity a site watch starts
+// runs under ("site-watch@NAME") stays an identity.
+const MaxSiteLen = 40
+
+// fanOut checks a step that runs another runbook: its own keys, its
+// parameters for the child (with, as) against the child's, and for_each.
+func (v *validator) fanOut(s stepRef, at srcPos) {
+	if s.Runbook == "" {
+		for _, key := range []string{"for_each", "as", "max_parallel"} {
+			if v.written(s.path + "." + key) {
+				v.report(v.at(s.path+"."+key, at), s.ID, key+" belongs to a step that runs a runbook", "add runbook: FILE, or remove "+key)
+			}
+		}
+		return
+	}
+	for _, key := range []string{"compensate", "retry", "timeout", "deadline", "heartbeat", "run_on"} {
+		if v.written(s.path + "." + key) {
+			v.report(v.at(s.path+"."+key, at), s.ID, fmt.Sprintf("a step that runs a runbook cannot have %s: the child run's steps have their own", key), "remove "+key)
+		}
+	}
+	if s.MaxParallel < 0 || s.MaxParallel > MaxParallel {
+		v.report(v.at(s.path+".max_parallel", at), s.ID, fmt.Sprintf("max_parallel %d is outside 1..%d", s.MaxParallel, MaxParallel), fmt.Sprintf("write a number from 1 to %d (default %d)", MaxParallel, DefaultMaxParallel))
+	}
+	switch items := s.ForEach.(type) {
+	case nil:
+		if s.As != "" {
+			v.report(v.at(s.path+".as", at), s.ID, "as names the child parameter each item of for_each is given as, and there is no for_each", "add for_each: [ITEMS], or remove as")
+		}
+	case string:
+		if refs, err := ParseRefs(items); err != nil || len(refs) != 1 || strings.TrimSpace(items) != refs[0].Raw {
+			v.report(v.at(s.path+".for_each", at), s.ID, "for_each is a list, or one expression whose value is a list or comma-separated text", `write for_each: [a, b] or for_each: "${{ params.services }}"`)
+		}
+		v.references(s, map[string]any{"for_each": items}, s.path, false)
+	case []any:
+		if len(items) > MaxForEach {
+			v.report(v.at(s.path+".for_each", at), s.ID, fmt.Sprintf("for_each lists %d items; the most is %d", len(items), MaxForEach), "split the fan-out")
+		}
+		for i, it := range items {
+			str, ok := it.(string)
+			if err := CheckForEachItem(str); !ok || err != nil {
+				v.report(v.at(indexPath(s.path+".for_each", i), at), s.ID, fmt.Sprintf("for_each item %v is not a name a lock can end with", it), "use a-z, 0-9, '.', '_' and '-', starting with a letter or digit")
+			}
+		}
+	default:
+		v.report(v.at(s.path+".for_each", at), s.ID, "for_each is a list, or one expression whose value is a list or comma-separated text", `write for_each: [a, b] or for_each: "${{ params.services }}"`)
+	}
+	child := s.Child
+	if child == nil {
+		return // loading it failed, and said why
+	}
+	if s.ForEach != nil {
+		if s.As == "" {
+			v.report(at, s.ID, "for_each needs as: the child parameter each item is given as", fmt.Sprintf("add as: one of %s's parameters (%s)", s.Runbook, paramNames(child)))
+		} else if _, ok := child.Param(s.As); !ok {
+			v.report(v.at(s.path+".as", at), s.ID, fmt.Sprintf("as %q names no parameter of %s", s.As, s.Runbook), fmt.Sprintf("write as: one of its parameters (%s)", paramNames(child)))
+		}
+		if len(child.Lock)+1+maxItemLen > maxLockLen {
+			v.report(v.at(s.path+".runbook", at), s.ID, fmt.Sprintf("%s's lock %q is too long to be followed by an item", s.Runbook, child.Lock), "shorten its lock")
+		}
+	}
+	for _, key := range sortedKeys(s.With) {
+		if _, ok := child.Param(key); !ok {
+			v.report(v.atKey(s.path+".with."+key, at), s.ID, fmt.Sprintf("%s has no parameter %q", s.Runbook, key), fmt.Sprintf("its parameters: %s", paramNames(child)))
+		} else if key == s.As {
+			v.report(v.atKey(s.path+".with."+key, at), s.ID, fmt.Sprintf("parameter %q is given each item of for_each (as)", key), "remove it from with")
+		}
+	}
+	for _, p := range child.Params {
+		_, inherited := v.rb.Param(p.Name)
+		if _, set := s.With[p.Name]; p.Required && !set && !inherited && p.Name != s.As {
+			v.report(v.at(s.path+".runbook", at), s.ID, fmt.Sprintf("%s requires parameter %q", s.Runbook, p.Name), fmt.Sprintf("add %s: VALUE under with:", p.Name))
+		}
+	}
+}
+
+// maxItemLen bounds a for_each item, which ends the child's lock.
+const maxItemLen = 63
+
+// CheckForEachItem reports whether item can end a child's lock.
+func CheckForEachItem(item string) error {
+	if len(item) > maxItemLen || !lockRE.MatchString(item) {
+		return fmt.Errorf("for_each item %q may only contain a-z, 0-9, '.', '_' and '-', starting with a letter or digit (at most %d)", item, maxItemLen)
 	}
 	return nil
 }
@@ -1209,6 +1299,9 @@ func (v *validator) runOn(s stepRef, at srcPos) {
 	}
 }
 
+// CheckName holds a runbook's name to the lock's rule: it names the
+// runbook's drill schedule and its runs in Temporal's visibility queries,
+// so it is an identifier, not prose.
 func CheckName(name string) error {
 	if len(name) > maxLockLen || !lockRE.MatchString(name) {
 		return fmt.Errorf("runbook name %q may only contain a-z, 0-9, '.', '_' and '-', starting with a letter or digit (at most %d)", name, maxLockLen)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/drctl/drctl/internal/testwait"
+	"github.com/drctl/drctl/runbooks"
 
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -215,14 +216,44 @@ func TestRecordHistories(t *testing.T) {
 		}
 	})
 
+	// A fleet: a runbook that runs another once per item, two at a time.
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"child.yaml": "apiVersion: drctl/v1\nname: rec-child\nlock: rec-child\nparams: {svc: {required: true}}\nsteps:\n  - {id: move, action: note, with: {message: \"${{ params.svc }}\"}}\n",
+		"fleet.yaml": "apiVersion: drctl/v1\nname: rec-fleet\nlock: rec-fleet\nsteps:\n  - {id: first, action: note, with: {message: first}}\n  - {id: services, needs: [first], runbook: child.yaml, for_each: [a, b, c], as: svc, max_parallel: 2}\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fleet, err := runbooks.Load(filepath.Join(dir, "fleet.yaml"), drworker.Catalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Start(ctx, fleet, nil, workflows.ModeFailover, "recorded for replay tests"); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := alice.Wait(ctx, "rec-fleet"); err != nil || rep.State != workflows.StateSucceeded {
+		t.Fatalf("fleet: %v %v", rep, err)
+	}
+	f, err := os.Create(filepath.Join(historiesDir, "fleet.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.ExportHistory(ctx, "rec-fleet", f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
 	// A site loss: three watchers see east's listener go, the site watch
 	// declares it and proposes its on_loss runbook, whose gate opens by
-	// itself after auto_approve_after; east comes back (a listener on the
+	// itself after auto_approve_after (the shortest, 1m); east comes back (a listener on the
 	// same port), and the watch says so.
 	east := startEast(t)
 	wc := siteWatchConfig(t, srv, east, "rec-proposed")
 	site := wc.Sites["east"]
-	site.OnLoss.AutoApproveAfter = time.Second
+	site.OnLoss.Runbook = writeRunbook(t, strings.Replace(fmt.Sprintf(siteLossRunbook, "rec-proposed"), "approvers: [alice]", "approvers: [alice]\n      auto_approve: true", 1))
+	site.OnLoss.AutoApproveAfter = time.Minute
 	wc.Sites["east"] = site
 	startWatchers(t, srv, wc, nil, "east", "west", "witness")
 	testwait.For(t, "east up in three places", func() bool {

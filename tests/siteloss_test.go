@@ -127,7 +127,7 @@ func TestSiteLossDetectedProposedAndFailedOver(t *testing.T) {
 	runbookFile := writeRunbook(t, siteFailoverRunbook)
 	watch := func(eastProbe, westProbe string) config.Config {
 		w := c
-		w.Watch = config.Watch{Interval: time.Second, Timeout: 800 * time.Millisecond, ReportEvery: 3 * time.Second, Quorum: 2, LostAfter: 2 * time.Second}
+		w.Watch = config.Watch{Interval: time.Second, Timeout: 800 * time.Millisecond, ReportEvery: 3 * time.Second, Quorum: 2, LostAfter: 2 * time.Second, Places: []string{"east", "west", "witness"}}
 		w.Sites = map[string]config.Site{
 			"east": {Probes: []string{"postgres://" + eastProbe}, OnLoss: config.OnLoss{Runbook: runbookFile, Reason: "east is dark"}},
 			"west": {Probes: []string{"postgres://" + westProbe}},
@@ -297,8 +297,8 @@ func writeWatchConfig(t *testing.T, c config.Config) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "identity: %s\ntemporal: {address: %q, task_queue: %q}\n", c.Identity, c.Temporal.Address, c.Temporal.TaskQueue)
 	w := c.Watch
-	fmt.Fprintf(&b, "watch: {from: %s, interval: %s, timeout: %s, report_every: %s, quorum: %d, lost_after: %s}\nsites:\n",
-		w.From, w.Interval, w.Timeout, w.ReportEvery, w.Quorum, w.LostAfter)
+	fmt.Fprintf(&b, "watch: {from: %s, places: [%s], interval: %s, timeout: %s, report_every: %s, quorum: %d, lost_after: %s}\nsites:\n",
+		w.From, strings.Join(w.Places, ", "), w.Interval, w.Timeout, w.ReportEvery, w.Quorum, w.LostAfter)
 	for _, name := range slices.Sorted(maps.Keys(c.Sites)) {
 		s := c.Sites[name]
 		fmt.Fprintf(&b, "  %s:\n    probes: [%q]\n", name, strings.Join(s.Probes, `", "`))

@@ -147,7 +147,7 @@ func TestActionsRunWhereTheirSiteIsAndWhereTheSecretIs(t *testing.T) {
 		t.Fatal(err)
 	}
 	local, _ := rep.Step("east-local")
-	if local.State != workflows.StepFailed || !strings.Contains(local.Error, "no worker of site east took the step (task queue "+workflows.SiteQueue(c.Temporal.TaskQueue, "east")+")") {
+	if local.State != workflows.StepFailed || !strings.Contains(local.Error, "no worker of site east took the step within its deadline (task queue "+workflows.SiteQueue(c.Temporal.TaskQueue, "east")+")") {
 		t.Errorf("east-local %s on %q: %q; want failed, saying no worker of east took it", local.State, local.Worker, local.Error)
 	}
 	if st, _ := rep.Step("status-from-west"); st.State != workflows.StepSucceeded || st.Worker != "worker-west" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ func (e *eastSite) cut() { e.once.Do(func() { e.l.Close() }) }
 // proposing a run of lock.
 func siteWatchConfig(t *testing.T, srv *devserver.Server, east *eastSite, lock string) config.Config {
 	c := testConfig(t, srv)
-	c.Watch = config.Watch{Interval: 200 * time.Millisecond, Timeout: 150 * time.Millisecond, ReportEvery: time.Second, Quorum: 2, LostAfter: time.Second}
+	c.Watch = config.Watch{Interval: 200 * time.Millisecond, Timeout: 150 * time.Millisecond, ReportEvery: time.Second, Quorum: 2, LostAfter: time.Second, Places: []string{"east", "west", "witness"}}
 	c.Sites = map[string]config.Site{"east": {
 		Probes: []string{"tcp://" + east.l.Addr().String()},
 		OnLoss: config.OnLoss{Runbook: writeRunbook(t, fmt.Sprintf(siteLossRunbook, lock)), Reason: "east lost"},
@@ -213,5 +214,62 @@ func TestOneWatcherCutOffProposesNothing(t *testing.T) {
 	})
 	if st.State != workflows.SiteUp || st.Incidents != 0 || st.LosingSince != nil || runsOf(t, srv, "east-cutoff") != 0 {
 		t.Fatalf("state %s, incidents %d, losing since %v, runs %d; want nothing", st.State, st.Incidents, st.LosingSince, runsOf(t, srv, "east-cutoff"))
+	}
+}
+
+// TestSiteWatchResetAppliesANewConfiguration: a watcher whose lost_after
+// changed is shown as running another configuration; drctl sites reset
+// ends the watch, and the next view starts it with the reporting
+// watcher's configuration, after which nobody differs.
+func TestSiteWatchResetAppliesANewConfiguration(t *testing.T) {
+	srv := startServer(t, devserver.Options{})
+	east := startEast(t)
+	c := siteWatchConfig(t, srv, east, "east-reset")
+	startWorker(t, srv, c)
+	startWatchers(t, srv, c, nil, "east", "witness")
+	changed := c
+	changed.Watch.LostAfter = 2 * time.Second
+	startWatchers(t, srv, changed, nil, "west")
+	var first sitewatch.Status
+	testwait.For(t, "west's vote marked as another configuration", func() bool {
+		var ok bool
+		first, ok = eastWatch(t, srv)
+		differs := map[string]bool{}
+		for _, v := range first.Votes {
+			differs[v.View.From] = v.OtherConfig
+		}
+		return ok && len(first.Votes) == 3 && differs["west"] && !differs["east"] && !differs["witness"]
+	})
+	if _, err := sitewatch.Reset(testwait.Context(t), srv.Client(), "east", "", "alice", false); err == nil || !strings.Contains(err.Error(), "--reason") {
+		t.Fatalf("reset without a reason: %v", err)
+	}
+	if _, err := sitewatch.Reset(testwait.Context(t), srv.Client(), "east", "lost_after 2s", "alice", false); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, "a new watch run, started by some watcher's view", func() bool {
+		st, ok := eastWatch(t, srv)
+		return ok && st.RunID != first.RunID && len(st.Votes) == 3
+	})
+}
+
+// TestSiteWatchResetRefusesALostSite: while east is lost, reset is refused
+// unless forced.
+func TestSiteWatchResetRefusesALostSite(t *testing.T) {
+	srv := startServer(t, devserver.Options{})
+	east := startEast(t)
+	c := siteWatchConfig(t, srv, east, "east-reset-lost")
+	c.Sites["east"] = config.Site{Probes: c.Sites["east"].Probes}
+	startWorker(t, srv, c)
+	startWatchers(t, srv, c, nil, "west", "witness")
+	east.cut()
+	testwait.For(t, "east lost", func() bool {
+		st, ok := eastWatch(t, srv)
+		return ok && st.State == workflows.SiteLost
+	})
+	if _, err := sitewatch.Reset(testwait.Context(t), srv.Client(), "east", "try", "alice", false); err == nil || !strings.Contains(err.Error(), "it is lost (incident east#1)") {
+		t.Fatalf("reset of a lost site: %v", err)
+	}
+	if _, err := sitewatch.Reset(testwait.Context(t), srv.Client(), "east", "forced", "alice", true); err != nil {
+		t.Fatalf("forced reset: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -38,19 +39,30 @@ type pollers struct{ c client.Client }
 const recentPoll = time.Minute
 
 // Workers returns the identities of the workers that polled queue's
-// activities within recentPoll, sorted.
+// activities within recentPoll, most recently seen first (a dead site's
+// workers, seen last before it died, come last).
 func (p pollers) Workers(ctx context.Context, queue string) ([]string, error) {
 	resp, err := p.c.DescribeTaskQueue(ctx, queue, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
 	if err != nil {
 		return nil, fmt.Errorf("describe task queue %s: %w", queue, err)
 	}
-	var out []string
+	seen := map[string]time.Time{}
 	for _, pi := range resp.GetPollers() {
-		if at := pi.GetLastAccessTime(); at != nil && time.Since(at.AsTime()) <= recentPoll && !slices.Contains(out, pi.GetIdentity()) {
-			out = append(out, pi.GetIdentity())
+		at := pi.GetLastAccessTime()
+		if at == nil || time.Since(at.AsTime()) > recentPoll {
+			continue
+		}
+		if t := at.AsTime(); t.After(seen[pi.GetIdentity()]) {
+			seen[pi.GetIdentity()] = t
 		}
 	}
-	slices.Sort(out)
+	out := slices.Collect(maps.Keys(seen))
+	slices.SortFunc(out, func(a, b string) int {
+		if c := seen[b].Compare(seen[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
 	return out, nil
 }
 

@@ -209,10 +209,10 @@ func QuietLogger() sdklog.Logger {
 }
 
 // Workers is what one drctl worker process polls: the shared task queue
-// (workflows and the actions that may run anywhere), its site's queue when
-// it runs in sites (worker.sites), and its own queue (the credential
-// fallback's offers; see workflows/placement.go). They start and stop
-// together.
+// (workflows and the actions that may run anywhere), the queue of each
+// site it runs in (worker.sites), and beside each of those its own (the
+// credential fallback's offers; see workflows/placement.go). They start
+// and stop together.
 type Workers struct {
 	all []sdkworker.Worker
 }
@@ -235,7 +235,8 @@ func New(c client.Client, cfg config.Config, reg *activities.Registry) *Workers 
 	ws := &Workers{all: []sdkworker.Worker{w}}
 	queues := []string{workflows.WorkerQueue(shared, cfg.Identity)}
 	for _, site := range cfg.Worker.Sites {
-		queues = append(queues, workflows.SiteQueue(shared, site))
+		q := workflows.SiteQueue(shared, site)
+		queues = append(queues, q, workflows.WorkerQueue(q, cfg.Identity))
 	}
 	for _, q := range queues {
 		o := opts

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/internal/sshsig"
@@ -258,16 +259,20 @@ func (r *runner) awaitApproval(ctx workflow.Context, s runbooks.Step) {
 	var err error
 	ok := true
 	limit := s.Approval.Timeout.D()
-	if after := r.in.AutoApproveAfter.D(); r.version >= versionSites && after > 0 && (limit == 0 || after < limit) {
-		// A site watch's proposal whose site says auto_approve_after: the
-		// gate's own timeout, when shorter, keeps its meaning.
-		if ok, err = workflow.AwaitWithTimeout(ctx, after, decided); err == nil && !ok {
-			r.approveAfterSilence(s.ID)
-			ok = true
-		}
+	if after := r.in.AutoApproveAfter.D(); r.version >= versionSites && after > 0 && s.Approval.AutoApprove && (limit == 0 || after < limit) {
+		// A site watch's proposal whose site says auto_approve_after, at a
+		// gate the runbook lets open so: the gate's own timeout, when
+		// shorter, keeps its meaning.
+		start := r.now()
+		ok, err = r.awaitSilence(ctx, s.ID, after, decided)
 		if limit > 0 {
-			limit -= after
+			limit -= r.now().Sub(start)
+			if limit <= 0 && err == nil && !ok {
+				limit = time.Millisecond // the gate's own timeout has passed
+			}
 		}
+	} else if after > 0 && r.version >= versionSites {
+		r.event(EventRefused, s.ID, r.in.StartedBy, fmt.Sprintf("auto_approve_after: gate %q does not say auto_approve: true (or its own timeout is shorter); it waits for a person", s.ID))
 	}
 	switch {
 	case err != nil:
@@ -405,13 +410,42 @@ func (r *runner) autoApprove(id string) {
 	r.applyDecision(d)
 }
 
+// awaitSilence waits until gate id is decided or nobody has decided it for
+// after, and then approves it (approveAfterSilence). A pause stops the
+// clock: after a resume it starts again from zero, so an operator who
+// paused to look is not overtaken. ok reports a decision.
+func (r *runner) awaitSilence(ctx workflow.Context, id string, after time.Duration, decided func() bool) (bool, error) {
+	for {
+		ok, err := workflow.AwaitWithTimeout(ctx, after, func() bool { return decided() || r.paused })
+		switch {
+		case err != nil || decided():
+			return decided(), err
+		case r.paused:
+			if err := workflow.Await(ctx, func() bool { return decided() || !r.paused }); err != nil {
+				return false, err
+			}
+			continue
+		case !ok && r.approveAfterSilence(id):
+			return true, nil
+		}
+		return false, nil
+	}
+}
+
 // approveAfterSilence opens gate id because nobody decided within the
-// run's AutoApproveAfter (a site watch's proposal). It is the site's
-// configured policy, not a person: the approvers, two-person rule and
-// min_approvals are not asked, and the record says so.
-func (r *runner) approveAfterSilence(id string) {
+// run's AutoApproveAfter (a site watch's proposal, at a gate that says
+// auto_approve). It is the site's configured policy, not a person: the
+// approvers, two-person rule and min_approvals are not asked, and the
+// record says so. A gate where someone already approved (of several
+// needed) is left to people: somebody did decide. It reports whether it
+// approved.
+func (r *runner) approveAfterSilence(id string) bool {
 	if _, done := r.decisions[id]; done {
-		return
+		return false
+	}
+	if a := r.step(id).Approval; a != nil && len(a.ApprovedBy) > 0 {
+		r.event(EventRefused, id, r.in.StartedBy, fmt.Sprintf("auto_approve_after: %s already approved; the gate waits for the other approvals", strings.Join(a.ApprovedBy, ", ")))
+		return false
 	}
 	site := ""
 	if r.in.Detection != nil {
@@ -421,6 +455,7 @@ func (r *runner) approveAfterSilence(id string) {
 		Reason: fmt.Sprintf("nobody decided within %s (auto_approve_after of site %s)", r.in.AutoApproveAfter, site)}
 	r.event(EventApproved, id, d.By, d.Reason)
 	r.decisions[id] = d
+	return true
 }
 
 // drillApprover reports whether gate id names who in its drill_approvers.

@@ -110,5 +110,8 @@ func checkLineage(ctx workflow.Context, in RunInput) error {
 	if (in.Detection != nil || in.AutoApproveAfter > 0) && !strings.HasPrefix(parent, SiteWatchPrefix) {
 		return errors.New("a detection and auto_approve_after come only from a site watch (drctl watch-sites)")
 	}
+	if a := in.AutoApproveAfter; a != 0 && (a.D() < MinAutoApproveAfter || a > runbooks.MaxDuration) {
+		return fmt.Errorf("auto_approve_after %s is outside %s..%s", a, MinAutoApproveAfter, runbooks.MaxDuration)
+	}
 	return nil
 }

@@ -125,6 +125,13 @@ type SiteView struct {
 	Since  time.Time     `json:"since"`
 	At     time.Time     `json:"at"`
 	Probes []ProbeResult `json:"probes,omitempty"`
+	// MoreProbes counts probes left out of Probes (CapView keeps at most
+	// MaxViewProbes).
+	MoreProbes int `json:"more_probes,omitempty"`
+	// Digest is SiteWatchDigest of the input the watcher would start the
+	// site's watch with: the watch compares it with its own to show a
+	// watcher whose configuration differs.
+	Digest string `json:"digest,omitempty"`
 }
 
 // ProbeResult is one probe's outcome in a watcher's view.
@@ -356,7 +363,9 @@ type StepReport struct {
 	State    string `json:"state"`
 	Attempts int32  `json:"attempts,omitempty"`
 	// Worker is the worker the step's action ran on (its last attempt).
-	Worker    string         `json:"worker,omitempty"`
+	Worker string `json:"worker,omitempty"`
+	// Children are a fan-out step's child runs.
+	Children  []ChildRun     `json:"children,omitempty"`
 	Changed   bool           `json:"changed,omitempty"`
 	Summary   string         `json:"summary,omitempty"`
 	Error     string         `json:"error,omitempty"`
@@ -412,6 +421,8 @@ type Status struct {
 	Changed []string `json:"changed,omitempty"`
 	Done    int      `json:"done"`
 	Total   int      `json:"total"`
+	// FanOut is the progress of each running fan-out step.
+	FanOut []FanOutProgress `json:"fan_out,omitempty"`
 }
 
 // Step returns the report of the step with the given id.

@@ -17,23 +17,41 @@ import (
 // Where actions run. Every worker polls the shared task queue (the one
 // runs start on), where workflows and actions that may run anywhere go. A
 // worker started in a site (--site) also polls SiteQueue(shared, site),
-// where actions that need that site's local reach go (runbooks.Where),
-// and every worker polls WorkerQueue(shared, identity), which only the
-// credential fallback uses: an action that failed because its worker lacks
-// the target's secret is offered to the other workers polling the queue
-// it was sent to, one at a time, and fails only when none holds it. An
-// action placed in a site with no worker up waits there (its deadline, if
-// any, ends the wait); it never runs in another site.
+// where actions that need that site's local reach go (runbooks.Where).
+// For each queue it polls, a worker also polls WorkerQueue(queue,
+// identity), which only the credential fallback uses: an action that
+// failed because its worker lacks the target's secret is offered to the
+// other workers polling the queue it was sent to, one at a time (most
+// recently seen first), within what is left of the step's deadline, and
+// fails only when none holds it. Keying the offer by the queue keeps it in
+// the site even when two sites' workers share an identity. An action
+// placed in a site with no worker up waits there (its deadline, if any,
+// ends the wait); it never runs in another site.
 
 // SiteQueue is the task queue of the workers of site.
 func SiteQueue(shared, site string) string { return shared + "@" + site }
 
-// WorkerQueue is the task queue only the worker with this identity polls.
-func WorkerQueue(shared, identity string) string { return shared + "@worker:" + identity }
+// WorkerQueue is the task queue only the workers of queue with this
+// identity poll.
+func WorkerQueue(queue, identity string) string { return queue + "@worker:" + identity }
 
 // WorkersActivity lists the identities of the workers that polled a task
-// queue's activities lately, sorted (a worker reads them from the server).
+// queue's activities lately, most recently seen first (a worker reads them
+// from the server).
 const WorkersActivity = "drctl.Workers"
+
+// siteWait bounds how long a read-only Observe (plan, readiness, a
+// drill's steady-state check) waits for a worker of its site.
+const siteWait = 10 * time.Second
+
+// placedErrorText is ErrorText, saying so when no worker of site took the
+// activity in time.
+func placedErrorText(err error, site string) string {
+	if site != "" && neverStarted(err) {
+		return fmt.Sprintf("no worker of site %s took it within %s", site, siteWait)
+	}
+	return ErrorText(err)
+}
 
 // offerTimeout bounds how long an action offered to one other worker
 // waits for it to start: a worker seen lately may be gone since.
@@ -53,14 +71,15 @@ func placed(ctx workflow.Context, site string) workflow.Context {
 // took it lacks the target's secret, offers it to the other workers of
 // that queue in turn.
 func runAction(ctx workflow.Context, site, name string, req activities.Request, out any) error {
+	start := workflow.Now(ctx)
 	err := workflow.ExecuteActivity(placed(ctx, site), name, req).Get(ctx, out)
 	if !isNoCredential(err) {
 		return err
 	}
-	return offerElsewhere(ctx, site, name, req, out, err)
+	return offerElsewhere(ctx, site, name, req, out, err, start)
 }
 
-func offerElsewhere(ctx workflow.Context, site, name string, req activities.Request, out any, first error) error {
+func offerElsewhere(ctx workflow.Context, site, name string, req activities.Request, out any, first error, start time.Time) error {
 	shared := workflow.GetInfo(ctx).TaskQueueName
 	queue := shared
 	if site != "" {
@@ -83,8 +102,17 @@ func offerElsewhere(ctx workflow.Context, site, name string, req activities.Requ
 		}
 		asked = append(asked, w)
 		o := opts
-		o.TaskQueue = WorkerQueue(shared, w)
+		o.TaskQueue = WorkerQueue(queue, w)
 		o.ScheduleToStartTimeout = offerTimeout
+		if o.ScheduleToCloseTimeout > 0 {
+			// The step's deadline bounds all attempts, offers included.
+			left := o.ScheduleToCloseTimeout - workflow.Now(ctx).Sub(start)
+			if left <= 0 {
+				return noCredentialError(last, asked[:len(asked)-1], "the step's deadline passed before another worker could be asked")
+			}
+			o.ScheduleToCloseTimeout = left
+			o.ScheduleToStartTimeout = min(offerTimeout, left)
+		}
 		if o.ActivityID != "" {
 			o.ActivityID += "@" + w
 		}
@@ -104,20 +132,12 @@ func offerElsewhere(ctx workflow.Context, site, name string, req activities.Requ
 	return noCredentialError(last, asked, "")
 }
 
-// neverStarted reports whether err is an activity's deadline passing
-// before any worker started it.
+// neverStarted reports whether err says no worker started the activity
+// in time (a step placed in a site waits there at most its deadline, as
+// its schedule-to-start timeout).
 func neverStarted(err error) bool {
 	var te *temporal.TimeoutError
-	if !errors.As(err, &te) {
-		return false
-	}
-	switch te.TimeoutType() {
-	case enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START:
-		return true
-	case enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE:
-		return te.Unwrap() == nil // no attempt's failure to carry
-	}
-	return false
+	return errors.As(err, &te) && te.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START
 }
 
 func isNoCredential(err error) bool {

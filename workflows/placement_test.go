@@ -149,30 +149,47 @@ func siteWatch(ctx workflow.Context, in workflows.RunInput) (*workflows.Report, 
 	return &rep, err
 }
 
-// A proposed run's gate opens by itself after auto_approve_after, recorded
-// as such, and its RTO counts from the detection.
-func TestProposedRunApprovesAfterSilenceAndCountsFromDetection(t *testing.T) {
+// proposed is the input of a run a site watch proposed, detected 40s
+// before it started, whose site says auto_approve_after 5m.
+func proposed(h *harness, steps ...runbooks.Step) workflows.RunInput {
+	return workflows.RunInput{
+		Runbook: book(steps...), Mode: workflows.ModeFailover, StartedBy: "site-watch@east",
+		Detection:        &workflows.Detection{Site: "east", At: h.env.Now().Add(-40 * time.Second), Incident: "east#1", Quorum: 2},
+		AutoApproveAfter: runbooks.Duration(5 * time.Minute),
+	}
+}
+
+func newProposalHarness(t *testing.T) *harness {
 	h := newHarness(t)
 	h.env.RegisterWorkflowWithOptions(siteWatch, workflow.RegisterOptions{Name: "test.site-watch"})
 	h.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.SiteWatchID("east")})
-	start := h.env.Now()
-	detected := start.Add(-40 * time.Second)
-	in := workflows.RunInput{
-		Runbook: book(gate("go", []string{"oncall"}), act("promote", "go")), Mode: workflows.ModeFailover,
-		StartedBy: "site-watch@east", Detection: &workflows.Detection{Site: "east", At: detected, Incident: "east#1", Quorum: 2},
-		AutoApproveAfter: runbooks.Duration(5 * time.Minute),
-	}
-	h.env.ExecuteWorkflow("test.site-watch", in)
+	return h
+}
+
+func proposedReport(t *testing.T, h *harness) *workflows.Report {
+	t.Helper()
 	var rep workflows.Report
 	if err := h.env.GetWorkflowResult(&rep); err != nil {
 		t.Fatal(err)
 	}
-	g, _ := rep.Step("go")
-	if rep.State != workflows.StateSucceeded || g.Approval == nil || g.Approval.Via != workflows.ViaAutoApproveAfter || g.Approval.By != "site-watch@east" {
-		t.Fatalf("run %s, gate %+v; want approved via %s by site-watch@east", rep.State, g.Approval, workflows.ViaAutoApproveAfter)
+	return &rep
+}
+
+// A proposed run's gate that says auto_approve opens by itself after
+// auto_approve_after, recorded as such, and its RTO counts from the
+// detection.
+func TestProposedRunApprovesAfterSilenceAndCountsFromDetection(t *testing.T) {
+	h := newProposalHarness(t)
+	g := gate("go", []string{"oncall"})
+	g.Approval.AutoApprove = true
+	h.env.ExecuteWorkflow("test.site-watch", proposed(h, g, act("promote", "go")))
+	rep := proposedReport(t, h)
+	st, _ := rep.Step("go")
+	if rep.State != workflows.StateSucceeded || st.Approval == nil || st.Approval.Via != workflows.ViaAutoApproveAfter || st.Approval.By != "site-watch@east" {
+		t.Fatalf("run %s, gate %+v; want approved via %s by site-watch@east", rep.State, st.Approval, workflows.ViaAutoApproveAfter)
 	}
-	if !strings.Contains(g.Summary, "nobody decided within 5m0s (auto_approve_after of site east)") {
-		t.Errorf("gate summary %q does not say why it opened", g.Summary)
+	if !strings.Contains(st.Summary, "nobody decided within 5m0s (auto_approve_after of site east)") {
+		t.Errorf("gate summary %q does not say why it opened", st.Summary)
 	}
 	if rep.RTO == nil || rep.RTO.D() < 5*time.Minute+40*time.Second {
 		t.Errorf("RTO %v; want it counted from the detection (at least 5m40s)", rep.RTO)
@@ -180,6 +197,57 @@ func TestProposedRunApprovesAfterSilenceAndCountsFromDetection(t *testing.T) {
 	if rep.Detection == nil || rep.Detection.Incident != "east#1" {
 		t.Errorf("report's detection %+v, want incident east#1", rep.Detection)
 	}
+}
+
+// A gate the runbook does not let open by itself waits for a person,
+// whatever the site's auto_approve_after says.
+func TestProposedRunGateWithoutOptInWaitsForAPerson(t *testing.T) {
+	h := newProposalHarness(t)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflowByID("drctl-app", workflows.SignalDecide, workflows.Decision{Step: "go", Approve: true, By: "oncall", Via: workflows.ViaCLI})
+	}, 20*time.Minute)
+	h.env.ExecuteWorkflow("test.site-watch", proposed(h, gate("go", []string{"oncall"}), act("promote", "go")))
+	rep := proposedReport(t, h)
+	st, _ := rep.Step("go")
+	if rep.State != workflows.StateSucceeded || st.Approval == nil || st.Approval.By != "oncall" {
+		t.Fatalf("run %s, gate %+v; want approved by oncall after 20m", rep.State, st.Approval)
+	}
+	if !hasEventText(rep, workflows.EventRefused, "does not say auto_approve: true") {
+		t.Errorf("no event says why the gate waited: %+v", rep.Events)
+	}
+}
+
+// A pause stops auto_approve_after's clock; after the resume it starts
+// again, so the gate opens 5m after the resume, not during the pause.
+func TestPauseHoldsAutoApproval(t *testing.T) {
+	h := newProposalHarness(t)
+	at := func(d time.Duration, op string) {
+		h.env.RegisterDelayedCallback(func() {
+			h.env.SignalWorkflowByID("drctl-app", workflows.SignalControl, workflows.Control{Op: op, By: "carol", Reason: "looking"})
+		}, d)
+	}
+	at(4*time.Minute, workflows.OpPause)
+	at(12*time.Minute, workflows.OpResume)
+	g := gate("go", []string{"oncall"})
+	g.Approval.AutoApprove = true
+	h.env.ExecuteWorkflow("test.site-watch", proposed(h, g, act("promote", "go")))
+	rep := proposedReport(t, h)
+	st, _ := rep.Step("go")
+	if rep.State != workflows.StateSucceeded || st.Approval == nil || st.Approval.Via != workflows.ViaAutoApproveAfter {
+		t.Fatalf("run %s, gate %+v; want approved automatically", rep.State, st.Approval)
+	}
+	if opened := st.Approval.At.Sub(rep.StartedAt); opened < 16*time.Minute+30*time.Second {
+		t.Errorf("gate opened %s after the start; want about 17m (resumed at 12m, then 5m)", opened)
+	}
+}
+
+func hasEventText(rep *workflows.Report, kind, text string) bool {
+	for _, e := range rep.Events {
+		if e.Kind == kind && strings.Contains(e.Reason, text) {
+			return true
+		}
+	}
+	return false
 }
 
 // Only a site watch may say a run was detected or approve after silence.

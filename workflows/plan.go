@@ -71,7 +71,7 @@ func Plan(ctx workflow.Context, in PlanInput) (*PlanResult, error) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		// A site with no worker up: say so rather than wait for one.
-		ScheduleToStartTimeout: 10 * time.Second,
+		ScheduleToStartTimeout: siteWait,
 		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 2},
 	})
 	pending := 0
@@ -102,7 +102,7 @@ func Plan(ctx workflow.Context, in PlanInput) (*PlanResult, error) {
 			defer func() { pending-- }()
 			var obs activities.Observation
 			if err := runAction(workflow.WithActivityOptions(ctx, workflow.GetActivityOptions(actx)), ps.Site, s.Action+activities.ObserveSuffix, req, &obs); err != nil {
-				ps.Note = "observe failed: " + ErrorText(err)
+				ps.Note = "observe failed: " + placedErrorText(err, ps.Site)
 				return
 			}
 			ps.Observation = &obs

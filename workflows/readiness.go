@@ -136,7 +136,9 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 	info := workflow.GetInfo(ctx)
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 2, InitialInterval: time.Second},
+		// A site with no worker up is a finding, not a wait.
+		ScheduleToStartTimeout: siteWait,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 2, InitialInterval: time.Second},
 	})
 	rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
@@ -177,7 +179,7 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 				defer func() { pending-- }()
 				var res activities.Result
 				if err := runAction(workflow.WithActivityOptions(ctx, workflow.GetActivityOptions(actx)), site, s.Action, req, &res); err != nil {
-					o.Err = ErrorText(err)
+					o.Err = placedErrorText(err, site)
 					return
 				}
 				o.Result = &res
@@ -188,7 +190,7 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 			defer func() { pending-- }()
 			var obs activities.Observation
 			if err := runAction(workflow.WithActivityOptions(ctx, workflow.GetActivityOptions(actx)), site, s.Action+activities.ObserveSuffix, req, &obs); err != nil {
-				o.Err = ErrorText(err)
+				o.Err = placedErrorText(err, site)
 				return
 			}
 			o.Observation = &obs

@@ -81,6 +81,8 @@ const (
 	// other workers in turn (placement.go); a run a site watch proposed
 	// counts its RTO from the detection and, when its site says
 	// auto_approve_after, approves a gate nobody decided in that time.
+	// (The plan and readiness workflows, short-lived, place their Observes
+	// the same way without a version.)
 	versionSites workflow.Version = 7
 	// versionLatest is the version new runs take.
 	versionLatest = versionSites
@@ -149,6 +151,8 @@ type runner struct {
 	note      notifier
 	// probes are the Observes a drill's steady-state check repeats.
 	probes []steadyProbe
+	// fanouts are the running fan-out steps' progress, for the memo.
+	fanouts map[string]*FanOutProgress
 }
 
 func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
@@ -170,6 +174,7 @@ func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
 		outputs:   map[string]map[string]any{},
 		decisions: map[string]Decision{},
 		queued:    map[string][]Decision{},
+		fanouts:   map[string]*FanOutProgress{},
 		note:      notifier{gates: map[string]*activities.MessageRef{}, gateDone: map[string]bool{}},
 		rep: &Report{
 			WorkflowID: info.WorkflowExecution.ID,
@@ -370,6 +375,8 @@ func (r *runner) launch(ctx workflow.Context, s runbooks.Step) {
 			r.awaitApproval(ctx, s)
 		case s.Action == activities.ActionWait:
 			r.wait(ctx, s)
+		case s.Child != nil:
+			r.fanOut(ctx, s)
 		default:
 			r.execute(ctx, s)
 		}
@@ -428,6 +435,13 @@ func (r *runner) execute(ctx workflow.Context, s runbooks.Step) {
 	ctx = workflow.WithActivityOptions(ctx, activityOptions(s.ID, s.Timeout, s.Deadline, s.Heartbeat, s.Retry))
 	var res activities.Result
 	site := runbooks.Where(s.RunOn, s.Reach, with, r.rb.Targets)
+	if site != "" && s.Deadline > 0 && r.version >= versionSites {
+		// Waiting in the site's queue for a worker counts against the
+		// deadline, and says so when it is what ran out.
+		o := workflow.GetActivityOptions(ctx)
+		o.ScheduleToStartTimeout = s.Deadline.D()
+		ctx = workflow.WithActivityOptions(ctx, o)
+	}
 	err = r.runAction(ctx, site, s.Action, r.request(s.ID, s.Action, with, false), &res)
 	r.attempted = append(r.attempted, s.ID)
 	if err != nil {
@@ -435,11 +449,13 @@ func (r *runner) execute(ctx workflow.Context, s runbooks.Step) {
 			st.State = StepCancelled
 			return
 		}
+		attempts := attemptsOf(err)
 		if site != "" && neverStarted(err) {
-			err = fmt.Errorf("%s: no worker of site %s took the step (task queue %s); start one there with drctl worker --site %s",
+			// Said in words: ErrorText would keep only "timed out".
+			err = fmt.Errorf("%s: no worker of site %s took the step within its deadline (task queue %s); start one there with drctl worker --site %s",
 				ErrorText(err), site, SiteQueue(workflow.GetInfo(ctx).TaskQueueName, site), site)
 		}
-		r.fail(s, attemptsOf(err), err)
+		r.fail(s, attempts, err)
 		return
 	}
 	st.State, st.Attempts, st.Changed, st.Summary, st.Worker = StepSucceeded, res.Attempt, res.Changed, res.Summary, res.Worker
@@ -727,6 +743,11 @@ func (r *runner) publish() {
 	}
 	if len(s.Waiting) > 0 {
 		text += "; awaiting approval: " + strings.Join(s.Waiting, ", ")
+	}
+	for _, id := range workflow.DeterministicKeys(r.fanouts) {
+		p := *r.fanouts[id]
+		s.FanOut = append(s.FanOut, p)
+		text += "; " + p.String()
 	}
 	if text == r.lastMemo {
 		return

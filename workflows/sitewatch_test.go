@@ -3,10 +3,12 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -59,6 +61,7 @@ func newSiteHarness(t *testing.T) *siteHarness {
 	h.in = workflows.SiteWatchInput{
 		Site: "east", Quorum: 2,
 		LostAfter: runbooks.Duration(3 * time.Second), StaleAfter: runbooks.Duration(15 * time.Second),
+		Places: []string{"east", "west", "witness"},
 		OnLoss: &workflows.OnLoss{
 			Runbook: runbooks.Runbook{APIVersion: runbooks.APIVersion, Name: "site-failover", Lock: "app-site", Steps: []runbooks.Step{gate("go", []string{"alice"})}},
 			Params:  map[string]string{"from": "east", "to": "west"}, AutoApproveAfter: runbooks.Duration(5 * time.Minute),
@@ -188,6 +191,7 @@ func TestSiteWatchQuorumBrokenBeforeLostAfter(t *testing.T) {
 // time lost_after after the quorum formed.
 func TestSiteWatchDeclaresOnceWithEvidence(t *testing.T) {
 	h := newSiteHarness(t)
+	h.in.OnLoss.Signers = []workflows.Signer{{Identity: "alice", Key: "ssh-ed25519 AAAA"}}
 	h.at(10*time.Second, view("w1", "west", true), view("x1", "witness", true))
 	h.report(view("w1", "west", true), 15*time.Second, 5*time.Second, 5*time.Minute)
 	h.report(view("x1", "witness", true), 15*time.Second, 5*time.Second, 5*time.Minute)
@@ -198,6 +202,9 @@ func TestSiteWatchDeclaresOnceWithEvidence(t *testing.T) {
 	}
 	in := h.proposed[0]
 	d := in.Detection
+	if len(in.Signers) != 1 || in.Signers[0].Identity != "alice" {
+		t.Fatalf("proposed run's signers %+v; want the watcher's allowed signers", in.Signers)
+	}
 	if in.Mode != workflows.ModeFailover || in.StartedBy != workflows.SiteWatchStarter("east") || in.Params["to"] != "west" || in.AutoApproveAfter != runbooks.Duration(5*time.Minute) || d == nil {
 		t.Fatalf("proposed %+v", in)
 	}
@@ -296,5 +303,153 @@ func TestSiteWatchContinuesAsNewWithItsState(t *testing.T) {
 	got := h2.run(t, 2*time.Minute)
 	if got.Incidents != 1 || len(h2.proposed) != 1 {
 		t.Fatalf("after continue-as-new: incidents %d, proposed %d", got.Incidents, len(h2.proposed))
+	}
+}
+
+// TestSiteWatchOnlyListedPlacesVote: views from a place not in Places
+// never vote, however many agree; they are counted, the latest named.
+func TestSiteWatchOnlyListedPlacesVote(t *testing.T) {
+	h := newSiteHarness(t)
+	h.report(view("w1", "west", true), time.Second, 5*time.Second, 5*time.Minute)
+	h.report(view("n1", "north", true), time.Second, 5*time.Second, 5*time.Minute)
+	h.report(view("n2", "west-2", true), 2*time.Second, 5*time.Second, 5*time.Minute)
+	st := h.run(t, 5*time.Minute+time.Second)
+	if st.Incidents != 0 || len(h.proposed) != 0 || st.LosingSince != nil || len(st.Votes) != 1 {
+		t.Fatalf("incidents %d, proposed %d, losing since %v, votes %+v: an unlisted place voted", st.Incidents, len(h.proposed), st.LosingSince, st.Votes)
+	}
+	if ig := st.Ignored; ig == nil || ig.Views != 120 || ig.From != "west-2" || ig.Watcher != "n2" {
+		t.Fatalf("ignored %+v; want 120 views, the last from west-2 by n2", st.Ignored)
+	}
+}
+
+// TestSiteWatchRecordsRivalClaims: two watchers claiming one place within
+// stale_after are recorded (the place still votes once); when one falls
+// silent for stale_after, the rival is no longer shown.
+func TestSiteWatchRecordsRivalClaims(t *testing.T) {
+	h := newSiteHarness(t)
+	h.report(view("watcher-a", "west", false), time.Second, 5*time.Second, time.Minute)
+	h.report(view("watcher-b", "west", false), 2*time.Second, 5*time.Second, time.Minute)
+	h.report(view("x1", "witness", false), time.Second, 5*time.Second, time.Minute)
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(workflows.QuerySiteWatch)
+		var st workflows.SiteWatchState
+		if err == nil {
+			err = v.Get(&st)
+		}
+		if err != nil || len(st.Votes) != 2 || st.Votes[0].View.Watcher != "watcher-b" || st.Votes[0].Rival != "watcher-a" {
+			t.Errorf("at 1m: votes %+v (%v); want west by watcher-b, rival watcher-a", st.Votes, err)
+		}
+	}, time.Minute+time.Second)
+	h.report(view("watcher-b", "west", false), 62*time.Second, 5*time.Second, 2*time.Minute)
+	st := h.run(t, 2*time.Minute)
+	if st.Votes[0].View.From != "west" || st.Votes[0].Rival != "" {
+		t.Fatalf("vote %+v; a rival silent for stale_after is still shown", st.Votes[0])
+	}
+}
+
+// TestSiteWatchCapsViews: a view too large is cut as it arrives: 32
+// probes (the rest counted), 512-byte texts and 64-byte names, marked.
+func TestSiteWatchCapsViews(t *testing.T) {
+	h := newSiteHarness(t)
+	v := view(strings.Repeat("w", 200), "west", true)
+	v.Probes = nil
+	for i := range 40 {
+		v.Probes = append(v.Probes, workflows.ProbeResult{Probe: fmt.Sprintf("tcp://10.1.0.%d:5432", i), Error: strings.Repeat("é", 1000)})
+	}
+	h.at(time.Second, v)
+	st := h.run(t, 2*time.Second)
+	got := st.Votes[0].View
+	if len(got.Probes) != workflows.MaxViewProbes || got.MoreProbes != 8 || len(got.Watcher) > workflows.MaxViewName || !strings.HasSuffix(got.Watcher, "…") {
+		t.Fatalf("probes %d (+%d), watcher %q", len(got.Probes), got.MoreProbes, got.Watcher)
+	}
+	if e := got.Probes[0].Error; len(e) > workflows.MaxViewText || !strings.HasSuffix(e, "…") || !utf8.ValidString(e) {
+		t.Fatalf("error of %d bytes, valid UTF-8 %t", len(e), utf8.ValidString(e))
+	}
+}
+
+// TestSiteWatchDropsLongUnheardVotes: a vote not heard for ten times
+// stale_after leaves the state.
+func TestSiteWatchDropsLongUnheardVotes(t *testing.T) {
+	h := newSiteHarness(t)
+	h.at(time.Second, view("e1", "east", false))
+	h.report(view("w1", "west", false), time.Second, 5*time.Second, 4*time.Minute)
+	st := h.run(t, 4*time.Minute+time.Second)
+	if len(st.Votes) != 1 || st.Votes[0].View.From != "west" {
+		t.Fatalf("votes %+v; east's, unheard for 4m (10 × 15s = 150s), is still kept", st.Votes)
+	}
+}
+
+// TestSiteWatchShowsAnotherConfiguration: a vote whose digest is not the
+// watch's own is marked.
+func TestSiteWatchShowsAnotherConfiguration(t *testing.T) {
+	h := newSiteHarness(t)
+	same, other := view("w1", "west", false), view("x1", "witness", false)
+	same.Digest = workflows.SiteWatchDigest(h.in)
+	changed := h.in
+	changed.LostAfter = runbooks.Duration(time.Minute)
+	other.Digest = workflows.SiteWatchDigest(changed)
+	h.at(time.Second, same, other)
+	st := h.run(t, 2*time.Second)
+	if st.Config != same.Digest || other.Digest == same.Digest || len(st.Votes) != 2 || st.Votes[0].OtherConfig || !st.Votes[1].OtherConfig {
+		t.Fatalf("config %s, votes %+v", st.Config, st.Votes)
+	}
+	if st.Runbook != "site-failover" || st.AutoApproveAfter != runbooks.Duration(5*time.Minute) || len(st.Places) != 3 {
+		t.Fatalf("state shows runbook %q, auto_approve_after %s, places %v", st.Runbook, st.AutoApproveAfter, st.Places)
+	}
+}
+
+// TestSiteWatchTakesEverySignalBeforeContinuingAsNew: the signals that
+// arrived with the one that reached MaxSignals are in the carried state.
+func TestSiteWatchTakesEverySignalBeforeContinuingAsNew(t *testing.T) {
+	h := newSiteHarness(t)
+	h.in.MaxSignals = 1
+	h.at(0, view("w1", "west", true), view("x1", "witness", true), view("e1", "east", false))
+	h.env.ExecuteWorkflow(workflows.SiteWatchWorkflow, h.in)
+	var can *workflow.ContinueAsNewError
+	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("want continue-as-new, got %v", err)
+	}
+	var next workflows.SiteWatchInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if st := next.State; st == nil || len(st.Votes) != 3 || st.Signals != 3 || st.LosingSince == nil {
+		t.Fatalf("carried %+v; want the three views taken and evaluated", next.State)
+	}
+}
+
+// TestCheckSiteWatchRefuses: places and a carried state are checked; a
+// forged state ends the watch with an error, never a panic.
+func TestCheckSiteWatchRefuses(t *testing.T) {
+	lost := func(st *workflows.SiteWatchState) { st.State = workflows.SiteLost }
+	for _, tc := range []struct {
+		name   string
+		change func(*workflows.SiteWatchInput)
+		want   string
+	}{
+		{"fewer places than the quorum", func(in *workflows.SiteWatchInput) { in.Places = []string{"west"} }, "places: 1 listed"},
+		{"place twice", func(in *workflows.SiteWatchInput) { in.Places = []string{"west", "west"} }, "west is listed twice"},
+		{"bad place", func(in *workflows.SiteWatchInput) { in.Places = []string{"west", "North Pole"} }, `"North Pole" is not a site name`},
+		{"auto_approve_after too short", func(in *workflows.SiteWatchInput) { in.OnLoss.AutoApproveAfter = runbooks.Duration(time.Second) }, "auto_approve_after 1s"},
+		{"unknown state", func(in *workflows.SiteWatchInput) { in.State.State = "gone" }, `state "gone" is not one of`},
+		{"lost without incident", func(in *workflows.SiteWatchInput) { lost(in.State) }, "lost with no incident"},
+		{"too many votes", func(in *workflows.SiteWatchInput) { in.State.Votes = make([]workflows.Vote, 17) }, "17 votes"},
+		{"oversized vote", func(in *workflows.SiteWatchInput) {
+			in.State.Votes = []workflows.Vote{{View: workflows.SiteView{From: strings.Repeat("w", 100)}}}
+		}, "larger than a view may be"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newSiteHarness(t)
+			h.in.State = &workflows.SiteWatchState{Site: "east", State: workflows.SiteUp}
+			tc.change(&h.in)
+			if err := workflows.CheckSiteWatch(h.in); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("CheckSiteWatch: %v; want %q", err, tc.want)
+			}
+			h.at(time.Second, view("w1", "west", false), view("x1", "witness", false))
+			h.env.ExecuteWorkflow(workflows.SiteWatchWorkflow, h.in)
+			if err := h.env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("workflow: %v; want %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -105,6 +105,11 @@ func (r *runner) observeProbes(ctx workflow.Context) (map[string]string, map[str
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
+	if r.version >= versionSites {
+		o := workflow.GetActivityOptions(octx)
+		o.ScheduleToStartTimeout = siteWait
+		octx = workflow.WithActivityOptions(ctx, o)
+	}
 	results := make([]workflow.Future, len(r.probes))
 	for i, p := range r.probes {
 		// compensating: true keeps a drill's chaos faults off these reads

@@ -61,6 +61,18 @@ change of view is printed as a line; Ctrl-C stops the watcher.`,
 	return cmd
 }
 
+// onLossLine says what a loss of the site proposes.
+func onLossLine(st workflows.SiteWatchState) string {
+	if st.Runbook == "" {
+		return "on loss: nothing proposed (no on_loss runbook)"
+	}
+	line := "on loss: proposes " + visible.String(st.Runbook)
+	if st.AutoApproveAfter > 0 {
+		return line + fmt.Sprintf(", auto_approve_after %s (its opted-in gates open if nobody decides)", st.AutoApproveAfter)
+	}
+	return line + " (people decide at its gates)"
+}
+
 // viewLine is one change of a watcher's view.
 func viewLine(v workflows.SiteView) string {
 	verdict := "up"
@@ -82,7 +94,7 @@ func viewLine(v workflows.SiteView) string {
 
 // sitesCmd shows each site watch's state.
 func (a *app) sitesCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "sites [SITE]",
 		Short: "Show each watched site: up, lost or back, each place's vote, the last incident and what it proposed",
 		Example: `  drctl sites
@@ -112,6 +124,48 @@ func (a *app) sitesCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.AddCommand(a.sitesResetCmd())
+	return cmd
+}
+
+// sitesResetCmd ends a site's watch so the next view restarts it with the
+// reporting watcher's configuration.
+func (a *app) sitesResetCmd() *cobra.Command {
+	var (
+		reason string
+		force  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "reset SITE",
+		Short: "End a site's watch so the next watcher's view starts it again with that watcher's configuration",
+		Long: `A site's watch runs with the configuration of the watcher that started it
+(quorum, lost_after, places, on_loss); later changes reach it only when it
+starts again. Reset terminates the watch, recording who and why; the next view
+any watcher sends starts it with that watcher's configuration, so change every
+watcher's configuration first. A lost site is refused unless --force: the new
+watch would forget the incident and may declare the loss again.`,
+		Example: `  drctl sites reset east --reason "quorum 3 with the new witness"`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			cl, err := a.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			st, err := sitewatch.Reset(cmd.Context(), cl, args[0], reason, c.Identity, force)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ended (was %s); the next watcher's view starts it with that watcher's configuration\n", st.WorkflowID, st.State)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why the watch is reset (recorded in its history; required)")
+	cmd.Flags().BoolVar(&force, "force", false, "reset even while the site is lost (the incident's state is forgotten)")
+	return cmd
 }
 
 // printSites writes each site: its state, each place's vote, and its last
@@ -129,6 +183,7 @@ func printSites(w io.Writer, sites []sitewatch.Status, now time.Time) {
 			head += " [from its memo: no worker answered]"
 		}
 		fmt.Fprintln(w, head)
+		fmt.Fprintf(w, "  places %s; %s\n", visible.String(strings.Join(s.Places, ", ")), onLossLine(s.SiteWatchState))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  PLACE\tWATCHER\tVOTE\tSINCE\tHEARD\tFAILING PROBES")
 		for _, v := range s.Votes {
@@ -149,6 +204,17 @@ func printSites(w io.Writer, sites []sitewatch.Status, now time.Time) {
 				v.View.Since.Local().Format(time.RFC3339), now.Sub(v.Heard).Round(time.Second), visible.String(strings.Join(failing, "; ")))
 		}
 		tw.Flush()
+		for _, v := range s.Votes {
+			if v.Rival != "" {
+				fmt.Fprintf(w, "  place %s claimed by %s and %s: one of them stands elsewhere or was copied; give each watcher its own place\n", visible.String(v.View.From), visible.String(v.Rival), visible.String(v.View.Watcher))
+			}
+			if v.OtherConfig {
+				fmt.Fprintf(w, "  %s runs a different configuration than the watch; `drctl sites reset %s` applies it\n", visible.String(v.View.Watcher), visible.String(s.Site))
+			}
+		}
+		if ig := s.Ignored; ig != nil {
+			fmt.Fprintf(w, "  ignored %d views from places not in watch.places (latest: from %q by %s)\n", ig.Views, visible.String(ig.From), visible.String(ig.Watcher))
+		}
 		if n := len(s.Recent); n > 0 {
 			inc := s.Recent[n-1]
 			line := fmt.Sprintf("  last incident %s declared %s: ", inc.ID, inc.DeclaredAt.Local().Format(time.RFC3339))

@@ -285,6 +285,7 @@ func Load(path string, flags *pflag.FlagSet) (Config, error) {
 	v.SetDefault("readiness.webhook_secret.env", "")
 	v.SetDefault("readiness.webhook_secret.file", "")
 	v.SetDefault("watch.from", "")
+	v.SetDefault("watch.places", []string{})
 	v.SetDefault("watch.interval", d.Watch.Interval)
 	v.SetDefault("watch.timeout", d.Watch.Timeout)
 	v.SetDefault("watch.report_every", d.Watch.ReportEvery)

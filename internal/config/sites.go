@@ -17,14 +17,19 @@ import (
 
 // Watch configures a site watcher (drctl watch-sites): where it stands,
 // how often it probes, and the rules the site watch workflow decides a
-// loss by. The decision rules (quorum, lost_after, report_every) are read
-// by the first watcher that starts a site's watch; watchers are meant to
-// share them.
+// loss by. The decision rules (quorum, lost_after, report_every, places)
+// are read by the first watcher that starts a site's watch; watchers are
+// meant to share them (drctl sites shows one that differs, and drctl
+// sites reset applies a new configuration).
 type Watch struct {
 	// From is where this watcher stands: a site's name or a witness place
 	// (the lock-name rule). Watchers in one place count once towards a
 	// quorum. Required by watch-sites (--from overrides it).
 	From string `mapstructure:"from"`
+	// Places are the places expected to vote, such as [east, west,
+	// witness]: at least Quorum site names, From among them. A view from
+	// any other place is ignored. Required by watch-sites.
+	Places []string `mapstructure:"places"`
 	// Interval is the probe round period (200ms..1m). Default 1s.
 	Interval time.Duration `mapstructure:"interval"`
 	// Timeout bounds each probe; it is less than Interval. Default 800ms.
@@ -66,7 +71,9 @@ type OnLoss struct {
 	// Reason is the run's reason; default "site NAME lost".
 	Reason string `mapstructure:"reason"`
 	// AutoApproveAfter approves a gate of the proposed run nobody decided
-	// within this time, recorded as such (0..30d). Zero: people decide.
+	// within this time, recorded as such (0, or 1m..30d). Zero: people
+	// decide. Only gates that say approval.auto_approve: true open so, and
+	// the watcher refuses a time not shorter than such a gate's timeout.
 	AutoApproveAfter time.Duration `mapstructure:"auto_approve_after"`
 }
 
@@ -87,8 +94,9 @@ const (
 var probeSchemes = []string{"tcp", "postgres", "http", "https"}
 
 // CheckProbe parses a probe URL: a scheme of tcp, postgres, http or https,
-// an explicit host:port, and no user or password (a probe never
-// authenticates, and the URL is recorded in every view sent).
+// an explicit host:port, and no user or password, query or fragment (a
+// probe never authenticates, and the URL is recorded in every view sent,
+// in the watch's history, its memo and Slack).
 func CheckProbe(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -102,6 +110,10 @@ func CheckProbe(raw string) (*url.URL, error) {
 	if u.User != nil {
 		return nil, fmt.Errorf("probe %s://...@%s has a user or password; probes never authenticate (a postgres probe needs no login), so remove it", u.Scheme, u.Host)
 	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.RawFragment != "" {
+		// Not quoted: a query may hold a token.
+		return nil, fmt.Errorf("probe %s://%s%s has a query or fragment; a probe URL is recorded in every view (history, memo, Slack), so it may hold no token: use a health path that needs none", u.Scheme, u.Host, u.EscapedPath())
+	}
 	if !slices.Contains(probeSchemes, u.Scheme) {
 		return nil, fmt.Errorf("probe %q: scheme %q is not one of %s", raw, u.Scheme, strings.Join(probeSchemes, ", "))
 	}
@@ -112,18 +124,22 @@ func CheckProbe(raw string) (*url.URL, error) {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return nil, fmt.Errorf("probe %q: port %q is not 1..65535", raw, port)
 	}
-	if u.Scheme != "http" && u.Scheme != "https" && (u.Path != "" && u.Path != "/" || u.RawQuery != "") {
-		return nil, fmt.Errorf("probe %q: a %s probe has no path or query", raw, u.Scheme)
+	if u.Scheme != "http" && u.Scheme != "https" && u.Path != "" && u.Path != "/" {
+		return nil, fmt.Errorf("probe %q: a %s probe has no path", raw, u.Scheme)
 	}
 	return u, nil
 }
 
 // CheckWatch is what watch-sites needs besides Validate: a place to stand
-// and at least one site.
+// among the listed places, and at least one site.
 func (c Config) CheckWatch() error {
 	switch {
 	case c.Watch.From == "":
 		return fmt.Errorf("config: watch.from is empty; set it (or --from) to where this watcher stands: a site name or a witness place")
+	case len(c.Watch.Places) == 0:
+		return fmt.Errorf("config: watch.places is empty; list the places whose watchers vote, such as [east, west, witness] (at least watch.quorum)")
+	case !slices.Contains(c.Watch.Places, c.Watch.From):
+		return fmt.Errorf("config: watch.from %s is not in watch.places (%s); a site watch ignores views from an unlisted place", c.Watch.From, strings.Join(c.Watch.Places, ", "))
 	case len(c.Sites) == 0:
 		return fmt.Errorf("config: no sites to watch; add sites: NAME: {probes: [tcp://HOST:PORT]}")
 	}
@@ -138,6 +154,16 @@ func (c Config) watchProblems() []string {
 	if w.From != "" {
 		if err := runbooks.CheckName(w.From); err != nil {
 			add("watch.from: %v", strings.Replace(err.Error(), "runbook name", "place name", 1))
+		}
+	}
+	if len(w.Places) > 0 && (len(w.Places) < w.Quorum || len(w.Places) > workflows.MaxPlaces) {
+		add("watch.places lists %d places; list watch.quorum (%d)..%d", len(w.Places), w.Quorum, workflows.MaxPlaces)
+	}
+	for i, p := range w.Places {
+		if err := runbooks.CheckSite(p); err != nil || len(p) > MaxSiteName {
+			add("watch.places: %q is not a site name: a-z, 0-9, '.', '_' and '-', starting with a letter or digit (at most %d)", p, MaxSiteName)
+		} else if slices.Contains(w.Places[:i], p) {
+			add("watch.places lists %s twice", p)
 		}
 	}
 	if w.Interval < MinWatchInterval || w.Interval > MaxWatchInterval {
@@ -176,8 +202,8 @@ func (c Config) watchProblems() []string {
 		if o.Runbook == "" && (len(o.Params) > 0 || o.Reason != "" || o.AutoApproveAfter != 0) {
 			add("%s.on_loss has no runbook; set on_loss.runbook to the runbook to propose, or remove on_loss", key)
 		}
-		if o.AutoApproveAfter < 0 || o.AutoApproveAfter > runbooks.MaxDuration.D() {
-			add("%s.on_loss.auto_approve_after is %s; use 0s..%s", key, o.AutoApproveAfter, runbooks.MaxDuration)
+		if a := o.AutoApproveAfter; a != 0 && (a < workflows.MinAutoApproveAfter || a > runbooks.MaxDuration.D()) {
+			add("%s.on_loss.auto_approve_after is %s; use 0 (people decide) or %s..%s", key, a, workflows.MinAutoApproveAfter, runbooks.MaxDuration)
 		}
 		if err := workflows.CheckReason(o.Reason); err != nil {
 			add("%s.on_loss.reason: %v", key, err)

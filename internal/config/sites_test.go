@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 const sitesFile = `
 watch:
   from: west
+  places: [east, west, witness]
   interval: 500ms
   timeout: 300ms
   report_every: 2s
@@ -38,7 +40,7 @@ func TestLoadSites(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := c.Watch
-	if w.From != "west" || w.Interval != 500*time.Millisecond || w.Timeout != 300*time.Millisecond || w.ReportEvery != 2*time.Second || w.Quorum != 2 || w.LostAfter != 3*time.Second {
+	if w.From != "west" || strings.Join(w.Places, ",") != "east,west,witness" || w.Interval != 500*time.Millisecond || w.Timeout != 300*time.Millisecond || w.ReportEvery != 2*time.Second || w.Quorum != 2 || w.LostAfter != 3*time.Second {
 		t.Fatalf("watch %+v", w)
 	}
 	east := c.Sites["east"]
@@ -64,13 +66,26 @@ func TestLoadSitesDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Watch != config.Defaults().Watch || c.Watch.Quorum != 2 || c.Watch.Interval != time.Second {
+	w := c.Watch
+	if len(w.Places) != 0 {
+		t.Fatalf("places %v; want none by default", w.Places)
+	}
+	w.Places = nil
+	if !reflect.DeepEqual(w, config.Defaults().Watch) || w.Quorum != 2 || w.Interval != time.Second {
 		t.Fatalf("watch %+v", c.Watch)
 	}
 	if err := c.CheckWatch(); err == nil || !strings.Contains(err.Error(), "watch.from is empty") {
 		t.Fatalf("CheckWatch: %v", err)
 	}
 	c.Watch.From = "witness"
+	if err := c.CheckWatch(); err == nil || !strings.Contains(err.Error(), "watch.places is empty") {
+		t.Fatalf("CheckWatch: %v", err)
+	}
+	c.Watch.Places = []string{"east", "west"}
+	if err := c.CheckWatch(); err == nil || !strings.Contains(err.Error(), "watch.from witness is not in watch.places (east, west)") {
+		t.Fatalf("CheckWatch: %v", err)
+	}
+	c.Watch.Places = append(c.Watch.Places, "witness")
 	if err := c.CheckWatch(); err == nil || !strings.Contains(err.Error(), "no sites") {
 		t.Fatalf("CheckWatch: %v", err)
 	}
@@ -98,7 +113,14 @@ func TestLoadSitesRefuses(t *testing.T) {
 		{"probe scheme", site("    probes: [\"udp://10.1.0.2:53\"]\n"), `scheme "udp" is not one of tcp, postgres, http, https`},
 		{"probe without port", site("    probes: [\"http://10.1.0.2/health\"]\n"), "write host:port"},
 		{"on_loss without runbook", site(probes + "    on_loss: {reason: x}\n"), "sites.east.on_loss has no runbook"},
-		{"auto_approve_after too long", site(probes + "    on_loss: {runbook: x.yaml, auto_approve_after: 800h}\n"), "sites.east.on_loss.auto_approve_after is 800h0m0s; use 0s..720h0m0s"},
+		{"auto_approve_after too long", site(probes + "    on_loss: {runbook: x.yaml, auto_approve_after: 800h}\n"), "sites.east.on_loss.auto_approve_after is 800h0m0s; use 0 (people decide) or 1m0s..720h0m0s"},
+		{"auto_approve_after too short", site(probes + "    on_loss: {runbook: x.yaml, auto_approve_after: 30s}\n"), "sites.east.on_loss.auto_approve_after is 30s; use 0 (people decide) or 1m0s"},
+		{"probe with a query", site("    probes: [\"https://10.1.0.2:443/health?token=hunter2\"]\n"), "probe https://10.1.0.2:443/health has a query or fragment"},
+		{"probe with a fragment", site("    probes: [\"https://10.1.0.2:443/health#hunter2\"]\n"), "has a query or fragment"},
+		{"probe with an empty query", site("    probes: [\"http://10.1.0.2:80/health?\"]\n"), "has a query or fragment"},
+		{"fewer places than the quorum", "watch: {quorum: 3, places: [east, west]}\n", "watch.places lists 2 places; list watch.quorum (3)..16"},
+		{"place twice", "watch: {places: [east, west, east]}\n", "watch.places lists east twice"},
+		{"bad place", "watch: {places: [east, West Coast]}\n", `watch.places: "West Coast" is not a site name`},
 		{"reason with a newline", site(probes + "    on_loss: {runbook: x.yaml, reason: \"a\\nb\"}\n"), "sites.east.on_loss.reason: reason has the control character"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -55,7 +55,10 @@ const compensationPrefix = "compensate:"
 func inFlight(pending []*workflowpb.PendingActivityInfo, running []string, now time.Time) []Attempt {
 	var out []Attempt
 	for _, p := range pending {
-		a := Attempt{Step: p.GetActivityId(), Attempt: max(p.GetAttempt(), 1), MaxAttempts: p.GetMaximumAttempts(), LastWorker: p.GetLastWorkerIdentity()}
+		// An action offered to another worker (the credential fallback)
+		// has the worker after an @ in its activity ID; step IDs have none.
+		id, _, _ := strings.Cut(p.GetActivityId(), "@")
+		a := Attempt{Step: id, Attempt: max(p.GetAttempt(), 1), MaxAttempts: p.GetMaximumAttempts(), LastWorker: p.GetLastWorkerIdentity()}
 		if step, ok := strings.CutPrefix(a.Step, compensationPrefix); ok {
 			a.Step, a.Compensation = step, true
 		} else if !slices.Contains(running, a.Step) {

@@ -658,7 +658,7 @@ func (o *Operator) Unserved(ctx context.Context, res *workflows.PlanResult) []st
 		// an Observe no worker of the site took in time says it first.
 		waited := false
 		for _, p := range res.Steps {
-			waited = waited || p.Site == site && strings.Contains(p.Note, "timed out (schedule_to_start)")
+			waited = waited || p.Site == site && strings.Contains(p.Note, "no worker of site "+site+" took it")
 		}
 		if n, err := o.SiteWorkers(ctx, site); waited || err == nil && n == 0 {
 			out = append(out, fmt.Sprintf("no worker of site %s is polling task queue %s, and %s must run there (the site's local reach, or run_on): start one with drctl worker --site %s",

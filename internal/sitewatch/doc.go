@@ -18,6 +18,19 @@
 //     watch) when it changes and at least every watch.report_every; a failed
 //     send is logged and retried next round, never fatal. Cancelling the
 //     context stops the watcher cleanly.
-//   - Nothing here holds a secret: probe URLs have no userinfo (config
-//     refuses it), so neither the config nor the history can leak one.
+//   - Nothing here holds a secret: probe URLs have no userinfo, query or
+//     fragment (config refuses them), and a probe's error never shows a
+//     URL's query, so neither the config nor the history can leak a token.
+//   - A view is bounded before it is sent (workflows.CapView) and carries
+//     the digest of the input this watcher would start the watch with, so
+//     the watch shows a watcher whose configuration differs; drctl sites
+//     reset (Reset) ends a watch so the next view restarts it.
+//   - A place is a claim: From is what the watcher says, and only the
+//     places in watch.places vote. Anything that can write to the Temporal
+//     namespace can claim any place, so the namespace is the trust
+//     boundary: give each watcher its own mTLS certificate or API key.
+//   - New checks at start what a loss will need: the on_loss runbook and
+//     its run input, auto_approve_after (at least a minute, a gate that
+//     opts in with approval.auto_approve and would not time out first),
+//     and approvals.allowed_signers, read as drctl run reads it.
 package sitewatch

@@ -21,6 +21,7 @@ import (
 type Status struct {
 	workflows.SiteWatchState
 	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
 	FromMemo   bool   `json:"from_memo,omitempty"`
 }
 
@@ -44,7 +45,7 @@ func List(ctx context.Context, c client.Client, site string) ([]Status, error) {
 	var out []Status
 	for _, e := range resp.GetExecutions() {
 		id := e.GetExecution().GetWorkflowId()
-		st := Status{WorkflowID: id}
+		st := Status{WorkflowID: id, RunID: e.GetExecution().GetRunId()}
 		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
 		v, err := c.QueryWorkflow(qctx, id, "", workflows.QuerySiteWatch)
 		cancel()
@@ -61,4 +62,33 @@ func List(ctx context.Context, c client.Client, site string) ([]Status, error) {
 	}
 	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Site, b.Site) })
 	return out, nil
+}
+
+// Reset ends site's watch (terminates it, with who and why), so that the
+// next view a watcher sends starts it anew with that watcher's
+// configuration. A lost site is refused unless force: its incident's state
+// would be forgotten, and a new watch could declare the loss again.
+func Reset(ctx context.Context, c client.Client, site, reason, by string, force bool) (Status, error) {
+	if err := workflows.CheckReason(reason); err != nil || reason == "" {
+		return Status{}, fmt.Errorf("reset site %s: say why with --reason (it is recorded in the watch's history)", site)
+	}
+	sites, err := List(ctx, c, site)
+	if err != nil {
+		return Status{}, err
+	}
+	if len(sites) == 0 {
+		return Status{}, fmt.Errorf("reset site %s: no watch of it is running; the next view a watcher sends starts one", site)
+	}
+	st := sites[0]
+	if st.State == workflows.SiteLost && !force {
+		inc := "its incident"
+		if n := len(st.Recent); n > 0 {
+			inc = "incident " + st.Recent[n-1].ID
+		}
+		return st, fmt.Errorf("reset site %s: it is lost (%s); a new watch would forget that and may declare the loss again. Reset after it is back, or with --force", site, inc)
+	}
+	if err := c.TerminateWorkflow(ctx, st.WorkflowID, st.RunID, fmt.Sprintf("reset by %s: %s", by, reason)); err != nil {
+		return st, fmt.Errorf("reset site %s: terminate %s: %w", site, st.WorkflowID, err)
+	}
+	return st, nil
 }

@@ -2,6 +2,7 @@ package sitewatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -87,20 +88,38 @@ func probeHTTP(ctx context.Context, dial DialFunc, u *url.URL) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("GET %s: %w", shown(u), unwrapURL(err))
 	}
 	req.Header.Set("User-Agent", "drctl-sitewatch")
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		return fmt.Errorf("GET %s: %w", shown(u), unwrapURL(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		if loc := resp.Header.Get("Location"); loc != "" {
-			return fmt.Errorf("GET %s: %s (redirect to %s not followed)", u.Redacted(), resp.Status, loc)
+		if loc, err := url.Parse(resp.Header.Get("Location")); err == nil && loc.String() != "" {
+			return fmt.Errorf("GET %s: %s (redirect to %s not followed)", shown(u), resp.Status, shown(loc))
 		}
-		return fmt.Errorf("GET %s: %s", u.Redacted(), resp.Status)
+		return fmt.Errorf("GET %s: %s", shown(u), resp.Status)
 	}
 	return nil
+}
+
+// shown is u as a probe's error may show it: no password, query or
+// fragment, any of which may hold a token (config refuses them in a
+// probe; a redirect's Location may still carry them).
+func shown(u *url.URL) string {
+	c := *u
+	c.User, c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = nil, "", false, "", ""
+	return c.String()
+}
+
+// unwrapURL drops the *url.Error around err, which repeats the whole URL.
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }

@@ -138,6 +138,8 @@ func TestProbeHTTP(t *testing.T) {
 			fmt.Fprint(w, strings.Repeat("ok", 1<<20)) // a large body is not read whole
 		case "/redirect":
 			http.Redirect(w, r, "/health", http.StatusFound)
+		case "/login":
+			http.Redirect(w, r, "/sso?token=secret#secret", http.StatusFound)
 		default:
 			http.Error(w, "down", http.StatusServiceUnavailable)
 		}
@@ -151,6 +153,9 @@ func TestProbeHTTP(t *testing.T) {
 	}
 	if err := probe(t, srv.URL+"/redirect"); err == nil || !strings.Contains(err.Error(), "redirect to /health not followed") {
 		t.Errorf("redirect: %v", err)
+	}
+	if err := probe(t, srv.URL+"/login"); err == nil || !strings.Contains(err.Error(), "redirect to /sso not followed") || strings.Contains(err.Error(), "secret") {
+		t.Errorf("redirect with a token: %v; want it named without its query", err)
 	}
 	if err := probe(t, "http://"+closedPort(t)+"/health"); err == nil {
 		t.Error("closed port passed")
@@ -167,13 +172,16 @@ func TestProbeHTTP(t *testing.T) {
 
 func TestProbeRefusesBadURLs(t *testing.T) {
 	for url, want := range map[string]string{
-		"postgres://drctl:secret@10.0.0.1:5432": "has a user or password",
-		"ftp://10.0.0.1:21":                     `scheme "ftp"`,
-		"tcp://10.0.0.1":                        "host:port",
-		"tcp://10.0.0.1:99999":                  "port",
-		"postgres://10.0.0.1:5432/appdb":        "no path",
-		"ftp://drctl:secret@10.0.0.1:21":        "has a user or password",
-		"http://drctl:secret@[::1":              "not a URL",
+		"postgres://drctl:secret@10.0.0.1:5432":  "has a user or password",
+		"ftp://10.0.0.1:21":                      `scheme "ftp"`,
+		"tcp://10.0.0.1":                         "host:port",
+		"tcp://10.0.0.1:99999":                   "port",
+		"postgres://10.0.0.1:5432/appdb":         "no path",
+		"ftp://drctl:secret@10.0.0.1:21":         "has a user or password",
+		"http://drctl:secret@[::1":               "not a URL",
+		"http://10.0.0.1:80/health?token=secret": "has a query or fragment",
+		"https://10.0.0.1:443/health#secret":     "has a query or fragment",
+		"tcp://10.0.0.1:5432?secret":             "has a query or fragment",
 	} {
 		err := probe(t, url)
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/drctl/drctl/internal/config"
+	"github.com/drctl/drctl/internal/operator"
 	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/workflows"
 )
@@ -45,20 +46,24 @@ type Watcher struct {
 	sites     []site // by name
 }
 
-// site is a watched site: its probes, its watch's input, and this
-// watcher's last view of it.
+// site is a watched site: its probes, its watch's input and that input's
+// digest, and this watcher's last view of it.
 type site struct {
 	name   string
 	probes []string
 	input  workflows.SiteWatchInput
+	digest string
 	view   *workflows.SiteView // nil before the first round
 	sent   time.Time           // when the view was last sent; zero: send next round
 }
 
 // New makes a watcher from cfg. It checks what a proposal will need now,
 // not at the loss: each on_loss runbook loads and validates against
-// o.Catalog, and its run input (parameters, reason) passes
-// workflows.CheckInput.
+// o.Catalog, its run input (parameters, reason) passes
+// workflows.CheckInput, its auto_approve_after has a gate to open that
+// would not time out first, and approvals.allowed_signers, when set, is
+// read as drctl run reads it, so the proposed run takes signed CLI
+// decisions only.
 func New(cfg config.Config, c client.Client, o Options) (*Watcher, error) {
 	if o.Identity == "" {
 		o.Identity = cfg.Identity
@@ -76,6 +81,13 @@ func New(cfg config.Config, c client.Client, o Options) (*Watcher, error) {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
+	var signers []workflows.Signer
+	if path := cfg.Approvals.AllowedSigners; path != "" {
+		var err error
+		if signers, err = operator.LoadAllowedSigners(path); err != nil {
+			return nil, err
+		}
+	}
 	w := &Watcher{client: c, taskQueue: cfg.Temporal.TaskQueue, watch: cfg.Watch, o: o}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Sites)) {
 		s := cfg.Sites[name]
@@ -83,9 +95,11 @@ func New(cfg config.Config, c client.Client, o Options) (*Watcher, error) {
 			Site: name, Quorum: cfg.Watch.Quorum,
 			LostAfter:  runbooks.Duration(cfg.Watch.LostAfter),
 			StaleAfter: runbooks.Duration(3 * cfg.Watch.ReportEvery),
+			// Sorted: the order of the list is no part of the digest.
+			Places: slices.Sorted(slices.Values(cfg.Watch.Places)),
 		}
 		if s.OnLoss.Runbook != "" {
-			on, err := onLoss(name, s.OnLoss, o.Catalog)
+			on, err := onLoss(name, s.OnLoss, o.Catalog, signers)
 			if err != nil {
 				return nil, err
 			}
@@ -94,13 +108,13 @@ func New(cfg config.Config, c client.Client, o Options) (*Watcher, error) {
 		if err := workflows.CheckSiteWatch(in); err != nil {
 			return nil, fmt.Errorf("site %s: %w", name, err)
 		}
-		w.sites = append(w.sites, site{name: name, probes: s.Probes, input: in})
+		w.sites = append(w.sites, site{name: name, probes: s.Probes, input: in, digest: workflows.SiteWatchDigest(in)})
 	}
 	return w, nil
 }
 
 // onLoss loads a site's on_loss runbook and checks the run it would start.
-func onLoss(name string, c config.OnLoss, cat runbooks.Catalog) (*workflows.OnLoss, error) {
+func onLoss(name string, c config.OnLoss, cat runbooks.Catalog, signers []workflows.Signer) (*workflows.OnLoss, error) {
 	if cat == nil {
 		return nil, fmt.Errorf("sites.%s.on_loss: no action catalog to check %s against", name, c.Runbook)
 	}
@@ -108,10 +122,13 @@ func onLoss(name string, c config.OnLoss, cat runbooks.Catalog) (*workflows.OnLo
 	if err != nil {
 		return nil, fmt.Errorf("sites.%s.on_loss.runbook: %w", name, err)
 	}
-	on := &workflows.OnLoss{Runbook: *rb, Params: c.Params, Reason: c.Reason, AutoApproveAfter: runbooks.Duration(c.AutoApproveAfter)}
+	if err := checkAutoApprove(rb, c.AutoApproveAfter); err != nil {
+		return nil, fmt.Errorf("sites.%s.on_loss.auto_approve_after: %w", name, err)
+	}
+	on := &workflows.OnLoss{Runbook: *rb, Params: c.Params, Reason: c.Reason, AutoApproveAfter: runbooks.Duration(c.AutoApproveAfter), Signers: signers}
 	in := workflows.RunInput{
 		Runbook: *rb, Params: c.Params, Mode: workflows.ModeFailover, StartedBy: workflows.SiteWatchStarter(name),
-		Reason: c.Reason, AutoApproveAfter: on.AutoApproveAfter,
+		Reason: c.Reason, AutoApproveAfter: on.AutoApproveAfter, Signers: signers,
 	}
 	if err := workflows.CheckInput(in); err != nil {
 		err = fmt.Errorf("sites.%s.on_loss: %s would not start: %w", name, c.Runbook, err)
@@ -123,6 +140,34 @@ func onLoss(name string, c config.OnLoss, cat runbooks.Catalog) (*workflows.OnLo
 		return nil, err
 	}
 	return on, nil
+}
+
+// checkAutoApprove holds auto_approve_after to the runbook: at least
+// MinAutoApproveAfter, some gate opting in (approval.auto_approve: true,
+// the reviewed runbook's say), and shorter than each such gate's own
+// timeout, which would otherwise end the gate first.
+func checkAutoApprove(rb *runbooks.Runbook, after time.Duration) error {
+	if after == 0 {
+		return nil
+	}
+	if after < workflows.MinAutoApproveAfter {
+		return fmt.Errorf("%s is below %s: people need a real chance to answer", after, workflows.MinAutoApproveAfter)
+	}
+	opted := 0
+	for _, s := range slices.Concat(rb.Preflight, rb.Steps) {
+		a := s.Approval
+		if a == nil || !a.AutoApprove {
+			continue
+		}
+		opted++
+		if a.Timeout > 0 && after >= a.Timeout.D() {
+			return fmt.Errorf("%s is not shorter than gate %s's timeout (%s): the gate would time out first; shorten auto_approve_after or lengthen the gate's timeout", after, s.ID, a.Timeout)
+		}
+	}
+	if opted == 0 {
+		return fmt.Errorf("no approval gate of runbook %s opts in; add approval.auto_approve: true to the gates that may open with nobody there, or remove auto_approve_after", rb.Name)
+	}
+	return nil
 }
 
 // Run probes every watch.interval until ctx ends, then returns nil.
@@ -184,7 +229,7 @@ func (w *Watcher) probe(ctx context.Context, p string) workflows.ProbeResult {
 // once.
 func (w *Watcher) update(s *site, results []workflows.ProbeResult, now time.Time) bool {
 	down := !slices.ContainsFunc(results, func(r workflows.ProbeResult) bool { return r.OK })
-	v := workflows.SiteView{Site: s.name, Watcher: w.o.Identity, From: w.o.From, Down: down, Since: now, At: now, Probes: results}
+	v := workflows.SiteView{Site: s.name, Watcher: w.o.Identity, From: w.o.From, Down: down, Since: now, At: now, Probes: results, Digest: s.digest}
 	changed := s.view == nil || s.view.Down != down || !slices.EqualFunc(s.view.Probes, results, func(a, b workflows.ProbeResult) bool { return a.OK == b.OK })
 	if s.view != nil && s.view.Down == down {
 		v.Since = s.view.Since
@@ -200,13 +245,14 @@ func (w *Watcher) update(s *site, results []workflows.ProbeResult, now time.Time
 // round by at most this.
 const sendTimeout = 5 * time.Second
 
-// send signals s's view to its watch, starting the watch if none runs. A
-// failure is logged and the view is sent again next round.
+// send signals s's view to its watch, starting the watch if none runs,
+// bounded as the watch would bound it (workflows.CapView). A failure is
+// logged and the view is sent again next round.
 func (w *Watcher) send(ctx context.Context, s *site, now time.Time) {
 	sctx, cancel := context.WithTimeout(ctx, max(w.watch.Interval, sendTimeout))
 	defer cancel()
 	id := workflows.SiteWatchID(s.name)
-	_, err := w.client.SignalWithStartWorkflow(sctx, id, workflows.SignalSiteView, *s.view, client.StartWorkflowOptions{
+	_, err := w.client.SignalWithStartWorkflow(sctx, id, workflows.SignalSiteView, workflows.CapView(*s.view), client.StartWorkflowOptions{
 		ID:            id,
 		TaskQueue:     w.taskQueue,
 		StaticSummary: "site watch of " + s.name,

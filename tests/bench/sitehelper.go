@@ -51,7 +51,7 @@ func watchConfig(w siteWatch) config.Config {
 	c.Temporal.TaskQueue = w.taskQueue
 	c.Watch = config.Watch{
 		Interval: w.interval, Timeout: w.interval * 3 / 4, ReportEvery: 5 * w.interval,
-		Quorum: sitesQuorum, LostAfter: w.lostAfter,
+		Quorum: sitesQuorum, LostAfter: w.lostAfter, Places: places,
 	}
 	s := config.Site{Probes: w.probes}
 	if w.runbook != "" {
