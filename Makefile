@@ -4,18 +4,19 @@ SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/bin
 TEMPORAL_CLI_VERSION := v1.5.1
+TEMPORAL_SERVER_VERSION := v1.29.1
 STATICCHECK_VERSION := v0.8.2
 WORKFLOWCHECK_VERSION := v0.6.0
 export DRCTL_TEMPORAL_BIN := $(BIN)/temporal
 
-.PHONY: demo test check lint bench bench-sites bench-pg chaos histories fuzz build temporal tools deps clean
+.PHONY: demo test check lint bench bench-sites bench-pg chaos histories fuzz build temporal cluster tools deps clean
 
 ## demo: fail the two-site lab over for real under write load (site-failover.yaml), report, then fail back
 demo: deps temporal
 	$(GO) run ./cmd/drctl demo --yes --failback
 
 ## test: every test (unit, workflow, real dev server, PostgreSQL, BIND, HAProxy, lab, chaos subset, replay), then lint
-test: deps temporal tools
+test: deps temporal cluster tools
 	$(GO) test -count=1 -timeout 15m ./...
 	$(MAKE) --no-print-directory check
 
@@ -62,6 +63,16 @@ deps:
 temporal: $(BIN)/temporal
 $(BIN)/temporal:
 	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+
+## cluster: the Temporal server and its SQL tool, built from the server's module into bin/ (the PostgreSQL-backed cluster of internal/tcluster; ~3 min cold)
+cluster: $(BIN)/temporal-server $(BIN)/temporal-sql-tool
+$(BIN)/temporal-server:
+	GOBIN=$(BIN)/.server $(GO) install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION)
+	mv $(BIN)/.server/server $@ && rmdir $(BIN)/.server
+# After the server (order-only): under make -j the two heavy builds never run at once.
+$(BIN)/temporal-sql-tool: | $(BIN)/temporal-server
+	GOBIN=$(BIN)/.sql $(GO) install go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
+	mv $(BIN)/.sql/sql $@ && rmdir $(BIN)/.sql
 
 tools: $(BIN)/staticcheck $(BIN)/workflowcheck
 $(BIN)/staticcheck:

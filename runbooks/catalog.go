@@ -76,6 +76,10 @@ type ActionSpec struct {
 	// Reach says where a worker must stand to run the action; empty means
 	// ReachNetwork.
 	Reach Reach `json:"reach,omitempty"`
+	// Local says the action does no I/O (it only records): a run executes
+	// it as a local activity, in the worker running the run's workflow,
+	// with no round trip through the server.
+	Local bool `json:"local,omitempty"`
 }
 
 // Reach is where a worker must be to run an action on a target.
@@ -114,26 +118,27 @@ func Where(runOn string, reach Reach, with map[string]any, targets []Target) str
 	return ""
 }
 
-// Place copies each step's and compensation's action reach from cat into
-// the runbook (Step.Reach, Compensation.Reach); Load calls it.
+// Place copies each step's and compensation's action reach and locality
+// from cat into the runbook (Step.Reach and Local, Compensation.Reach and
+// Local); Load calls it.
 func Place(rb *Runbook, cat Catalog) {
 	if cat == nil {
 		return
 	}
-	reach := func(action string) Reach {
+	spec := func(action string) (Reach, bool) {
 		spec, ok := cat.Lookup(action)
 		if !ok || spec.Reach == ReachNetwork {
-			return ""
+			return "", ok && spec.Local
 		}
-		return spec.Reach
+		return spec.Reach, spec.Local
 	}
 	for _, steps := range [][]Step{rb.Preflight, rb.Steps} {
 		for i := range steps {
 			if steps[i].Action != "" {
-				steps[i].Reach = reach(steps[i].Action)
+				steps[i].Reach, steps[i].Local = spec(steps[i].Action)
 			}
 			if c := steps[i].Compensate; c != nil && c.Action != "" {
-				c.Reach = reach(c.Action)
+				c.Reach, c.Local = spec(c.Action)
 			}
 		}
 	}
@@ -154,6 +159,9 @@ func CheckSpec(a ActionSpec) error {
 		case in.Type != TypeTarget && len(in.Kinds) > 0:
 			errs = append(errs, fmt.Errorf("%s: input %q is not a target but declares Kinds", a.Name, in.Name))
 		}
+	}
+	if a.Local && a.Reach == ReachSite {
+		errs = append(errs, fmt.Errorf("%s: a local action runs wherever the run's workflow does; it cannot need a site's reach", a.Name))
 	}
 	switch a.Reach {
 	case "", ReachNetwork:

@@ -145,6 +145,8 @@ type Step struct {
 	// runbook is loaded (Place), so a run routes by what its catalog said
 	// when it started. Not written in runbooks.
 	Reach Reach `json:"reach,omitempty"`
+	// Local is the action's locality (ActionSpec.Local), copied likewise.
+	Local bool `json:"local,omitempty"`
 	// Runbook, in a step that runs another runbook (a fan-out step), is
 	// that runbook's path relative to this file, and Child the runbook
 	// itself, loaded with this one (Load), so a run carries the exact text
@@ -190,8 +192,9 @@ type Compensation struct {
 	With    map[string]any `json:"with,omitempty"`
 	Timeout Duration       `json:"timeout,omitempty"`
 	Retry   *RetryPolicy   `json:"retry,omitempty"`
-	// Reach is the compensation action's reach (see Step.Reach).
+	// Reach and Local are the compensation action's (see Step.Reach).
 	Reach Reach `json:"reach,omitempty"`
+	Local bool  `json:"local,omitempty"`
 	Line  int   `json:"-"`
 }
 

@@ -271,3 +271,27 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// An action that does no I/O (Local) runs as a local activity, in the
+// worker running the workflow; with run_on it goes through the server.
+func TestLocalActionsRunInTheWorkflowsWorker(t *testing.T) {
+	h := newHarness(t)
+	var mu sync.Mutex
+	local := map[string]bool{}
+	h.env.RegisterActivityWithOptions(func(ctx context.Context, req activities.Request) (activities.Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		local[req.Step] = activity.GetInfo(ctx).IsLocalActivity
+		return activities.Result{Summary: req.Step}, nil
+	}, activity.RegisterOptions{Name: "test.local"})
+	step := func(id, runOn string) runbooks.Step {
+		return runbooks.Step{ID: id, Action: "test.local", Local: true, RunOn: runOn}
+	}
+	h.run(book(step("here", ""), step("placed", "any")), workflows.ModeFailover)
+	if rep := h.report(t); rep.State != workflows.StateSucceeded {
+		t.Fatalf("run %s: %s", rep.State, rep.Error)
+	}
+	if !local["here"] || local["placed"] {
+		t.Errorf("local activity: here %t, placed %t; want true, false", local["here"], local["placed"])
+	}
+}

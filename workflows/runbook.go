@@ -442,7 +442,7 @@ func (r *runner) execute(ctx workflow.Context, s runbooks.Step) {
 		o.ScheduleToStartTimeout = s.Deadline.D()
 		ctx = workflow.WithActivityOptions(ctx, o)
 	}
-	err = r.runAction(ctx, site, s.Action, r.request(s.ID, s.Action, with, false), &res)
+	err = r.runAction(ctx, site, s.Local && s.RunOn == "", s.Action, r.request(s.ID, s.Action, with, false), &res)
 	r.attempted = append(r.attempted, s.ID)
 	if err != nil {
 		if temporal.IsCanceledError(err) {
@@ -670,7 +670,7 @@ func (r *runner) compensate(why string) int {
 		if err == nil {
 			actx := workflow.WithActivityOptions(ctx, activityOptions("compensate:"+id, c.Timeout, 0, 0, c.Retry))
 			var res activities.Result
-			err = r.runAction(actx, runbooks.Where(s.RunOn, c.Reach, with, r.rb.Targets), c.Action, r.request(id, c.Action, with, true), &res)
+			err = r.runAction(actx, runbooks.Where(s.RunOn, c.Reach, with, r.rb.Targets), c.Local && s.RunOn == "", c.Action, r.request(id, c.Action, with, true), &res)
 			cr.Attempts, cr.Changed, cr.Outputs, cr.Worker = res.Attempt, res.Changed, res.Outputs, res.Worker
 			if res.Summary != "" {
 				cr.Summary = res.Summary
@@ -759,10 +759,19 @@ func (r *runner) publish() {
 }
 
 // runAction runs an action where it belongs (runAction in placement.go);
-// runs from before versionSites send every action to the shared queue.
-func (r *runner) runAction(ctx workflow.Context, site, name string, req activities.Request, out any) error {
-	if r.version < versionSites {
+// runs from before versionSites send every action to the shared queue. An
+// action that does no I/O (local) runs as a local activity when no
+// run_on places it.
+func (r *runner) runAction(ctx workflow.Context, site string, local bool, name string, req activities.Request, out any) error {
+	switch {
+	case r.version < versionSites:
 		return workflow.ExecuteActivity(ctx, name, req).Get(ctx, out)
+	case local && site == "":
+		o := workflow.GetActivityOptions(ctx)
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: o.StartToCloseTimeout, ScheduleToCloseTimeout: o.ScheduleToCloseTimeout, RetryPolicy: o.RetryPolicy,
+		})
+		return workflow.ExecuteLocalActivity(lctx, name, req).Get(ctx, out)
 	}
 	return runAction(ctx, site, name, req, out)
 }

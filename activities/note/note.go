@@ -28,6 +28,7 @@ func (Note) Spec() runbooks.ActionSpec {
 		Inputs:  []runbooks.InputSpec{{Name: "message", Type: runbooks.TypeString, Required: true, Doc: "text to record"}},
 		Outputs: []string{"message"},
 		Undo:    runbooks.UndoNotNeeded, // a note records; it changes nothing
+		Local:   true,                   // and does no I/O: no round trip through the server
 	}
 }
 

@@ -143,6 +143,17 @@ func run() error {
 	defer stop()
 	cfg := config.Defaults()
 	cfg.Temporal.Address, cfg.Temporal.TaskQueue, cfg.Identity = *address, *queue, *identity
+	// TLS as the drctl binary reads it from its environment: the tests
+	// against the PostgreSQL-backed cluster (internal/tcluster) set these.
+	if os.Getenv("DRCTL_TEMPORAL_TLS_ENABLED") == "true" {
+		cfg.Temporal.TLS = config.TLS{
+			Enabled:    true,
+			CAFile:     os.Getenv("DRCTL_TEMPORAL_TLS_CA_FILE"),
+			CertFile:   os.Getenv("DRCTL_TEMPORAL_TLS_CERT_FILE"),
+			KeyFile:    os.Getenv("DRCTL_TEMPORAL_TLS_KEY_FILE"),
+			ServerName: os.Getenv("DRCTL_TEMPORAL_TLS_SERVER_NAME"),
+		}
+	}
 	if *sites != "" {
 		cfg.Worker.Sites = strings.Split(*sites, ",")
 	}
