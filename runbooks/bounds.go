@@ -57,6 +57,11 @@ func CheckBounds(rb *Runbook) error {
 				errs = append(errs, fmt.Errorf("%s runs %s, which the input does not carry (load the runbook with runbooks.Load)", what, s.Runbook))
 			}
 			if s.Child != nil {
+				for _, cs := range s.Child.Steps {
+					if cs.Child != nil || cs.Runbook != "" {
+						errs = append(errs, fmt.Errorf("%s %s runs runbooks itself; one level is the most", what, s.Runbook))
+					}
+				}
 				if err := CheckBounds(s.Child); err != nil {
 					errs = append(errs, fmt.Errorf("%s %s: %w", what, s.Runbook, err))
 				}

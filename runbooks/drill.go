@@ -32,10 +32,17 @@ const (
 // `drctl validate --mode drill` and `drctl run --mode drill`.
 func ValidateDrill(rb *Runbook, cat Catalog) Problems {
 	v := &validator{rb: rb, cat: cat, broken: rb.broken, steps: map[string]stepRef{}, ancestors: map[string]map[string]bool{}}
-	if rb.Drill.Failback != "" {
-		return nil // the failback runbook is the way back for every step
-	}
 	v.collectSteps()
+	for _, s := range v.order {
+		if s.Runbook != "" {
+			v.report(v.at(s.path+".runbook", v.stepPos(s)), s.ID, "a drill cannot run runbooks as children yet: each child would put itself back before the next step, leaving the whole half failed over",
+				"drill each child runbook on its own")
+		}
+	}
+	if rb.Drill.Failback != "" {
+		v.probs.Sort()
+		return v.probs // the failback runbook is the way back for every step
+	}
 	for _, s := range v.order {
 		if s.preflight || s.Action == "" || cat == nil {
 			continue

@@ -24,6 +24,27 @@ func ReadFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return readOpen(f, path)
+}
+
+// ReadFileIn is ReadFile of a path relative to dir that may not leave it:
+// not absolute, no "..", no symbolic link pointing out (os.Root). A child
+// runbook is read so, so a reviewed runbook cannot run text from outside
+// the tree it was reviewed in.
+func ReadFileIn(dir, rel string) ([]byte, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	return readOpen(f, rel)
+}
+
+func readOpen(f *os.File, path string) ([]byte, error) {
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {

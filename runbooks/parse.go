@@ -144,14 +144,15 @@ func loadChildren(rb *Runbook, cat Catalog) Problems {
 		if np, ok := rb.pos["steps["+strconv.Itoa(i)+"].runbook"]; ok {
 			at = np.Value
 		}
-		path := s.Runbook
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(filepath.Dir(rb.File), path)
-		}
-		data, err := ReadFile(path)
+		path := filepath.Join(filepath.Dir(rb.File), s.Runbook)
+		data, err := ReadFileIn(filepath.Dir(rb.File), s.Runbook)
 		if err != nil {
+			why := err.Error()
+			if u := errors.Unwrap(err); u != nil {
+				why = u.Error()
+			}
 			probs = append(probs, Problem{File: rb.File, Line: at.Line, Col: at.Col, Step: s.ID,
-				Message: fmt.Sprintf("runbook %s cannot be read: %v", s.Runbook, errors.Unwrap(err)), Hint: "write the child runbook's path relative to this file"})
+				Message: fmt.Sprintf("runbook %s cannot be read: %s", s.Runbook, why), Hint: "write the child runbook's path relative to this file, inside its directory"})
 			continue
 		}
 		child, cprobs := parse(path, data)

@@ -193,11 +193,28 @@ steps:
 `, []string{`fleet.yaml:6:55: step "s": for_each is a list, or one expression whose value is a list or comma-separated text (write for_each: [a, b] or for_each: "${{ params.services }}")`}},
 		{"a child that cannot be read", `
   - {id: s, runbook: services/nope.yaml}
-`, []string{`fleet.yaml:6:22: step "s": runbook services/nope.yaml cannot be read: no such file or directory (write the child runbook's path relative to this file)`}},
+`, []string{`fleet.yaml:6:22: step "s": runbook services/nope.yaml cannot be read: no such file or directory (write the child runbook's path relative to this file, inside its directory)`}},
+		{"a child outside the runbook's directory", `
+  - {id: s, runbook: ../outside.yaml}
+  - {id: t, runbook: /etc/hostname, needs: [s]}
+`, []string{
+			`step "s": runbook ../outside.yaml cannot be read: path escapes from parent`,
+			`step "t": runbook /etc/hostname cannot be read: path escapes from parent`,
+		}},
+		{"duplicates, an empty list, the parent's own lock", `
+  - {id: s, runbook: services/service.yaml, for_each: [a, a], as: svc}
+  - {id: t, runbook: services/service.yaml, for_each: [], as: svc}
+  - {id: u, runbook: own.yaml}
+`, []string{
+			`fleet.yaml:6:59: step "s": for_each lists a twice (list each item once: each is a run holding its own lock)`,
+			`fleet.yaml:7:55: step "t": for_each lists no item (list the items, or remove for_each to run the runbook once)`,
+			`fleet.yaml:8:22: step "u": own.yaml holds lock "t", this runbook's own: its run could never start (give one of them another lock)`,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := writeFiles(t, map[string]string{"services/service.yaml": serviceChild, "fleet.yaml": header + "params: {p: {default: x}}\nsteps:" + tt.step})
+			dir := writeFiles(t, map[string]string{"services/service.yaml": serviceChild, "fleet.yaml": header + "params: {p: {default: x}}\nsteps:" + tt.step,
+				"own.yaml": header + "steps:\n  - {id: n, action: note, with: {message: n}}\n"})
 			_, err := runbooks.Load(filepath.Join(dir, "fleet.yaml"), catalog)
 			if err == nil {
 				t.Fatal("loaded")

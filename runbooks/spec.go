@@ -168,9 +168,12 @@ type Step struct {
 
 // Fan-out bounds: children running at once, and items in one fan-out.
 const (
+	// Temporal's limits bound these: 2,000 pending children per workflow,
+	// and a parent's history holds a few KB per child (its input and its
+	// result), under 51,200 events and 50 MB.
 	DefaultMaxParallel = 10
-	MaxParallel        = 1000
-	MaxForEach         = 5000
+	MaxParallel        = 500
+	MaxForEach         = 1000
 )
 
 // RunOnAny, as a step's run_on, lets any worker run the step's action.

@@ -1220,13 +1220,19 @@ func (v *validator) fanOut(s stepRef, at srcPos) {
 		}
 		v.references(s, map[string]any{"for_each": items}, s.path, false)
 	case []any:
+		if len(items) == 0 {
+			v.report(v.at(s.path+".for_each", at), s.ID, "for_each lists no item", "list the items, or remove for_each to run the runbook once")
+		}
 		if len(items) > MaxForEach {
 			v.report(v.at(s.path+".for_each", at), s.ID, fmt.Sprintf("for_each lists %d items; the most is %d", len(items), MaxForEach), "split the fan-out")
 		}
 		for i, it := range items {
 			str, ok := it.(string)
-			if err := CheckForEachItem(str); !ok || err != nil {
+			switch err := CheckForEachItem(str); {
+			case !ok || err != nil:
 				v.report(v.at(indexPath(s.path+".for_each", i), at), s.ID, fmt.Sprintf("for_each item %v is not a name a lock can end with", it), "use a-z, 0-9, '.', '_' and '-', starting with a letter or digit")
+			case slices.Contains(items[:i], any(str)):
+				v.report(v.at(indexPath(s.path+".for_each", i), at), s.ID, fmt.Sprintf("for_each lists %s twice", str), "list each item once: each is a run holding its own lock")
 			}
 		}
 	default:
@@ -1235,6 +1241,18 @@ func (v *validator) fanOut(s stepRef, at srcPos) {
 	child := s.Child
 	if child == nil {
 		return // loading it failed, and said why
+	}
+	if s.ForEach == nil {
+		switch {
+		case child.Lock == v.rb.Lock:
+			v.report(v.at(s.path+".runbook", at), s.ID, fmt.Sprintf("%s holds lock %q, this runbook's own: its run could never start", s.Runbook, child.Lock), "give one of them another lock")
+		default:
+			for _, o := range v.order {
+				if o.Step != s.Step && o.Child != nil && o.ForEach == nil && o.Child.Lock == child.Lock && o.Line < s.Line {
+					v.report(v.at(s.path+".runbook", at), s.ID, fmt.Sprintf("step %s already runs a runbook holding lock %q", o.ID, child.Lock), "run it once, or give the runbooks different locks")
+				}
+			}
+		}
 	}
 	if s.ForEach != nil {
 		if s.As == "" {

@@ -40,6 +40,16 @@ func checkInput(in RunInput, v workflow.Version) error {
 	}
 	// A drill's failback child is part of the drill.
 	drill := mode == ModeDrill || (v >= versionScheduled && in.FailbackOf != "")
+	if drill {
+		for _, s := range rb.Steps {
+			if s.Child != nil {
+				return fmt.Errorf("step %s runs a runbook as children, and a drill cannot yet: drill each child runbook on its own", s.ID)
+			}
+		}
+	}
+	if err := checkForEach(rb, in.Params); err != nil {
+		return err
+	}
 	if len(in.Chaos) > 0 && !drill {
 		return fmt.Errorf("chaos is injected in drills only; run with --mode %s", ModeDrill)
 	}
@@ -112,6 +122,33 @@ func checkLineage(ctx workflow.Context, in RunInput) error {
 	}
 	if a := in.AutoApproveAfter; a != 0 && (a.D() < MinAutoApproveAfter || a > runbooks.MaxDuration) {
 		return fmt.Errorf("auto_approve_after %s is outside %s..%s", a, MinAutoApproveAfter, runbooks.MaxDuration)
+	}
+	return nil
+}
+
+// checkForEach resolves, before anything acts, each fan-out step's
+// for_each that depends on parameters only, and refuses items no child
+// lock can end with, duplicates and empty lists: found later, they would
+// stop a fleet half way.
+func checkForEach(rb *runbooks.Runbook, given map[string]string) error {
+	params, err := runbooks.ParamValues(rb, given)
+	if err != nil {
+		return err
+	}
+	sc := runbooks.Scope{Params: params}
+	for _, s := range rb.Steps {
+		if s.Child == nil || s.ForEach == nil {
+			continue
+		}
+		items, err := forEachItems(s.ForEach, sc)
+		switch {
+		case err != nil && strings.Contains(err.Error(), "steps."):
+			// depends on an earlier step's outputs: checked when it runs
+		case err != nil:
+			return fmt.Errorf("step %s: for_each: %w", s.ID, err)
+		case len(items) == 0:
+			return fmt.Errorf("step %s: for_each has no item", s.ID)
+		}
 	}
 	return nil
 }

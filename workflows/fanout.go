@@ -110,6 +110,9 @@ func (r *runner) fanOut(ctx workflow.Context, s runbooks.Step) {
 	st := r.step(s.ID)
 	sc := r.scope()
 	items, err := forEachItems(s.ForEach, sc)
+	if err == nil && len(items) == 0 {
+		err = errors.New("no item")
+	}
 	if err != nil {
 		r.fail(s, 0, fmt.Errorf("for_each: %w", err))
 		return
@@ -150,7 +153,11 @@ func (r *runner) fanOut(ctx workflow.Context, s runbooks.Step) {
 	}
 	started := 0
 	for i, item := range items {
-		if err := workflow.Await(ctx, func() bool { return prog.Running < limit || (abortWave && prog.Failed > 0) }); err != nil {
+			// A paused run starts no child; a stopping one, or a failed
+		// wave, none at all.
+		if err := workflow.Await(ctx, func() bool {
+			return (prog.Running < limit && !r.paused) || r.stopping() || (abortWave && prog.Failed > 0)
+		}); err != nil {
 			break
 		}
 		if r.stopping() || (abortWave && prog.Failed > 0) {
@@ -164,7 +171,8 @@ func (r *runner) fanOut(ctx workflow.Context, s runbooks.Step) {
 		}
 		id := WorkflowID(child.Lock)
 		children[i] = ChildRun{Item: item, WorkflowID: id, State: StateRunning}
-		in := RunInput{Runbook: child, Params: p, Mode: r.rep.Mode, StartedBy: r.rep.StartedBy,
+		// The parent's signers bind the children's decisions too.
+		in := RunInput{Runbook: child, Params: p, Mode: r.rep.Mode, StartedBy: r.rep.StartedBy, Signers: r.in.Signers,
 			Reason: fmt.Sprintf("step %s of %s (%s)", s.ID, r.rep.WorkflowID, r.rep.Runbook)}
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 			WorkflowID:            id,
@@ -241,16 +249,25 @@ func (r *runner) fanOut(ctx workflow.Context, s runbooks.Step) {
 			bad = append(bad, strings.TrimSpace(c.Item+" "+c.State+": "+c.Error))
 		}
 	}
-	r.outputs[s.ID] = map[string]any{"children": len(children), "succeeded": started - prog.Failed}
-	if len(bad) > 0 {
+	outputs := map[string]any{"children": len(children), "succeeded": started - prog.Failed}
+	switch {
+	case len(bad) > 0:
 		more := ""
 		if len(bad) > 3 {
 			more = fmt.Sprintf(" and %d more", len(bad)-3)
 		}
 		r.fail(s, 0, fmt.Errorf("%d of %d children did not succeed: %s%s", len(bad), len(children), strings.Join(bad[:min(3, len(bad))], "; "), more))
 		st.Children, st.Summary = children, fanOutSummary(children)
+		r.outputs[s.ID] = outputs // after fail, which clears them for on_failure: continue
+		return
+	case started < len(children):
+		// The run stopped (another step failed, an abort) before every
+		// child started: not done.
+		st.State = StepCancelled
+		r.outputs[s.ID] = outputs
 		return
 	}
+	r.outputs[s.ID] = outputs
 	st.State = StepSucceeded
 	r.completed = append(r.completed, s.ID)
 }

@@ -158,3 +158,73 @@ func withNeeds(s runbooks.Step, needs ...string) runbooks.Step {
 	s.Needs = needs
 	return s
 }
+
+// A paused run starts no child; after the resume the rest start.
+func TestPauseHoldsTheFanOut(t *testing.T) {
+	h, sv := fleetHarness(t)
+	sv.hold = time.Second
+	var atResume int
+	h.control(500*time.Millisecond, workflows.Control{Op: workflows.OpPause, By: "carol", Reason: "look"})
+	h.env.RegisterDelayedCallback(func() {
+		sv.mu.Lock()
+		atResume = len(sv.done)
+		sv.mu.Unlock()
+		h.env.SignalWorkflow(workflows.SignalControl, workflows.Control{Op: workflows.OpResume, By: "carol", Reason: "go on"})
+	}, 10*time.Second)
+	h.run(book(fanOutStep(items(4), 1, "")), workflows.ModeFailover)
+	rep := h.report(t)
+	if rep.State != workflows.StateSucceeded || len(sv.done) != 4 {
+		t.Fatalf("run %s, %d moved", rep.State, len(sv.done))
+	}
+	if atResume != 1 {
+		t.Errorf("%d children had run by the resume; want 1 (the one running when paused)", atResume)
+	}
+}
+
+// A fan-out cut short by another step's failure is not done, and with
+// on_failure: continue its outputs stay for the steps after it.
+func TestFanOutCutShortAndOutputsKept(t *testing.T) {
+	h, sv := fleetHarness(t)
+	sv.hold = time.Second
+	h.rec.permanent["boom"], h.rec.fail["boom"] = true, true
+	h.rec.hooks["boom"] = func(context.Context) error { time.Sleep(1500 * time.Millisecond); return nil }
+	h.run(book(fanOutStep(items(6), 1, ""), act("boom")), workflows.ModeFailover)
+	rep := h.report(t)
+	if st, _ := rep.Step("services"); st.State == workflows.StepSucceeded || !strings.Contains(st.Summary, "skipped") {
+		t.Fatalf("services %s (%s); want it not succeeded, children skipped", st.State, st.Summary)
+	}
+
+	h, _ = fleetHarness(t, "svc01")
+	use := runbooks.Step{ID: "use", Action: "test.do", Needs: []string{"services"}, With: map[string]any{"value": "${{ steps.services.outputs.succeeded }}"}}
+	h.run(book(fanOutStep(items(3), 3, runbooks.OnFailureContinue), use), workflows.ModeFailover)
+	rep = h.report(t)
+	if st, _ := rep.Step("use"); st.State != workflows.StepSucceeded || fmt.Sprint(st.Outputs["echo"]) != "2" {
+		t.Fatalf("use %s (%s), echo %v; want succeeded with 2", st.State, st.Error, st.Outputs["echo"])
+	}
+}
+
+// A drill cannot fan out yet; bad items are refused before anything acts.
+func TestFanOutRefusedBeforeItActs(t *testing.T) {
+	bad := fanOutStep(nil, 1, "")
+	bad.ForEach = "${{ params.svcs }}"
+	for _, tc := range []struct {
+		name string
+		in   workflows.RunInput
+		want string
+	}{
+		{"drill", workflows.RunInput{Runbook: book(fanOutStep(items(2), 1, "")), Mode: workflows.ModeDrill, StartedBy: "alice"}, "a drill cannot yet"},
+		{"bad item", workflows.RunInput{Runbook: withParam(book(act("first"), bad), "svcs", "a,B C"), Mode: workflows.ModeFailover, StartedBy: "alice"}, `for_each item "B C"`},
+		{"duplicate", workflows.RunInput{Runbook: withParam(book(bad), "svcs", "a,a"), Mode: workflows.ModeFailover, StartedBy: "alice"}, `item "a" is listed twice`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := workflows.CheckInput(tc.in); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("CheckInput: %v; want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func withParam(rb runbooks.Runbook, name, def string) runbooks.Runbook {
+	rb.Params = append(rb.Params, runbooks.Param{Name: name, Default: &def})
+	return rb
+}

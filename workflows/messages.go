@@ -307,6 +307,7 @@ const (
 	KindStep         = "step"
 	KindApproval     = "approval"
 	KindCompensation = "compensation"
+	KindRunbook      = "runbook" // a fan-out step: child runs of another runbook
 )
 
 // Report is the run report: returned as the workflow result, attached to the

@@ -85,6 +85,18 @@ func Plan(ctx workflow.Context, in PlanInput) (*PlanResult, error) {
 		case s.Action == activities.ActionWait:
 			ps.Note = fmt.Sprintf("would wait %v", s.With["duration"])
 			continue
+		case s.Child != nil:
+			ps.Kind = KindRunbook
+			each := "once"
+			if s.ForEach != nil {
+				limit := s.MaxParallel
+				if limit <= 0 {
+					limit = runbooks.DefaultMaxParallel
+				}
+				each = fmt.Sprintf("once per item of %v, %d at a time", s.ForEach, limit)
+			}
+			ps.Note = fmt.Sprintf("would run %s (%s) as child runs, %s; plan it on its own to see its steps", s.Runbook, s.Child.Name, each)
+			continue
 		}
 		with, err := runbooks.ResolveMap(s.With, sc)
 		if err != nil {

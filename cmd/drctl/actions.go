@@ -71,6 +71,14 @@ func (a *app) actionsCmd() *cobra.Command {
 					fmt.Fprintf(out, "  outputs: %s\n", strings.Join(s.Outputs, ", "))
 				}
 				fmt.Fprintf(out, "  in a drill: %s\n", undoText(s.Undo))
+				switch {
+				case s.Local:
+					fmt.Fprintln(out, "  runs: in the worker running the run (no I/O; a local activity)")
+				case s.Reach == runbooks.ReachSite:
+					fmt.Fprintln(out, "  runs: on a worker of its target's site (needs the site's local reach)")
+				default:
+					fmt.Fprintln(out, "  runs: on any worker that holds its target's credentials")
+				}
 			}
 			return nil
 		},

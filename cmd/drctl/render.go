@@ -24,8 +24,11 @@ func printPlan(w io.Writer, rb *runbooks.Runbook, res *workflows.PlanResult) {
 	}
 	line := func(s runbooks.Step) {
 		what := s.Action
-		if s.Approval != nil {
+		switch {
+		case s.Approval != nil:
 			what = "approval"
+		case s.Runbook != "":
+			what = "runbook"
 		}
 		p := planned[s.ID]
 		where := ""
