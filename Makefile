@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 WORKFLOWCHECK_VERSION := v0.6.0
 export DRCTL_TEMPORAL_BIN := $(BIN)/temporal
 
-.PHONY: demo test check lint bench bench-sites bench-pg chaos histories fuzz build temporal cluster tools deps clean
+.PHONY: demo test check lint bench bench-fleet bench-sites bench-pg chaos histories fuzz build temporal cluster tools deps clean
 
 ## demo: fail the two-site lab over for real under write load (site-failover.yaml), report, then fail back
 demo: deps temporal
@@ -30,6 +30,10 @@ check: tools
 ## bench: per-step overhead table (tuned vs default dev server)
 bench: temporal
 	$(GO) run ./tests/bench
+
+## bench-fleet: fleet figures (issue 15): 10/100/500 concurrent 5-step service runs, then the same fleet as one parent runbook (for_each, max_parallel 100), server vs worker CPU, dev server in memory and on SQLite; per-step overhead of note vs activity steps
+bench-fleet: temporal
+	$(GO) run ./tests/bench -fleet 10,100,500 -fleet-parallel 100 -fleet-db memory,sqlite
 
 ## bench-sites: site-loss figures (root: network namespaces): power cut -> proposed failover run (p50/max of 10 cuts), false proposals under 100 single-watcher partitions
 bench-sites: deps temporal

@@ -153,7 +153,7 @@ func (r *runner) fanOut(ctx workflow.Context, s runbooks.Step) {
 	}
 	started := 0
 	for i, item := range items {
-			// A paused run starts no child; a stopping one, or a failed
+		// A paused run starts no child; a stopping one, or a failed
 		// wave, none at all.
 		if err := workflow.Await(ctx, func() bool {
 			return (prog.Running < limit && !r.paused) || r.stopping() || (abortWave && prog.Failed > 0)
