@@ -16,13 +16,16 @@ import (
 
 // retryingRunbook has one step that a drill's chaos fails on its first
 // attempts; its retry interval keeps it waiting between attempts long
-// enough to be read.
+// enough to be read. run_on: any sends the note through the server as an
+// activity (a note is otherwise a local activity, whose attempts the server
+// does not list).
 const retryingRunbook = `apiVersion: drctl/v1
 name: retrying
 lock: %s
 steps:
   - id: flaky
     action: note
+    run_on: any
     with: {message: "flaky"}
     retry: {initial_interval: 1m, max_interval: 1m, max_attempts: 5}
     compensate: {action: note, with: {message: "undo flaky"}}

@@ -112,6 +112,9 @@ func Run(ctx workflow.Context, in RunInput) (*Report, error) {
 	if err := r.registerHandlers(ctx); err != nil {
 		return nil, err
 	}
+	if version >= versionSites {
+		r.startMemoWriter(ctx)
+	}
 	r.publish()
 	r.notifyRunStarted()
 	metricRunStarted(ctx, r.rep)
@@ -153,6 +156,12 @@ type runner struct {
 	probes []steadyProbe
 	// fanouts are the running fan-out steps' progress, for the memo.
 	fanouts map[string]*FanOutProgress
+	// memoNext is the memo a publish left for the memo writer (from
+	// versionSites on): the writer upserts the latest once the work of the
+	// moment has run, so a step that starts and ends in one workflow task
+	// (a local activity) costs one memo write, not two or three.
+	memoNext   *Status
+	memoWriter bool
 }
 
 func newRunner(ctx workflow.Context, in RunInput) (*runner, error) {
@@ -603,6 +612,7 @@ func (r *runner) finish(ctx workflow.Context) (*Report, error) {
 	if r.version >= versionScheduled {
 		r.upsertOutcome()
 	}
+	r.stopMemoWriter()
 	r.publish()
 	metricRunFinished(ctx, r.rep)
 	r.notifyFinished()
@@ -755,7 +765,40 @@ func (r *runner) publish() {
 	r.lastMemo = text
 	metricApprovalsWaiting(r.ctx, r.rep, len(s.Waiting))
 	workflow.SetCurrentDetails(r.ctx, text)
+	if r.memoWriter {
+		r.memoNext = &s
+		return
+	}
 	_ = workflow.UpsertMemo(r.ctx, map[string]any{MemoKey: s})
+}
+
+// startMemoWriter starts the coroutine that writes the memo publish left.
+func (r *runner) startMemoWriter(ctx workflow.Context) {
+	r.memoWriter = true
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			if err := workflow.Await(ctx, func() bool { return r.memoNext != nil || !r.memoWriter }); err != nil || !r.memoWriter {
+				return
+			}
+			s := *r.memoNext
+			r.memoNext = nil
+			_ = workflow.UpsertMemo(ctx, map[string]any{MemoKey: s})
+		}
+	})
+}
+
+// stopMemoWriter writes what is left for the memo writer and has publish
+// write at once from here on: the run is ending, and the writer might not
+// run again before it does.
+func (r *runner) stopMemoWriter() {
+	if !r.memoWriter {
+		return
+	}
+	r.memoWriter = false
+	if s := r.memoNext; s != nil {
+		r.memoNext = nil
+		_ = workflow.UpsertMemo(r.ctx, map[string]any{MemoKey: *s})
+	}
 }
 
 // runAction runs an action where it belongs (runAction in placement.go);
