@@ -12,13 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/drctl/drctl/activities"
 	"github.com/drctl/drctl/internal/config"
 	"github.com/drctl/drctl/internal/lab"
 	"github.com/drctl/drctl/internal/operator"
 	"github.com/drctl/drctl/internal/tcluster"
 	"github.com/drctl/drctl/internal/testwait"
-	"github.com/drctl/drctl/runbooks"
 	"github.com/drctl/drctl/worker"
 	"github.com/drctl/drctl/workflows"
 )
@@ -165,77 +163,10 @@ func clusterEndToEnd(t *testing.T, cl *tcluster.Cluster) {
 	}
 }
 
-// markerRunbook is before -> act (marker.write: the side effect, then held
-// open until release exists) -> after, for the testworker's crash points.
-func markerRunbook(lock, marker, release string) *runbooks.Runbook {
-	return &runbooks.Runbook{
-		APIVersion: runbooks.APIVersion, Name: lock, Lock: lock,
-		Steps: []runbooks.Step{
-			{ID: "before", Action: "note", With: map[string]any{"message": "before"}},
-			{
-				ID: "act", Action: "marker.write", Needs: []string{"before"},
-				With:      map[string]any{"file": marker, "release": release},
-				Heartbeat: runbooks.Duration(time.Second),
-				Retry:     &runbooks.RetryPolicy{InitialInterval: runbooks.Duration(100 * time.Millisecond)},
-			},
-			{ID: "after", Action: "note", Needs: []string{"act"}, With: map[string]any{"message": "after"}},
-		},
-	}
-}
-
-// checkActedOnce fails t unless the run succeeded and the marker was
-// written exactly once, by the first attempt.
-func checkActedOnce(t *testing.T, rep *workflows.Report, marker string) {
-	t.Helper()
-	if rep.State != workflows.StateSucceeded {
-		t.Fatalf("state = %s (%s)", rep.State, rep.Error)
-	}
-	b, err := os.ReadFile(marker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	key := activities.Request{Run: activities.Run{WorkflowID: rep.WorkflowID, RunID: rep.RunID}, Step: "act"}.IdempotencyKey()
-	if len(lines) != 1 || !strings.HasPrefix(lines[0], key+" ") || !strings.Contains(lines[0], "attempt=1") {
-		t.Fatalf("marker file, want one line by the first attempt keyed %s:\n%s", key, b)
-	}
-	if after, _ := rep.Step("after"); after.State != workflows.StepSucceeded {
-		t.Fatalf("after: %s", after.State)
-	}
-}
-
-// clusterWorkerKilled: the worker process is SIGKILLed inside a step,
-// after its side effect; another worker process finishes the run and the
-// retried step does not act again.
+// clusterWorkerKilled is the worker-kill test on the cluster.
 func clusterWorkerKilled(t *testing.T, cl *tcluster.Cluster) {
 	c := clusterConfig(t, cl)
-	dir := t.TempDir()
-	marker, release := filepath.Join(dir, "marker"), filepath.Join(dir, "release")
-	first := startWorkerProcess(t, c, "worker-east")
-	op := clusterOperator(cl, c, "alice")
-	if _, err := op.Start(context.Background(), markerRunbook("cluster-crash", marker, release), nil, workflows.ModeFailover, "cluster crash test"); err != nil {
-		t.Fatal(err)
-	}
-	testwait.For(t, "the side effect", func() bool {
-		b, _ := os.ReadFile(marker)
-		return len(b) > 0
-	})
-	first.kill9(t)
-	killedAt := time.Now()
-	startWorkerProcess(t, c, "worker-west")
-	if err := os.WriteFile(release, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := op.Wait(testwait.Context(t), "cluster-crash")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("run finished %s after the worker was killed", time.Since(killedAt).Round(time.Millisecond))
-	checkActedOnce(t, rep, marker)
-	s, _ := rep.Step("act")
-	if s.Attempts < 2 || s.Changed || fmt.Sprint(s.Outputs["pid"]) == fmt.Sprint(first.cmd.Process.Pid) {
-		t.Fatalf("act: attempts %d changed %t pid %v; want a retry on the other worker that found the work done", s.Attempts, s.Changed, s.Outputs["pid"])
-	}
+	workerKilledMidStep(t, c, clusterOperator(cl, c, "alice"), "cluster-crash")
 }
 
 // clusterHistoryKilled: the history service process is SIGKILLed while a

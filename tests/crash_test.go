@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drctl/drctl/internal/config"
+	"github.com/drctl/drctl/internal/operator"
 	"github.com/drctl/drctl/internal/testwait"
 
 	"github.com/drctl/drctl/activities"
@@ -25,12 +27,47 @@ import (
 func TestWorkerKilledMidStepActsExactlyOnce(t *testing.T) {
 	srv := startServer(t, devserver.Options{})
 	c := testConfig(t, srv)
+	workerKilledMidStep(t, c, operatorAs(srv, c, "alice"), "crash")
+}
+
+// workerKilledMidStep runs markerRunbook on worker-east, kills it with
+// SIGKILL once the side effect is written and before the step reports,
+// starts worker-west, and checks that the run completed with the side
+// effect applied once (the retry found it done), on c's Temporal.
+func workerKilledMidStep(t *testing.T, c config.Config, op *operator.Operator, lock string) {
 	dir := t.TempDir()
 	marker, release := filepath.Join(dir, "marker"), filepath.Join(dir, "release")
-
 	first := startWorkerProcess(t, c, "worker-east")
-	rb := &runbooks.Runbook{
-		APIVersion: runbooks.APIVersion, Name: "crash", Lock: "crash",
+	if _, err := op.Start(context.Background(), markerRunbook(lock, marker, release), nil, workflows.ModeFailover, "crash test"); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, "the side effect", func() bool {
+		b, _ := os.ReadFile(marker)
+		return len(b) > 0
+	})
+	first.kill9(t)
+	killedAt := time.Now()
+	startWorkerProcess(t, c, "worker-west")
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := op.Wait(testwait.Context(t), lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("run finished %s after the kill", time.Since(killedAt).Round(time.Millisecond))
+	checkActedOnce(t, rep, marker)
+	s, _ := rep.Step("act")
+	if s.Attempts < 2 || s.Changed || fmt.Sprint(s.Outputs["pid"]) == fmt.Sprint(first.cmd.Process.Pid) {
+		t.Fatalf("act: attempts %d changed %t pid %v; want a retry on the other worker that found the work done", s.Attempts, s.Changed, s.Outputs["pid"])
+	}
+}
+
+// markerRunbook is before -> act (marker.write: the side effect, then held
+// open until release exists) -> after, for the testworker's crash points.
+func markerRunbook(lock, marker, release string) *runbooks.Runbook {
+	return &runbooks.Runbook{
+		APIVersion: runbooks.APIVersion, Name: lock, Lock: lock,
 		Steps: []runbooks.Step{
 			{ID: "before", Action: "note", With: map[string]any{"message": "before"}},
 			{
@@ -42,27 +79,12 @@ func TestWorkerKilledMidStepActsExactlyOnce(t *testing.T) {
 			{ID: "after", Action: "note", Needs: []string{"act"}, With: map[string]any{"message": "after"}},
 		},
 	}
-	op := operatorAs(srv, c, "alice")
-	if _, err := op.Start(context.Background(), rb, nil, workflows.ModeFailover, "crash test"); err != nil {
-		t.Fatal(err)
-	}
-	testwait.For(t, "the side effect", func() bool {
-		b, _ := os.ReadFile(marker)
-		return len(b) > 0
-	})
-	first.kill9(t)
-	killedAt := time.Now()
+}
 
-	startWorkerProcess(t, c, "worker-west")
-	if err := os.WriteFile(release, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx := testwait.Context(t)
-	rep, err := op.Wait(ctx, "crash")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("run finished %s after the kill", time.Since(killedAt).Round(time.Millisecond))
+// checkActedOnce fails t unless the run succeeded and the marker was
+// written exactly once, by the first attempt.
+func checkActedOnce(t *testing.T, rep *workflows.Report, marker string) {
+	t.Helper()
 	if rep.State != workflows.StateSucceeded {
 		t.Fatalf("state = %s (%s)", rep.State, rep.Error)
 	}
@@ -71,19 +93,9 @@ func TestWorkerKilledMidStepActsExactlyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != 1 {
-		t.Fatalf("side effect applied %d times, want once:\n%s", len(lines), b)
-	}
 	key := activities.Request{Run: activities.Run{WorkflowID: rep.WorkflowID, RunID: rep.RunID}, Step: "act"}.IdempotencyKey()
-	if !strings.HasPrefix(lines[0], key+" ") || !strings.Contains(lines[0], "attempt=1") {
-		t.Fatalf("marker = %q, want the first attempt's write keyed %s", lines[0], key)
-	}
-	s, _ := rep.Step("act")
-	if s.Attempts < 2 || s.Changed {
-		t.Fatalf("act: attempts %d changed %t; want a retry that found the work done", s.Attempts, s.Changed)
-	}
-	if fmt.Sprint(s.Outputs["pid"]) == fmt.Sprint(first.cmd.Process.Pid) {
-		t.Fatalf("the step was completed by the killed worker")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], key+" ") || !strings.Contains(lines[0], "attempt=1") {
+		t.Fatalf("marker file, want one line by the first attempt keyed %s:\n%s", key, b)
 	}
 	if after, _ := rep.Step("after"); after.State != workflows.StepSucceeded {
 		t.Fatalf("after: %s", after.State)

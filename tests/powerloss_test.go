@@ -212,6 +212,45 @@ func moveIntoSite(t *testing.T, ctx context.Context, pair *pglab.Pair, site *net
 	return pg
 }
 
+// writeFromSite is an app inside site writing to dsn: it creates table
+// writes and inserts ids 1, 2, ... one every interval on one connection
+// made from inside the site; acked is the last id committed, done gets the
+// error that stopped it (the site's power cut).
+func writeFromSite(t *testing.T, ctx context.Context, site *netlab.Site, dsn string, every time.Duration) (acked *atomic.Int64, done <-chan error) {
+	t.Helper()
+	appCfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appCfg.DialFunc = site.DialContext
+	app, err := pgx.ConnectConfig(ctx, appCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close(context.Background()) })
+	if _, err := app.Exec(ctx, `CREATE TABLE writes (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())`); err != nil {
+		t.Fatal(err)
+	}
+	acked = &atomic.Int64{}
+	errc := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for id := int64(1); ; id++ {
+			<-tick.C
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := app.Exec(wctx, `INSERT INTO writes (id) VALUES ($1)`, id)
+			cancel()
+			if err != nil {
+				errc <- err
+				return
+			}
+			acked.Store(id)
+		}
+	}()
+	return acked, errc
+}
+
 // siteDSN is a DSN for a server listening on the site's address.
 func siteDSN(site *netlab.Site, port int, user, password, db string) string {
 	return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s sslmode=disable", site.SiteAddr, port, user, password, db)
@@ -282,36 +321,7 @@ func TestSitePowerLoss(t *testing.T) {
 	// 5 ms (a steady load the two-core CI machine replicates without
 	// falling behind by CPU alone); acked counts the commits it saw (ids
 	// 1..acked).
-	appCfg, err := pgx.ParseConfig(siteDSN(site, east.Port, pglab.AppUser, pair.AppPassword, pglab.AppDB))
-	if err != nil {
-		t.Fatal(err)
-	}
-	appCfg.DialFunc = site.DialContext
-	app, err := pgx.ConnectConfig(ctx, appCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close(context.Background())
-	if _, err := app.Exec(ctx, `CREATE TABLE writes (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())`); err != nil {
-		t.Fatal(err)
-	}
-	var acked atomic.Int64
-	appDone := make(chan error, 1)
-	go func() {
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for id := int64(1); ; id++ {
-			<-tick.C
-			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := app.Exec(wctx, `INSERT INTO writes (id) VALUES ($1)`, id)
-			cancel()
-			if err != nil {
-				appDone <- err
-				return
-			}
-			acked.Store(id)
-		}
-	}()
+	acked, appDone := writeFromSite(t, ctx, site, siteDSN(site, east.Port, pglab.AppUser, pair.AppPassword, pglab.AppDB), 5*time.Millisecond)
 	westApp := west.DSN(pglab.AppUser, pair.AppPassword, pglab.AppDB)
 	testwait.For(t, "writes on east to reach west", func() bool {
 		conn, err := pgx.Connect(ctx, westApp)

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -163,36 +162,7 @@ func TestSiteLossDetectedProposedAndFailedOver(t *testing.T) {
 	})
 
 	// East's app writes from inside east, one insert every 10 ms.
-	appCfg, err := pgx.ParseConfig(siteDSN(site, east.Port, pglab.AppUser, pair.AppPassword, pglab.AppDB))
-	if err != nil {
-		t.Fatal(err)
-	}
-	appCfg.DialFunc = site.DialContext
-	app, err := pgx.ConnectConfig(ctx, appCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close(context.Background())
-	if _, err := app.Exec(ctx, `CREATE TABLE writes (id bigint PRIMARY KEY)`); err != nil {
-		t.Fatal(err)
-	}
-	var acked atomic.Int64
-	appDone := make(chan error, 1)
-	go func() {
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for id := int64(1); ; id++ {
-			<-tick.C
-			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := app.Exec(wctx, `INSERT INTO writes (id) VALUES ($1)`, id)
-			cancel()
-			if err != nil {
-				appDone <- err
-				return
-			}
-			acked.Store(id)
-		}
-	}()
+	acked, appDone := writeFromSite(t, ctx, site, siteDSN(site, east.Port, pglab.AppUser, pair.AppPassword, pglab.AppDB), 10*time.Millisecond)
 	testwait.For(t, "east's app to have written 200 rows", func() bool { return acked.Load() >= 200 })
 
 	cutAt := time.Now()

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -174,24 +173,14 @@ func (r *runner) fanOut(ctx workflow.Context, s runbooks.Step) {
 		// The parent's signers bind the children's decisions too.
 		in := RunInput{Runbook: child, Params: p, Mode: r.rep.Mode, StartedBy: r.rep.StartedBy, Signers: r.in.Signers,
 			Reason: fmt.Sprintf("step %s of %s (%s)", s.ID, r.rep.WorkflowID, r.rep.Runbook)}
-		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:            id,
-			WorkflowTaskTimeout:   3 * time.Second,
-			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-			// An aborted parent cancels its children (the step's context
-			// is cancelled), which compensate; the step waits for that
-			// before the parent compensates. A parent ended without that
-			// (terminated) leaves its children running, each under its
-			// own lock, to be steered by it.
-			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
-			WaitForCancellation:   true,
-			TypedSearchAttributes: temporal.NewSearchAttributes(startAttributes(child.Name, child.Lock, r.rep.Mode)...),
-			Memo: map[string]any{MemoKey: Status{
-				Runbook: child.Name, Lock: child.Lock, Mode: r.rep.Mode, StartedBy: in.StartedBy,
-				StartedAt: r.now(), Reason: in.Reason, State: StateRunning, Total: len(child.Steps) + len(child.Preflight),
-			}},
-			StaticSummary: fmt.Sprintf("%s %s (step %s of %s)", child.Name, item, s.ID, r.rep.WorkflowID),
-		})
+		// An aborted parent cancels its children (the step's context is
+		// cancelled), which compensate; the step waits for that before the
+		// parent compensates. A parent ended without that (terminated)
+		// leaves its children running (abandoned), each under its own
+		// lock, to be steered by it.
+		opts := runChildOptions(ctx, in, r.now(), fmt.Sprintf("%s %s (step %s of %s)", child.Name, item, s.ID, r.rep.WorkflowID))
+		opts.WaitForCancellation = true
+		cctx := workflow.WithChildOptions(ctx, opts)
 		f := workflow.ExecuteChildWorkflow(cctx, RunbookWorkflow, in)
 		prog.Running++
 		started++

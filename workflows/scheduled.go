@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -92,22 +91,12 @@ func ScheduledDrill(ctx workflow.Context, in ScheduledDrillInput) (*ScheduledDri
 	rb := &in.Run.Runbook
 	id := WorkflowID(rb.Lock)
 	res := &ScheduledDrillResult{Schedule: in.Schedule, WorkflowID: id}
-	sa := temporal.NewSearchAttributes(append(startAttributes(rb.Name, rb.Lock, ModeDrill), SearchSchedule.ValueSet(in.Schedule))...)
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            id,
-		WorkflowTaskTimeout:   3 * time.Second,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		// The drill holds the lock on its own: stopping this wrapper
-		// (or deleting the schedule) never cuts a drill short.
-		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
-		TypedSearchAttributes: sa,
-		Memo: map[string]any{MemoKey: Status{
-			Runbook: rb.Name, Lock: rb.Lock, Mode: ModeDrill, StartedBy: in.Run.StartedBy,
-			StartedAt: workflow.Now(ctx), Reason: in.Run.Reason, State: StateRunning,
-			Total: len(rb.Steps) + len(rb.Preflight),
-		}},
-		StaticSummary: fmt.Sprintf("%s (drill, schedule %s)", rb.Name, in.Schedule),
-	})
+	// The drill holds the lock on its own: stopping this wrapper (or
+	// deleting the schedule) never cuts a drill short.
+	run := in.Run
+	run.Mode = ModeDrill
+	cctx := workflow.WithChildOptions(ctx, runChildOptions(ctx, run, workflow.Now(ctx),
+		fmt.Sprintf("%s (drill, schedule %s)", rb.Name, in.Schedule), SearchSchedule.ValueSet(in.Schedule)))
 	child := workflow.ExecuteChildWorkflow(cctx, RunbookWorkflow, in.Run)
 	var exec workflow.Execution
 	if err := child.GetChildWorkflowExecution().Get(ctx, &exec); err != nil {

@@ -3,7 +3,9 @@ package workflows
 import (
 	"fmt"
 	"strings"
+	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -94,4 +96,31 @@ func (r *runner) upsertOutcome() {
 	// workflow task completes, which is why the worker checks at start
 	// that all of them are registered (worker.CheckSearchAttributes).
 	_ = workflow.UpsertTypedSearchAttributes(r.ctx, sa...)
+}
+
+// runChildOptions are the options of a run another workflow starts (a
+// drill schedule's firing, a site watch's proposal, a fan-out's children):
+// the workflow ID from the run's lock, reused once the lock is free, its
+// search attributes (plus extra) and status memo from the start, so it is
+// listed and readable before a worker takes it, abandoned by its parent
+// unless the caller says otherwise.
+func runChildOptions(ctx workflow.Context, in RunInput, startedAt time.Time, summary string, extra ...temporal.SearchAttributeUpdate) workflow.ChildWorkflowOptions {
+	rb := &in.Runbook
+	mode := in.Mode
+	if mode == "" {
+		mode = ModeFailover
+	}
+	return workflow.ChildWorkflowOptions{
+		WorkflowID:            WorkflowID(rb.Lock),
+		WorkflowTaskTimeout:   3 * time.Second,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		TypedSearchAttributes: temporal.NewSearchAttributes(append(startAttributes(rb.Name, rb.Lock, mode), extra...)...),
+		Memo: map[string]any{MemoKey: Status{
+			Runbook: rb.Name, Lock: rb.Lock, Mode: mode, StartedBy: in.StartedBy,
+			StartedAt: startedAt, Reason: in.Reason, State: StateRunning,
+			Total: len(rb.Steps) + len(rb.Preflight),
+		}},
+		StaticSummary: summary,
+	}
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -563,21 +562,10 @@ func (w *siteWatch) propose(ctx workflow.Context, inc *Incident) {
 		Detection: &Detection{Site: w.in.Site, At: inc.DeclaredAt, Incident: inc.ID, Quorum: w.in.Quorum, Evidence: inc.Evidence},
 	}
 	inc.WorkflowID, inc.Lock = WorkflowID(rb.Lock), rb.Lock
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:          inc.WorkflowID,
-		WorkflowTaskTimeout: 3 * time.Second,
-		// The run holds the lock on its own: this watch continuing as
-		// new, or being stopped, never touches it.
-		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(startAttributes(rb.Name, rb.Lock, ModeFailover)...),
-		Memo: map[string]any{MemoKey: Status{
-			Runbook: rb.Name, Lock: rb.Lock, Mode: ModeFailover, StartedBy: in.StartedBy,
-			StartedAt: inc.DeclaredAt, Reason: reason, State: StateRunning,
-			Total: len(rb.Steps) + len(rb.Preflight),
-		}},
-		StaticSummary: fmt.Sprintf("%s (failover proposed by site watch, incident %s)", rb.Name, inc.ID),
-	})
+	// The run holds the lock on its own: this watch continuing as new, or
+	// being stopped, never touches it.
+	cctx := workflow.WithChildOptions(ctx, runChildOptions(ctx, in, inc.DeclaredAt,
+		fmt.Sprintf("%s (failover proposed by site watch, incident %s)", rb.Name, inc.ID)))
 	var exec workflow.Execution
 	err := workflow.ExecuteChildWorkflow(cctx, RunbookWorkflow, in).GetChildWorkflowExecution().Get(ctx, &exec)
 	switch {
