@@ -31,9 +31,9 @@ check: tools
 bench: temporal
 	$(GO) run ./tests/bench
 
-## bench-fleet: fleet figures (issue 15): 10/100/500 concurrent 5-step service runs, then the same fleet as one parent runbook (for_each, max_parallel 100), server vs worker CPU, dev server in memory and on SQLite; per-step overhead of note vs activity steps
-bench-fleet: temporal
-	$(GO) run ./tests/bench -fleet 10,100,500 -fleet-parallel 100 -fleet-db memory,sqlite
+## bench-fleet: fleet figures (issue 15): 10/100/500 concurrent 5-step service runs, then the same fleet as one parent runbook (for_each, max_parallel 100), server vs worker CPU, dev server in memory and on SQLite, and the PostgreSQL-backed cluster (4 services, mutual TLS); per-step overhead of note vs activity steps
+bench-fleet: temporal cluster
+	$(GO) run ./tests/bench -fleet 10,100,500 -fleet-parallel 100 -fleet-db memory,sqlite,cluster
 
 ## bench-sites: site-loss figures (root: network namespaces): power cut -> proposed failover run (p50/max of 10 cuts), false proposals under 100 single-watcher partitions
 bench-sites: deps temporal

@@ -423,10 +423,13 @@ func (o *Operator) sendTo(ctx context.Context, st RunStatus, update, signal stri
 	if err == nil {
 		err = h.Get(uctx, result)
 	}
+	// The server may give up waiting a moment before the client's deadline
+	// does: its timeout says the same as ours.
+	var waited *client.WorkflowUpdateServiceTimeoutOrCanceledError
 	switch {
 	case err == nil:
 		return Accepted, nil
-	case uctx.Err() != nil && ctx.Err() == nil:
+	case (uctx.Err() != nil || errors.As(err, &waited)) && ctx.Err() == nil:
 		// No worker took the update in time. Send the same message as a
 		// signal, which the server stores; should the update still be
 		// delivered later, the workflow's rules refuse the second copy

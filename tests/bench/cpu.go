@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Where a fleet's time went: the CPU time of the dev server process, of
+// Where a fleet's time went: the CPU time of the server's processes, of
 // this process (the worker, and the bench's own client calls), of the rest
 // of the machine, and the time the CPUs waited for I/O, all read from
 // /proc before and after. /proc counts in clock ticks, which Linux shows
@@ -32,12 +32,15 @@ type cpuUse struct {
 	server, self, rest, iowait, wall time.Duration
 }
 
-// sampleCPU reads the server process's (pid) and this process's CPU time
-// and the machine's totals.
-func sampleCPU(pid int) (cpuSample, error) {
+// sampleCPU reads the server's CPU time, this process's and the machine's
+// totals. The server is the process trees rooted at roots (the dev
+// server; a cluster's services and postmasters): every process in them,
+// and the children they have reaped, so a PostgreSQL backend that exits
+// between two readings still counts. Every root must be running.
+func sampleCPU(roots []int) (cpuSample, error) {
 	s := cpuSample{self: cpuTime(), at: time.Now()}
 	var err error
-	if s.server, err = processCPU(pid); err != nil {
+	if s.server, err = treesCPU(roots); err != nil {
 		return s, err
 	}
 	s.busy, s.iowait, err = machineCPU()
@@ -57,31 +60,88 @@ func (u cpuUse) cell(d time.Duration) string {
 	return fmt.Sprintf("%.1f (%.0f%%)", d.Seconds(), 100*d.Seconds()/u.wall.Seconds())
 }
 
-// processCPU is a process's user+system time from /proc/PID/stat.
-func processCPU(pid int) (time.Duration, error) {
+// procStat is what the bench reads from /proc/PID/stat.
+type procStat struct {
+	ppid int
+	// cpu is the process's user+system time; reaped, that of the children
+	// it has waited for (cutime+cstime).
+	cpu, reaped time.Duration
+}
+
+// readProcStat reads /proc/PID/stat.
+func readProcStat(pid int) (procStat, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return procStat{}, err
 	}
 	// The command name (field 2) may hold spaces; the fields after its
 	// closing parenthesis start with field 3 (state).
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+		return procStat{}, fmt.Errorf("/proc/%d/stat: no command name", pid)
 	}
 	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(f))
+	if len(f) < 15 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(f))
 	}
-	var ticks int64
-	for _, s := range f[11:13] { // utime, stime: fields 14 and 15
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	var n [5]int64 // ppid (field 4); utime, stime, cutime, cstime (fields 14-17)
+	for j, k := range [5]int{1, 11, 12, 13, 14} {
+		if n[j], err = strconv.ParseInt(f[k], 10, 64); err != nil {
+			return procStat{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 		}
-		ticks += n
 	}
-	return time.Duration(ticks) * clockTick, nil
+	return procStat{
+		ppid:   int(n[0]),
+		cpu:    time.Duration(n[1]+n[2]) * clockTick,
+		reaped: time.Duration(n[3]+n[4]) * clockTick,
+	}, nil
+}
+
+// treesCPU is the CPU time of the process trees rooted at roots: each
+// process's own and its reaped children's. A root that cannot be read is
+// an error; a descendant that exits while /proc is read is left out (its
+// parent counts it once it has reaped it).
+func treesCPU(roots []int) (time.Duration, error) {
+	stats := map[int]procStat{}
+	children := map[int][]int{}
+	dirs, err := filepath.Glob("/proc/[0-9]*")
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil {
+			continue
+		}
+		if st, err := readProcStat(pid); err == nil {
+			stats[pid] = st
+			children[st.ppid] = append(children[st.ppid], pid)
+		}
+	}
+	var total time.Duration
+	seen := map[int]bool{}
+	for _, root := range roots {
+		if _, ok := stats[root]; !ok {
+			// Read it alone for the error (or a process started after the
+			// listing).
+			st, err := readProcStat(root)
+			if err != nil {
+				return 0, fmt.Errorf("server process %d: %w", root, err)
+			}
+			stats[root] = st
+		}
+		for todo := []int{root}; len(todo) > 0; {
+			pid := todo[len(todo)-1]
+			todo = todo[:len(todo)-1]
+			if seen[pid] {
+				continue
+			}
+			seen[pid] = true
+			total += stats[pid].cpu + stats[pid].reaped
+			todo = append(todo, children[pid]...)
+		}
+	}
+	return total, nil
 }
 
 // machineCPU is the machine's non-idle and iowait time from /proc/stat's
@@ -132,18 +192,9 @@ func serverPID(port string) (int, error) {
 
 // parentOf is a process's parent PID (0 when it cannot be read).
 func parentOf(pid int) int {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := readProcStat(pid)
 	if err != nil {
 		return 0
 	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
+	return st.ppid
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,7 +21,11 @@ import (
 )
 
 // The fleet tables (-fleet 10,100,500): what a site failover of many
-// services costs on one tuned dev server and one in-process worker. Every
+// services costs on one tuned server and one in-process worker. The server
+// (-fleet-db) is the dev server in memory or on SQLite, or a
+// production-shaped cluster (internal/tcluster: PostgreSQL 15 primary and
+// streaming standby, frontend, history, matching and worker as four
+// processes, mutual TLS, the same tuning). Every
 // service runs serviceRunbook (note, wait 10ms, note x3: five steps, a
 // lock of its own).
 //
@@ -39,9 +42,11 @@ import (
 // runbooks.Load, so the child is loaded relative to the parent as a user's
 // would be. Every row gets a fresh server and worker, one unreported
 // warm-up run and a second's pause. The CPU columns are /proc readings
-// over the row (cpu.go): the dev server process, this process (the worker
-// and the bench's own start and wait calls), everything else on the
-// machine, and iowait.
+// over the row (cpu.go): the server (the dev server process; for the
+// cluster its four service processes and both PostgreSQL servers, every
+// process under each postmaster included), this process (the worker and
+// the bench's own start and wait calls), everything else on the machine,
+// and iowait.
 
 const (
 	fleetStepsPerRun = 5
@@ -98,7 +103,7 @@ type fleetOptions struct {
 	sizes    []int
 	parallel int      // the parent's max_parallel
 	starters int      // concurrent runs started at a time
-	dbs      []string // "memory", "sqlite"
+	dbs      []string // "memory", "sqlite", "cluster"
 }
 
 func (o fleetOptions) parseDBs(list string) ([]string, error) {
@@ -106,14 +111,14 @@ func (o fleetOptions) parseDBs(list string) ([]string, error) {
 	for _, d := range strings.Split(list, ",") {
 		switch d = strings.TrimSpace(d); d {
 		case "":
-		case "memory", "sqlite":
+		case "memory", "sqlite", "cluster":
 			out = append(out, d)
 		default:
-			return nil, fmt.Errorf("-fleet-db: unknown persistence %q; use memory and/or sqlite", d)
+			return nil, fmt.Errorf("-fleet-db: unknown server %q; use memory, sqlite and/or cluster", d)
 		}
 	}
 	if len(out) == 0 {
-		return nil, errors.New("-fleet-db: name at least one of memory, sqlite")
+		return nil, errors.New("-fleet-db: name at least one of memory, sqlite, cluster")
 	}
 	return out, nil
 }
@@ -150,9 +155,9 @@ func benchFleet(ctx context.Context, out io.Writer, bin string, o options) error
 		return err
 	}
 
-	fmt.Fprintf(out, "\n# fleet, concurrent runs: N runs of a 5-step service runbook (note, wait 10ms, note x3; a lock each), started through internal/operator %d at a time; tuned dev server (%s), one in-process worker\n",
-		f.o.starters, strings.Join(f.o.dbs, ", "))
-	fmt.Fprintln(out, "# CPU s (share of one core over the row's wall time): server = the dev server process, worker = this process (worker + the bench's start/wait calls), rest = every other process on the machine")
+	fmt.Fprintf(out, "\n# fleet, concurrent runs: N runs of a 5-step service runbook (note, wait 10ms, note x3; a lock each), started through internal/operator %d at a time; %s; one in-process worker\n",
+		f.o.starters, f.servers())
+	fmt.Fprintf(out, "# CPU s (share of one core over the row's wall time): server = %s, worker = this process (worker + the bench's start/wait calls), rest = every other process on the machine\n", f.serverCPU())
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "db\tN\tall started s\tall complete s\tsteps/s\trun p50 s\trun p95 s\tserver CPU s\tworker CPU s\trest CPU s\tiowait s\t")
 	var shape runShape
@@ -198,6 +203,39 @@ func benchFleet(ctx context.Context, out io.Writer, bin string, o options) error
 	return nil
 }
 
+// servers names the servers of the rows, for the header.
+func (f *fleetBench) servers() string {
+	var dev []string
+	cluster := false
+	for _, db := range f.o.dbs {
+		if db == "cluster" {
+			cluster = true
+		} else {
+			dev = append(dev, db)
+		}
+	}
+	var s []string
+	if len(dev) > 0 {
+		s = append(s, fmt.Sprintf("tuned dev server (%s)", strings.Join(dev, ", ")))
+	}
+	if cluster {
+		s = append(s, "cluster = tuned Temporal server from its module, 4 service processes (frontend, history, matching, worker), mutual TLS, PostgreSQL 15 primary + streaming standby")
+	}
+	return strings.Join(s, "; ")
+}
+
+// serverCPU says what the server CPU column counts, for the header.
+func (f *fleetBench) serverCPU() string {
+	var s []string
+	if slices.ContainsFunc(f.o.dbs, func(db string) bool { return db != "cluster" }) {
+		s = append(s, "the dev server process")
+	}
+	if slices.Contains(f.o.dbs, "cluster") {
+		s = append(s, "the cluster's 4 service processes + both PostgreSQL servers (each postmaster and every process under it, backends that exited during the row included)")
+	}
+	return strings.Join(s, "; ")
+}
+
 // load writes both runbooks and loads them as a user's would be.
 func (f *fleetBench) load() error {
 	if err := os.WriteFile(filepath.Join(f.dir, serviceFile), []byte(serviceRunbook), 0o644); err != nil {
@@ -214,28 +252,38 @@ func (f *fleetBench) load() error {
 	return err
 }
 
-// fleetEnv is a fresh server and worker for one row, the server's PID and
-// an operator, warmed up by one run of the service runbook.
+// fleetEnv is a fresh server and worker for one row, the server's PIDs
+// (sampleCPU's roots) and an operator, warmed up by one run of the service
+// runbook.
 type fleetEnv struct {
 	*benchEnv
-	op  *operator.Operator
-	pid int
+	op   *operator.Operator
+	pids []int
 }
 
+// clusterStart bounds the start of a cluster (PostgreSQL pair, schemas,
+// four services, namespace).
+const clusterStart = 5 * time.Minute
+
 func (f *fleetBench) start(ctx context.Context, db, row string) (*fleetEnv, error) {
-	so := devserver.Options{Binary: f.bin}
-	if db == "sqlite" {
-		so.DBFile = filepath.Join(f.dir, row+".db")
+	var (
+		env *benchEnv
+		err error
+	)
+	if db == "cluster" {
+		env, err = startClusterEnv(ctx, clusterStart, "drctl-bench-fleet")
+	} else {
+		so := devserver.Options{Binary: f.bin}
+		if db == "sqlite" {
+			so.DBFile = filepath.Join(f.dir, row+".db")
+		}
+		env, err = startEnv(ctx, so, "drctl-bench-fleet")
 	}
-	env, err := startEnv(ctx, so, "drctl-bench-fleet")
 	if err != nil {
 		return nil, err
 	}
 	e := &fleetEnv{benchEnv: env, op: env.operator("bench")}
-	_, port, err := net.SplitHostPort(env.server.Address)
-	if err == nil {
-		e.pid, err = serverPID(port)
-	}
+	e.pids, err = env.serverPIDs()
 	if err == nil {
 		err = f.warmUp(ctx, e.op)
 	}
@@ -326,7 +374,7 @@ func (f *fleetBench) concurrentRow(ctx context.Context, out io.Writer, db string
 		})
 	}
 
-	cpu0, err := sampleCPU(e.pid)
+	cpu0, err := sampleCPU(e.pids)
 	if err != nil {
 		return runShape{}, err
 	}
@@ -356,7 +404,7 @@ func (f *fleetBench) concurrentRow(ctx context.Context, out io.Writer, db string
 	close(started)
 	fmt.Fprintf(f.progress, "bench: fleet %s N=%d: all started in %s\n", db, n, allStarted.Round(time.Millisecond))
 	waiters.Wait()
-	cpu1, err := sampleCPU(e.pid)
+	cpu1, err := sampleCPU(e.pids)
 	if err != nil {
 		return runShape{}, err
 	}
@@ -400,7 +448,7 @@ func (f *fleetBench) parentRow(ctx context.Context, out io.Writer, db string, n 
 	for i := range items {
 		items[i] = service(i)
 	}
-	cpu0, err := sampleCPU(e.pid)
+	cpu0, err := sampleCPU(e.pids)
 	if err != nil {
 		return "", runShape{}, err
 	}
@@ -414,7 +462,7 @@ func (f *fleetBench) parentRow(ctx context.Context, out io.Writer, db string, n 
 	if err != nil {
 		return "", runShape{}, err
 	}
-	cpu1, err := sampleCPU(e.pid)
+	cpu1, err := sampleCPU(e.pids)
 	if err != nil {
 		return "", runShape{}, err
 	}

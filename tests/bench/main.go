@@ -46,11 +46,15 @@
 // Then (-fleet 10,100,500) the fleet tables (see fleet.go): that many
 // concurrent 5-step service runs started through internal/operator, then
 // the same fleet as one parent runbook fanning out with for_each and
-// -fleet-parallel, each with the CPU time of the dev server, this process
-// and the rest of the machine. Given on its own, -fleet also runs the
-// sequential 300-step rows on the tuned server:
+// -fleet-parallel, each with the CPU time of the server, this process and
+// the rest of the machine. -fleet-db picks the servers: the tuned dev
+// server in memory or on SQLite, or a production-shaped cluster
+// (internal/tcluster: PostgreSQL primary and standby, four service
+// processes, mutual TLS; bin/temporal-server from `make cluster`), whose
+// server CPU is its services' and PostgreSQL's. Given on its own, -fleet
+// also runs the sequential 300-step rows on the tuned dev server:
 //
-//	go run ./tests/bench -fleet 10,100,500 -fleet-parallel 100 -fleet-db memory,sqlite
+//	go run ./tests/bench -fleet 10,100,500 -fleet-parallel 100 -fleet-db memory,sqlite,cluster
 //
 // Only the tables (and one-line headers naming the machine, the temporal
 // binary and the settings) go to stdout; progress and errors go to stderr.
@@ -135,7 +139,7 @@ func parseFlags() (options, error) {
 	flag.DurationVar(&o.sites.lostAfter, "sites-lost-after", time.Second, "the site watch's lost_after")
 	flag.IntVar(&o.fleet.parallel, "fleet-parallel", 100, "max_parallel of the fleet's parent runbook")
 	flag.IntVar(&o.fleet.starters, "fleet-starters", 16, "runs of the fleet started at a time (through internal/operator)")
-	fleetDBs := flag.String("fleet-db", "memory", "dev server persistence of the fleet tables, comma-separated: memory, sqlite (a file in a temporary directory, as drctl dev)")
+	fleetDBs := flag.String("fleet-db", "memory", "servers of the fleet tables, comma-separated: memory, sqlite (the dev server in memory or on a file in a temporary directory, as drctl dev), cluster (internal/tcluster: PostgreSQL, four service processes, mutual TLS)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q; every setting is a flag (see -h)", flag.Args())
