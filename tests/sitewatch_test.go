@@ -227,6 +227,12 @@ func TestSiteWatchResetAppliesANewConfiguration(t *testing.T) {
 	c := siteWatchConfig(t, srv, east, "east-reset")
 	startWorker(t, srv, c)
 	startWatchers(t, srv, c, nil, "east", "witness")
+	// The first view starts the watch with its watcher's configuration:
+	// let east's and the witness's do so before west's differs.
+	testwait.For(t, "the watch started by east or the witness", func() bool {
+		st, ok := eastWatch(t, srv)
+		return ok && len(st.Votes) > 0
+	})
 	changed := c
 	changed.Watch.LostAfter = 2 * time.Second
 	startWatchers(t, srv, changed, nil, "west")
