@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +24,7 @@ type services struct {
 	mu      sync.Mutex
 	running int
 	most    int
+	started []string
 	done    []string
 	undone  []string
 	fail    map[string]bool
@@ -39,6 +41,7 @@ func (sv *services) move(ctx context.Context, req activities.Request) (activitie
 	}
 	sv.running++
 	sv.most = max(sv.most, sv.running)
+	sv.started = append(sv.started, svc)
 	sv.mu.Unlock()
 	time.Sleep(sv.hold)
 	sv.mu.Lock()
@@ -149,8 +152,15 @@ func TestAbortingTheParentCompensatesTheChildren(t *testing.T) {
 	}
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
-	if len(sv.undone) != 3 {
-		t.Errorf("compensated %v; want the 3 children that had started", sv.undone)
+	// Which children had started when the abort came depends on the
+	// machine's speed; every one that had must have compensated.
+	if len(sv.started) > 3 {
+		t.Fatalf("%d children started; want at most 3 (max_parallel 3)", len(sv.started))
+	}
+	for _, svc := range sv.started {
+		if !slices.Contains(sv.undone, svc) {
+			t.Errorf("%s moved and was not undone; undone %v", svc, sv.undone)
+		}
 	}
 }
 
@@ -176,8 +186,8 @@ func TestPauseHoldsTheFanOut(t *testing.T) {
 	if rep.State != workflows.StateSucceeded || len(sv.done) != 4 {
 		t.Fatalf("run %s, %d moved", rep.State, len(sv.done))
 	}
-	if atResume != 1 {
-		t.Errorf("%d children had run by the resume; want 1 (the one running when paused)", atResume)
+	if atResume > 1 {
+		t.Errorf("%d children had run by the resume; want at most the one running when paused", atResume)
 	}
 }
 
