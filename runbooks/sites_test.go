@@ -3,7 +3,6 @@ package runbooks_test
 import (
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -11,11 +10,7 @@ import (
 )
 
 func TestSitesValidate(t *testing.T) {
-	tests := []struct {
-		name  string
-		steps string // YAML appended to header
-		want  []string
-	}{
+	checkValidate(t, []validateCase{
 		{"sites and run_on", `
 targets: {db-east: {kind: postgres, site: east}, db-west: {kind: postgres, site: west}}
 steps:
@@ -52,19 +47,7 @@ targets: {db: {kind: postgres}}
 steps:
   - {id: a, action: note, with: {message: "${{ targets.db.site }}"}}
 `, []string{`test.yaml:7:43: step "a": ${{ targets.db.site }} uses attribute "site", which target "db" does not have (known attributes: kind)`}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			rb := mustParse(t, header+tt.steps)
-			var got []string
-			for _, p := range runbooks.Validate(rb, catalog) {
-				got = append(got, p.String())
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-		})
-	}
+	})
 }
 
 // Load copies each action's reach from the catalog into the runbook, and

@@ -11,12 +11,33 @@ import (
 // header is a valid runbook header for inline test runbooks.
 const header = "apiVersion: drctl/v1\nname: t\nlock: t\n"
 
+// validateCase is a runbook (YAML appended to header) and the problems
+// Validate must report, exactly.
+type validateCase struct {
+	name  string
+	steps string
+	want  []string
+}
+
+// checkValidate runs each case as a subtest.
+func checkValidate(t *testing.T, tests []validateCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rb := mustParse(t, header+tt.steps)
+			var got []string
+			for _, p := range runbooks.Validate(rb, catalog) {
+				got = append(got, p.String())
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
 func TestValidate(t *testing.T) {
-	tests := []struct {
-		name  string
-		steps string // YAML appended to header
-		want  []string
-	}{
+	checkValidate(t, []validateCase{
 		{"clean", `
 steps:
   - {id: a, action: note, with: {message: hi}}
@@ -86,19 +107,7 @@ targets: {payments-db: {kind: postgres}}
 steps:
   - {id: a, action: postgres.fence, with: {target: payments}}
 `, []string{`test.yaml:7:52: step "a": input "target" names target "payments", which is not declared (declare payments under targets:)`}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			rb := mustParse(t, header+tt.steps)
-			var got []string
-			for _, p := range runbooks.Validate(rb, catalog) {
-				got = append(got, p.String())
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-		})
-	}
+	})
 }
 
 // A runbook built in code has no positions; Validate still reports every

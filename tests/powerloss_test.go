@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -164,12 +163,10 @@ func moveIntoSite(t *testing.T, ctx context.Context, pair *pglab.Pair, site *net
 		t.Fatal(err)
 	}
 
-	u, err := user.Lookup("postgres")
+	cred, err := pglab.Credential("postgres")
 	if err != nil {
 		t.Fatal(err)
 	}
-	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
 	cmd := exec.Command(filepath.Join(pglab.DefaultBinDir, "postgres"),
 		"-D", east.DataDir,
 		"-c", "listen_addresses="+site.SiteAddr.String(),
@@ -178,7 +175,7 @@ func moveIntoSite(t *testing.T, ctx context.Context, pair *pglab.Pair, site *net
 		"-c", "cluster_name="+east.Name)
 	cmd.Dir = east.Dir
 	cmd.Env = []string{"HOME=" + east.Dir, "LC_ALL=C", "PATH=/usr/bin:/bin"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	// SIGQUIT (immediate shutdown) if the test process dies first.
 	pg := startInSite(t, site, cmd, syscall.SIGQUIT)
 	t.Cleanup(func() {

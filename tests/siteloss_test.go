@@ -26,42 +26,15 @@ import (
 	"github.com/drctl/drctl/workflows"
 )
 
-// siteFailoverRunbook is the on_loss runbook of the site-loss test: fence
-// east (from wherever a worker still runs; east is dark, so it fails and
-// the run goes on), a person approves, west is promoted with east dead.
-const siteFailoverRunbook = `apiVersion: drctl/v1
-name: east-lost
-lock: east-lost
-objectives: {rto: 5m, rpo: 30s}
-targets:
-  east: {kind: postgres, site: east, credentials: {env: DRCTL_TEST_EAST_DSN}}
-  west: {kind: postgres, site: west, credentials: {env: DRCTL_TEST_WEST_DSN}}
-steps:
-  - id: fence-east
-    action: postgres.fence
-    with: {target: east}
-    retry: {max_attempts: 2, initial_interval: 100ms}
-    timeout: 3s
-    heartbeat: 1s
-    on_failure: continue
-  - id: approve-promotion
-    needs: [fence-east]
-    approval:
-      message: East is dark. Promote west?
-      approvers: [oncall-dba]
-  - id: promote-west
-    needs: [approve-promotion]
-    action: postgres.promote
-    with:
-      target: west
-      old_primary: east
-      old_primary_dead: true
-      accept_data_loss: true
-      approved_by: "${{ steps.approve-promotion.outputs.decided_by }}"
-    timeout: 30s
-    heartbeat: 1s
-    retry: {initial_interval: 100ms}
-`
+// siteFailoverRunbook is the on_loss runbook of the site-loss test: the
+// power-loss runbook (fence east from wherever a worker still runs, a
+// person approves, west is promoted with east dead) with its targets in
+// their sites, under its own lock.
+var siteFailoverRunbook = strings.NewReplacer(
+	"name: power-loss\nlock: power-loss\nobjectives: {rpo: 30s}", "name: east-lost\nlock: east-lost\nobjectives: {rto: 5m, rpo: 30s}",
+	"east: {kind: postgres, credentials", "east: {kind: postgres, site: east, credentials",
+	"west: {kind: postgres, credentials", "west: {kind: postgres, site: west, credentials",
+).Replace(powerLossRunbook)
 
 // TestSiteLossDetectedProposedAndFailedOver is the whole story across
 // three places. East (its primary, its worker and its watcher) runs in a

@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -95,7 +96,7 @@ func TestActionsRunWhereTheyArePlaced(t *testing.T) {
 		"rejoin-anywhere": "drctl-test", "rejoin-nosite": "drctl-test",
 	}
 	for id, q := range want {
-		if !contains(f.calls, id+"@"+q) {
+		if !slices.Contains(f.calls, id+"@"+q) {
 			t.Errorf("%s was not sent to %s; calls: %v", id, q, f.calls)
 		}
 	}
@@ -261,15 +262,6 @@ func TestDetectionOnlyFromASiteWatch(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "come only from a site watch") {
 		t.Fatalf("run started by hand with auto_approve_after: %v; want it refused", err)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // An action that does no I/O (Local) runs as a local activity, in the

@@ -115,7 +115,7 @@ func NewPair(ctx context.Context, o Options) (*Pair, error) {
 		if name == "" {
 			name = "postgres"
 		}
-		cred, err := lookupCredential(name)
+		cred, err := Credential(name)
 		if err != nil {
 			return nil, fmt.Errorf("pglab: %w: OS user %q: %v", ErrNotInstalled, name, err)
 		}
@@ -453,7 +453,9 @@ func (p *Pair) String() string {
 	return fmt.Sprintf("pglab pair %s, %s in %s", p.Primary, p.Standby, p.Dir)
 }
 
-func lookupCredential(name string) (*syscall.Credential, error) {
+// Credential is the OS user name's credential, for starting a process as
+// that user (PostgreSQL refuses root).
+func Credential(name string) (*syscall.Credential, error) {
 	u, err := user.Lookup(name)
 	if err != nil {
 		return nil, err

@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -136,7 +135,7 @@ func benchSites(ctx context.Context, out, stderr io.Writer, bin string, o sitesO
 		if err := errors.Join(pair.Standby.Stop(ctx), pair.Primary.Stop(ctx)); err != nil {
 			return fmt.Errorf("sites: %w", err)
 		}
-		if b.pgCred, err = osUser("postgres"); err != nil {
+		if b.pgCred, err = pglab.Credential("postgres"); err != nil {
 			return fmt.Errorf("sites: %w", err)
 		}
 		b.pg, b.probeOf = pair.Primary, "postgres + tcp + http"
@@ -765,21 +764,4 @@ func waitProbes(ctx context.Context, probes []string) error {
 		}
 		return true, ""
 	})
-}
-
-// osUser is the credential of an OS user.
-func osUser(name string) (*syscall.Credential, error) {
-	u, err := user.Lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return nil, err
-	}
-	gid, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		return nil, err
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
 }
