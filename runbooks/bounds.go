@@ -39,9 +39,23 @@ func CheckBounds(rb *Runbook) error {
 	if o := rb.Objectives.Readiness; o != nil && (o.Target <= 0 || o.Target >= 100 || o.Window < MinPeriod || o.Window > MaxPeriod) {
 		errs = append(errs, fmt.Errorf("objectives.readiness %s is outside (0%%, 100%%) over %s..%s", o, MinPeriod, MaxPeriod))
 	}
+	// Sites name task queues: the workflow's input may not have been
+	// through Validate.
+	for _, t := range rb.Targets {
+		if t.Site != "" {
+			if err := CheckSite(t.Site); err != nil {
+				errs = append(errs, fmt.Errorf("target %s: %w", t.Name, err))
+			}
+		}
+	}
 	for _, list := range [][]Step{rb.Preflight, rb.Steps} {
 		for _, s := range list {
 			what := "step " + s.ID + ":"
+			if s.RunOn != "" && s.RunOn != RunOnAny {
+				if err := CheckSite(s.RunOn); err != nil {
+					errs = append(errs, fmt.Errorf("%s run_on: %w", what, err))
+				}
+			}
 			dur(what+" timeout", s.Timeout)
 			dur(what+" deadline", s.Deadline)
 			dur(what+" heartbeat", s.Heartbeat)

@@ -211,3 +211,19 @@ steps:
 		})
 	}
 }
+
+// The workflow's re-check refuses sites that are not site names: they
+// end task queue names, and its input may not have been validated.
+func TestCheckBoundsSites(t *testing.T) {
+	rb := &runbooks.Runbook{Targets: []runbooks.Target{{Name: "db", Kind: "postgres", Site: "East Coast"}},
+		Steps: []runbooks.Step{{ID: "a", Action: "note", RunOn: "west/../x"}, {ID: "b", Action: "note", RunOn: runbooks.RunOnAny}}}
+	err := runbooks.CheckBounds(rb)
+	for _, want := range []string{`target db: site "East Coast"`, `step a: run_on: site "west/../x"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckBounds: %v; want it to say %q", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "step b") {
+		t.Errorf("run_on: any refused: %v", err)
+	}
+}

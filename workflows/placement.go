@@ -44,6 +44,17 @@ const WorkersActivity = "drctl.Workers"
 // drill's steady-state check) waits for a worker of its site.
 const siteWait = 10 * time.Second
 
+// observeIn runs a read-only activity (plan, readiness, a drill's steady
+// check) with opts, in site: there it waits at most siteWait for a worker
+// of the site (a site with none up is a finding, not a wait); on the
+// shared queue it waits as long as any activity.
+func observeIn(ctx workflow.Context, opts workflow.ActivityOptions, site, name string, req activities.Request, out any) error {
+	if site != "" {
+		opts.ScheduleToStartTimeout = siteWait
+	}
+	return runAction(workflow.WithActivityOptions(ctx, opts), site, name, req, out)
+}
+
 // placedErrorText is ErrorText, saying so when no worker of site took the
 // activity in time.
 func placedErrorText(err error, site string) string {

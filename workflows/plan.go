@@ -68,12 +68,10 @@ func Plan(ctx workflow.Context, in PlanInput) (*PlanResult, error) {
 		all = append(all, s)
 		res.Steps = append(res.Steps, PlannedStep{ID: s.ID, Stage: stageOf[s.ID], Kind: KindStep, Action: s.Action})
 	}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	opts := workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
-		// A site with no worker up: say so rather than wait for one.
-		ScheduleToStartTimeout: siteWait,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 2},
-	})
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 2},
+	}
 	pending := 0
 	for i, s := range all {
 		ps := &res.Steps[i]
@@ -113,7 +111,7 @@ func Plan(ctx workflow.Context, in PlanInput) (*PlanResult, error) {
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer func() { pending-- }()
 			var obs activities.Observation
-			if err := runAction(workflow.WithActivityOptions(ctx, workflow.GetActivityOptions(actx)), ps.Site, s.Action+activities.ObserveSuffix, req, &obs); err != nil {
+			if err := observeIn(ctx, opts, ps.Site, s.Action+activities.ObserveSuffix, req, &obs); err != nil {
 				ps.Note = "observe failed: " + placedErrorText(err, ps.Site)
 				return
 			}

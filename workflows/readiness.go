@@ -134,12 +134,11 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 		return nil, err
 	}
 	info := workflow.GetInfo(ctx)
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	opts := workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
-		// A site with no worker up is a finding, not a wait.
-		ScheduleToStartTimeout: siteWait,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 2, InitialInterval: time.Second},
-	})
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 2, InitialInterval: time.Second},
+	}
+	actx := workflow.WithActivityOptions(ctx, opts)
 	rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
@@ -178,7 +177,7 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 			workflow.Go(ctx, func(ctx workflow.Context) {
 				defer func() { pending-- }()
 				var res activities.Result
-				if err := runAction(workflow.WithActivityOptions(ctx, workflow.GetActivityOptions(actx)), site, s.Action, req, &res); err != nil {
+				if err := observeIn(ctx, opts, site, s.Action, req, &res); err != nil {
 					o.Err = placedErrorText(err, site)
 					return
 				}
@@ -189,7 +188,7 @@ func Readiness(ctx workflow.Context, in ReadinessInput) (*Evaluation, error) {
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer func() { pending-- }()
 			var obs activities.Observation
-			if err := runAction(workflow.WithActivityOptions(ctx, workflow.GetActivityOptions(actx)), site, s.Action+activities.ObserveSuffix, req, &obs); err != nil {
+			if err := observeIn(ctx, opts, site, s.Action+activities.ObserveSuffix, req, &obs); err != nil {
 				o.Err = placedErrorText(err, site)
 				return
 			}

@@ -101,15 +101,11 @@ func (r *runner) steadyAfter() bool {
 // observeProbes runs every probe's Observe in parallel and merges their
 // State in runbook order; failed maps a step to its error.
 func (r *runner) observeProbes(ctx workflow.Context) (map[string]string, map[string]string) {
-	octx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	opts := workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
-	})
-	if r.version >= versionSites {
-		o := workflow.GetActivityOptions(octx)
-		o.ScheduleToStartTimeout = siteWait
-		octx = workflow.WithActivityOptions(ctx, o)
 	}
+	octx := workflow.WithActivityOptions(ctx, opts)
 	results := make([]workflow.Future, len(r.probes))
 	for i, p := range r.probes {
 		// compensating: true keeps a drill's chaos faults off these reads
@@ -124,7 +120,7 @@ func (r *runner) observeProbes(ctx workflow.Context) (map[string]string, map[str
 		results[i] = f
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			var obs activities.Observation
-			err := runAction(workflow.WithActivityOptions(ctx, workflow.GetActivityOptions(octx)), runbooks.Where(s.RunOn, s.Reach, p.with, r.rb.Targets), p.action+activities.ObserveSuffix, req, &obs)
+			err := observeIn(ctx, opts, runbooks.Where(s.RunOn, s.Reach, p.with, r.rb.Targets), p.action+activities.ObserveSuffix, req, &obs)
 			set.Set(obs, err)
 		})
 	}
