@@ -137,13 +137,11 @@ func checkForEach(rb *runbooks.Runbook, given map[string]string) error {
 	}
 	sc := runbooks.Scope{Params: params}
 	for _, s := range rb.Steps {
-		if s.Child == nil || s.ForEach == nil {
-			continue
+		if s.Child == nil || s.ForEach == nil || usesOutputs(s.ForEach) {
+			continue // none, or known only when the step runs (checked then)
 		}
 		items, err := forEachItems(s.ForEach, sc)
 		switch {
-		case err != nil && strings.Contains(err.Error(), "steps."):
-			// depends on an earlier step's outputs: checked when it runs
 		case err != nil:
 			return fmt.Errorf("step %s: for_each: %w", s.ID, err)
 		case len(items) == 0:
@@ -151,4 +149,16 @@ func checkForEach(rb *runbooks.Runbook, given map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// usesOutputs reports whether v refers to an earlier step's outputs.
+func usesOutputs(v any) bool {
+	uses := false
+	runbooks.WalkStrings(map[string]any{"v": v}, func(_, str string) {
+		refs, _ := runbooks.ParseRefs(str)
+		for _, r := range refs {
+			uses = uses || r.Kind == "steps"
+		}
+	})
+	return uses
 }

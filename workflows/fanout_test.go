@@ -234,6 +234,17 @@ func TestFanOutRefusedBeforeItActs(t *testing.T) {
 	}
 }
 
+// Items known only from an earlier step's outputs are checked when the
+// step runs, not refused at the start.
+func TestFanOutOverOutputsIsCheckedWhenItRuns(t *testing.T) {
+	late := fanOutStep(nil, 1, "")
+	late.ForEach, late.Needs = "${{ steps.first.outputs.echo }}", []string{"first"}
+	in := workflows.RunInput{Runbook: book(act("first"), late), Mode: workflows.ModeFailover, StartedBy: "alice"}
+	if err := workflows.CheckInput(in); err != nil {
+		t.Fatalf("CheckInput: %v; want the items left to the step", err)
+	}
+}
+
 func withParam(rb runbooks.Runbook, name, def string) runbooks.Runbook {
 	rb.Params = append(rb.Params, runbooks.Param{Name: name, Default: &def})
 	return rb

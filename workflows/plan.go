@@ -34,7 +34,17 @@ type PlannedStep struct {
 	// Note explains a step that was not observed (an approval, a wait, an
 	// input that depends on an earlier step's output, an Observe that failed).
 	Note string `json:"note,omitempty"`
+	// Unserved says why no live worker could observe the step, when that
+	// was why: UnservedSite (no worker of its site took it in time) or
+	// UnservedCredentials (no worker holds its target's secret).
+	Unserved string `json:"unserved,omitempty"`
 }
+
+// Why a plan step had no worker to observe it (PlannedStep.Unserved).
+const (
+	UnservedSite        = "site"
+	UnservedCredentials = "credentials"
+)
 
 // PlanResult is the outcome of the plan workflow.
 type PlanResult struct {
@@ -113,6 +123,12 @@ func Plan(ctx workflow.Context, in PlanInput) (*PlanResult, error) {
 			var obs activities.Observation
 			if err := observeIn(ctx, opts, ps.Site, s.Action+activities.ObserveSuffix, req, &obs); err != nil {
 				ps.Note = "observe failed: " + placedErrorText(err, ps.Site)
+				switch {
+				case ps.Site != "" && neverStarted(err):
+					ps.Unserved = UnservedSite
+				case isNoCredential(err):
+					ps.Unserved = UnservedCredentials
+				}
 				return
 			}
 			ps.Observation = &obs

@@ -661,7 +661,7 @@ func (o *Operator) Unserved(ctx context.Context, res *workflows.PlanResult) []st
 		// an Observe no worker of the site took in time says it first.
 		waited := false
 		for _, p := range res.Steps {
-			waited = waited || p.Site == site && strings.Contains(p.Note, "no worker of site "+site+" took it")
+			waited = waited || p.Site == site && p.Unserved == workflows.UnservedSite
 		}
 		if n, err := o.SiteWorkers(ctx, site); waited || err == nil && n == 0 {
 			out = append(out, fmt.Sprintf("no worker of site %s is polling task queue %s, and %s must run there (the site's local reach, or run_on): start one with drctl worker --site %s",
@@ -669,7 +669,7 @@ func (o *Operator) Unserved(ctx context.Context, res *workflows.PlanResult) []st
 		}
 	}
 	for _, p := range res.Steps {
-		if strings.Contains(p.Note, "no live worker holds these credentials") {
+		if p.Unserved == workflows.UnservedCredentials {
 			out = append(out, fmt.Sprintf("step %s: no live worker holds the credentials of its target: give a worker that can reach it the variable or file its credentials name", p.ID))
 		}
 	}
