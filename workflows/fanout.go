@@ -203,20 +203,15 @@ func (r *runner) fanOut(ctx workflow.Context, s runbooks.Step) {
 				return
 			}
 			c.RunID = exec.RunID
-			var rep Report
-			err := f.Get(ctx, &rep)
-			var ae *temporal.ApplicationError
+			rep, err := childReport(ctx, f)
 			switch {
-			case err == nil:
-			case errors.As(err, &ae) && ae.HasDetails() && ae.Details(&rep) == nil:
+			case rep != nil:
+				c.State, c.RTOMs, c.Error = rep.State, rep.RTOMs, rep.Error
 			case temporal.IsCanceledError(err):
 				c.State, c.Error = StateAborted, "cancelled with the parent"
-				return
 			default:
 				c.State, c.Error = StateFailed, ErrorText(err)
-				return
 			}
-			c.State, c.RTOMs, c.Error = rep.State, rep.RTOMs, rep.Error
 		})
 	}
 	// Children end on their own, or compensate when cancelled: wait for

@@ -106,35 +106,20 @@ func ScheduledDrill(ctx workflow.Context, in ScheduledDrillInput) (*ScheduledDri
 		return skipped(ctx, in, res)
 	}
 	res.RunID = exec.RunID
-	var rep Report
-	err := child.Get(ctx, &rep)
-	var ae *temporal.ApplicationError
-	switch {
-	case err == nil:
-		res.Report = &rep
-	case errors.As(err, &ae) && ae.HasDetails() && ae.Details(&rep) == nil:
-		res.Report = &rep
-	default: // ended with no report (terminated, timed out)
+	rep, err := childReport(ctx, child)
+	if rep == nil { // ended with no report (terminated, timed out)
 		res.State, res.Error = StateFailed, ErrorText(err)
 		return res, nil
 	}
-	res.State = res.Report.State
+	res.Report, res.State = rep, rep.State
 	return res, nil
 }
 
 // skipped records a firing that found the lock held.
 func skipped(ctx workflow.Context, in ScheduledDrillInput, res *ScheduledDrillResult) (*ScheduledDrillResult, error) {
 	rb := &in.Run.Runbook
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
-	})
-	var holder string
-	if err := workflow.ExecuteActivity(actx, LockHolderActivity, rb.Lock).Get(ctx, &holder); err != nil {
-		holder = fmt.Sprintf("a run that could not be described (%s)", ErrorText(err))
-	}
 	res.State = StateSkipped
-	res.Skipped = fmt.Sprintf("lock %q is held by %s", rb.Lock, holder)
+	res.Skipped = lockHeld(ctx, rb.Lock)
 	now := workflow.Now(ctx)
 	_ = workflow.UpsertTypedSearchAttributes(ctx, append(startAttributes(rb.Name, rb.Lock, ModeDrill),
 		SearchSchedule.ValueSet(in.Schedule), SearchOutcome.ValueSet(StateSkipped), SearchMet.ValueSet(false))...)
@@ -143,4 +128,30 @@ func skipped(ctx workflow.Context, in ScheduledDrillInput, res *ScheduledDrillRe
 		Reason: res.Skipped, State: StateSkipped, Total: len(rb.Steps) + len(rb.Preflight),
 	}})
 	return res, nil
+}
+
+// lockHeld says who holds lock, for a run that could not start under it.
+func lockHeld(ctx workflow.Context, lock string) string {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	var holder string
+	if err := workflow.ExecuteActivity(actx, LockHolderActivity, lock).Get(ctx, &holder); err != nil {
+		holder = fmt.Sprintf("a run that could not be described (%s)", ErrorText(err))
+	}
+	return fmt.Sprintf("lock %q is held by %s", lock, holder)
+}
+
+// childReport waits for a child run's report: its result, or the report
+// a failed run carries. It is nil, with the error, when the run ended
+// without one (terminated, timed out, cancelled before it reported).
+func childReport(ctx workflow.Context, f workflow.ChildWorkflowFuture) (*Report, error) {
+	var rep Report
+	err := f.Get(ctx, &rep)
+	var ae *temporal.ApplicationError
+	if err == nil || (errors.As(err, &ae) && ae.HasDetails() && ae.Details(&rep) == nil) {
+		return &rep, nil
+	}
+	return nil, err
 }

@@ -572,15 +572,7 @@ func (w *siteWatch) propose(ctx workflow.Context, inc *Incident) {
 	case err == nil:
 		inc.RunID = exec.RunID
 	case temporal.IsWorkflowExecutionAlreadyStartedError(err):
-		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-			StartToCloseTimeout: 30 * time.Second,
-			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
-		})
-		var holder string
-		if err := workflow.ExecuteActivity(actx, LockHolderActivity, rb.Lock).Get(ctx, &holder); err != nil {
-			holder = fmt.Sprintf("a run that could not be described (%s)", ErrorText(err))
-		}
-		inc.NotProposed = fmt.Sprintf("lock %q is held by %s", rb.Lock, holder)
+		inc.NotProposed = lockHeld(ctx, rb.Lock)
 	default:
 		inc.NotProposed = "the run could not start: " + ErrorText(err)
 	}
